@@ -1,0 +1,3 @@
+from bridge.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,173 @@
+"""`sideman` command line: thin wiring of library functions.
+
+User errors (SidemanError) become one line on stderr and exit code 2, never a traceback.
+Commands that need the training extras (torch, music21) are imported only when invoked, so
+`sideman --help` and `sideman run` start fast and work with the runtime dependencies alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+import time
+from typing import Callable, Sequence
+
+from bridge import __version__
+from bridge.config import API_CHOICES, Config, load_config
+from bridge.errors import SidemanError
+
+log = logging.getLogger("sideman")
+
+# Commands implemented in other modules: name -> (module, arguments function, command function, help).
+# The module is imported only when its command runs.
+LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "accompany": ("bridge.offline", "add_accompany_arguments", "cmd_accompany", "accompany a melody from a MIDI file, offline"),
+    "demo": ("bridge.offline", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI and a PNG"),
+    "recover": ("bridge.recorder", "add_recover_arguments", "cmd_recover", "turn a leftover session journal into a MIDI file"),
+    "data": ("models.data", "add_data_arguments", "cmd_data", "build the chorale dataset cache (needs the train extras)"),
+    "train": ("models.train", "add_train_arguments", "cmd_train", "train a model (needs the train extras)"),
+    "evaluate": ("models.evaluate", "add_evaluate_arguments", "cmd_evaluate", "evaluate a checkpoint on held-out chorales (train extras)"),
+    "export": ("export.onnx_export", "add_export_arguments", "cmd_export", "export a checkpoint to ONNX with parity checks (train extras)"),
+}
+BENCH_COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "model": ("bridge.bench_model", "add_bench_model_arguments", "cmd_bench_model", "per-step model latency and cost vs session length"),
+    "live": ("bridge.bench_live", "add_bench_live_arguments", "cmd_bench_live", "latency and jitter of the live bridge through JACK"),
+}
+TRAIN_EXTRAS_HINT = "install the training extras first: pip install torch==2.13.0 && pip install -e '.[train]'"
+
+
+def _add_port_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api", choices=API_CHOICES, help="MIDI API (default from config: auto)")
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    _add_port_arguments(p)
+    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults")
+    p.add_argument("--in", dest="connect_input", metavar="NAME", help="connect to an existing input port whose name contains NAME (loopMIDI, IAC, a keyboard) instead of creating 'Sideman In'")
+    p.add_argument("--out", dest="connect_output", metavar="NAME", help="connect to an existing output port whose name contains NAME instead of creating 'Sideman Out'")
+    p.add_argument("--thru", action=argparse.BooleanOptionalAction, default=None, help="pass the notes you play through to the output")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Defaults, then the user's file, then flags — each layer validated."""
+    config = load_config(getattr(args, "config", None))
+    ports = {k: v for k in ("api", "connect_input", "connect_output") if (v := getattr(args, k, None)) is not None}
+    if ports:
+        config = config.replace("ports", **ports)
+    if getattr(args, "thru", None) is not None:
+        config = config.replace("bridge", thru=args.thru)
+    return config
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    from bridge.ports import list_ports, resolve_api
+
+    config = config_from_args(args)
+    listing = list_ports(resolve_api(config.ports.api))
+    print(f"MIDI API: {listing.api}")
+    print("Inputs (Sideman can listen to):")
+    for name in listing.inputs or ["(none)"]:
+        print(f"  {name}")
+    print("Outputs (Sideman can play into):")
+    for name in listing.outputs or ["(none)"]:
+        print(f"  {name}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bridge.inbox import Inbox
+    from bridge.live import LiveBridge
+    from bridge.ports import API_NAMES, RtMidiInput, RtMidiOutput, resolve_api
+
+    config = config_from_args(args)
+    started = time.perf_counter()
+    api = resolve_api(config.ports.api)
+    p = config.ports
+    inbox = Inbox(config.bridge.queue_capacity)
+    bridge = LiveBridge(config, inbox, RtMidiOutput(api, p.client_name, p.output_name, p.connect_output))
+    stop_signals = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+    try:
+        bridge.input = RtMidiInput(api, p.client_name, p.input_name, inbox.put, p.connect_input)
+        for sig in stop_signals:
+            signal.signal(sig, lambda signum, frame: bridge.request_stop())
+        bridge.start()
+        opened_ms = (time.perf_counter() - started) * 1000
+        print(f"Sideman {__version__}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "
+              f"({API_NAMES[api]}, thru {'on' if config.bridge.thru else 'off'}); ports open after {opened_ms:.0f} ms. "
+              "Ctrl-C to stop.", flush=True)
+        while not bridge.wait(timeout=0.5):
+            pass
+    finally:
+        bridge.close()
+    print(f"Sideman stopped: {bridge.stats.received} messages in, {bridge.stats.sent} out, "
+          f"{bridge.inbox.dropped} dropped, {bridge.stats.malformed} malformed.", flush=True)
+    return 0
+
+
+def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+    parser = argparse.ArgumentParser(prog="sideman", description="Sideman: a real-time AI accompanist between your MIDI keyboard and your DAW.")
+    parser.add_argument("--version", action="version", version=f"sideman {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+    p = sub.add_parser("ports", help="list MIDI input and output ports")
+    _add_port_arguments(p)
+    commands["ports"] = cmd_ports
+    p = sub.add_parser("run", help="start the live bridge")
+    _add_run_arguments(p)
+    commands["run"] = cmd_run
+
+    wanted = argv[0] if argv else None
+    for name, (module, add_args, cmd, help_text) in LAZY_COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == wanted:
+            mod = _import_command_module(module, name)
+            getattr(mod, add_args)(p)
+            commands[name] = getattr(mod, cmd)
+
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
+    for name, (module, add_args, cmd, help_text) in BENCH_COMMANDS.items():
+        p = bench_sub.add_parser(name, help=help_text)
+        if wanted == "bench" and len(argv) > 1 and argv[1] == name:
+            mod = _import_command_module(module, f"bench {name}")
+            getattr(mod, add_args)(p)
+            commands[f"bench {name}"] = getattr(mod, cmd)
+    return parser, commands
+
+
+def _import_command_module(module: str, command: str):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name in ("torch", "music21", "onnx", "onnxscript", "matplotlib", "tqdm"):
+            raise SidemanError(f"`sideman {command}` needs {exc.name}: {TRAIN_EXTRAS_HINT}") from None
+        if exc.name == module:
+            raise SidemanError(f"`sideman {command}` is not built yet in this version") from None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser, commands = build_parser(argv)
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="sideman: %(message)s", stream=sys.stderr)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        key = f"bench {args.bench_command}" if args.command == "bench" else args.command
+        return int(commands[key](args) or 0)
+    except SidemanError as exc:
+        print(f"sideman: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Typed configuration: one frozen dataclass per concern, filled from defaults, a user TOML file and flags.
+
+The dataclass defaults below are the defaults; `config.toml` at the repository root documents every
+key with the same values (a test keeps the two identical). Validation is driven by each field's
+metadata (`choices`, `range`, `item_range`) so that adding a key adds its check.
+A bad value raises ConfigError naming the file, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, get_args, get_origin, get_type_hints
+
+from bridge.errors import ConfigError
+
+API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
+
+
+def _choice(default: str, choices: tuple[str, ...]) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+def _ranged(default: Any, lo: float, hi: float) -> Any:
+    return field(default=default, metadata={"range": (lo, hi)})
+
+
+def _ranged_list(default: tuple, lo: float, hi: float) -> Any:
+    return field(default=default, metadata={"item_range": (lo, hi)})
+
+
+@dataclass(frozen=True)
+class PortsConfig:
+    api: str = _choice("auto", API_CHOICES)
+    client_name: str = "Sideman"
+    input_name: str = "Sideman In"
+    output_name: str = "Sideman Out"
+    connect_input: str = ""
+    connect_output: str = ""
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    thru: bool = True
+    input_channel: int = _ranged(0, 0, 16)
+    model: str = ""
+    clock: str = _choice("auto", ("auto", "midi", "internal"))
+    tempo: float = _ranged(100.0, 20.0, 300.0)
+    beats_per_bar: int = _ranged(4, 1, 16)
+    queue_capacity: int = _ranged(4096, 64, 1_000_000)
+
+
+@dataclass(frozen=True)
+class PartsConfig:
+    channels: tuple[int, ...] = _ranged_list((2, 3, 4), 1, 16)
+    velocity_scale: tuple[float, ...] = _ranged_list((0.8, 0.8, 0.9), 0.0, 2.0)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    lead_policy: str = _choice("highest", ("highest", "lowest", "latest"))
+    early_window_ms: float = _ranged(30.0, 0.0, 200.0)
+    late_window_ms: float = _ranged(30.0, 0.0, 200.0)
+    temperature: float = _ranged(0.8, 0.05, 5.0)
+    top_p: float = _ranged(0.95, 0.01, 1.0)
+    seed: int = _ranged(0, 0, 2**31 - 1)
+
+
+@dataclass(frozen=True)
+class ControlsConfig:
+    """CC numbers (0..127) of the live controls; -1 disables a control."""
+
+    temperature: int = _ranged(21, -1, 127)
+    accompaniment: int = _ranged(22, -1, 127)
+    mute_parts: tuple[int, ...] = _ranged_list((23, 24, 25), -1, 127)
+    panic: int = _ranged(26, -1, 127)
+
+
+@dataclass(frozen=True)
+class RecordingConfig:
+    enabled: bool = True
+    directory: str = "~/.local/share/sideman/sessions"
+
+
+@dataclass(frozen=True)
+class StatusConfig:
+    quiet: bool = False
+    log_file: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    ports: PortsConfig = PortsConfig()
+    bridge: BridgeConfig = BridgeConfig()
+    parts: PartsConfig = PartsConfig()
+    engine: EngineConfig = EngineConfig()
+    controls: ControlsConfig = ControlsConfig()
+    recording: RecordingConfig = RecordingConfig()
+    status: StatusConfig = StatusConfig()
+
+    def replace(self, section: str, **values: Any) -> "Config":
+        """A copy with some keys of one section changed (validated like a file)."""
+        merged = dataclasses.asdict(getattr(self, section)) | values
+        return dataclasses.replace(self, **{section: _build_section(type(getattr(self, section)), merged, "<flags>", section)})
+
+
+def _describe_type(tp: Any) -> str:
+    if get_origin(tp) is tuple:
+        return f"a list of {get_args(tp)[0].__name__}"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[tp]
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    """Convert a TOML value to the field's type, or raise TypeError."""
+    if get_origin(tp) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        return tuple(_coerce(get_args(tp)[0], v) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise TypeError
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    raise TypeError
+
+
+def _check(f: dataclasses.Field, value: Any) -> str | None:
+    """Return what is allowed if `value` breaks the field's metadata, else None."""
+    meta = f.metadata
+    if "choices" in meta and value not in meta["choices"]:
+        return "one of " + ", ".join(repr(c) for c in meta["choices"])
+    if "range" in meta:
+        lo, hi = meta["range"]
+        if not lo <= value <= hi:
+            return f"a value from {lo} to {hi}"
+    if "item_range" in meta:
+        lo, hi = meta["item_range"]
+        if not value or not all(lo <= v <= hi for v in value):
+            return f"a non-empty list of values from {lo} to {hi}"
+    return None
+
+
+def _build_section(cls: type, values: Mapping[str, Any], source: str, section: str) -> Any:
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        where = f"{source}: [{section}] {key}"
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown key (known keys: {', '.join(fields)})")
+        try:
+            coerced = _coerce(hints[key], value)
+        except TypeError:
+            raise ConfigError(f"{where} = {value!r}: expected {_describe_type(hints[key])}") from None
+        allowed = _check(fields[key], coerced)
+        if allowed:
+            raise ConfigError(f"{where} = {value!r}: expected {allowed}")
+        kwargs[key] = coerced
+    return cls(**kwargs)
+
+
+def config_from_mapping(doc: Mapping[str, Any], source: str, base: Config | None = None) -> Config:
+    """Overlay a parsed TOML document on `base` (default: the built-in defaults), validating every key."""
+    base = base or Config()
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    updates = {}
+    for name, values in doc.items():
+        if name not in sections:
+            raise ConfigError(f"{source}: unknown section [{name}] (known: {', '.join(sections)})")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: [{name}] must be a table of keys")
+        current = dataclasses.asdict(getattr(base, name))
+        updates[name] = _build_section(type(getattr(base, name)), current | dict(values), source, name)
+    return dataclasses.replace(base, **updates)
+
+
+def load_config(path: str | Path | None = None, base: Config | None = None) -> Config:
+    """Defaults, overlaid with the TOML file at `path` if given."""
+    if path is None:
+        return base or Config()
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.__class__.__name__}: {exc})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return config_from_mapping(doc, str(path), base)
+
+
+def config_to_toml_values(config: Config) -> dict[str, dict[str, Any]]:
+    """The config as plain TOML-able values (tuples become lists), for comparison and display."""
+    return {
+        name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(config, name)).items()}
+        for name in (f.name for f in dataclasses.fields(Config))
+    }

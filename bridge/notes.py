@@ -1,0 +1,67 @@
+"""Who owns which sounding note: the bookkeeping behind "no stuck notes, ever".
+
+Every output path sends through a NoteTracker, so whatever stops the bridge (DAW stop, exit, a
+signal, a model error, a vanished port) can ask it for the exact note-offs still owed.
+"""
+
+from __future__ import annotations
+
+import mido
+
+ALL_NOTES_OFF = 123
+
+
+def is_note_on(msg: mido.Message) -> bool:
+    return msg.type == "note_on" and msg.velocity > 0
+
+
+def is_note_off(msg: mido.Message) -> bool:
+    return msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
+
+
+class NoteTracker:
+    """Counts note-ons minus note-offs per (channel, note) for messages that were really sent.
+
+    A note struck twice without a note-off in between still needs only one note-off on most
+    synths, but we count both so a later single note-off does not wrongly clear it: silencing
+    sends one note-off per outstanding strike.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[int, int], int] = {}
+        self.channels_used: set[int] = set()
+
+    def record(self, msg: mido.Message) -> None:
+        """Update the books after `msg` has been sent."""
+        if is_note_on(msg):
+            key = (msg.channel, msg.note)
+            self._held[key] = self._held.get(key, 0) + 1
+            self.channels_used.add(msg.channel)
+        elif is_note_off(msg):
+            key = (msg.channel, msg.note)
+            count = self._held.get(key, 0)
+            if count <= 1:
+                self._held.pop(key, None)
+            else:
+                self._held[key] = count - 1
+        elif msg.type == "control_change" and msg.control == ALL_NOTES_OFF:
+            for key in [k for k in self._held if k[0] == msg.channel]:
+                del self._held[key]
+
+    @property
+    def held(self) -> list[tuple[int, int]]:
+        """(channel, note) pairs still sounding, in a stable order."""
+        return sorted(self._held)
+
+    def silence(self) -> list[mido.Message]:
+        """The messages that end everything still sounding: note-offs, then All Notes Off per channel used.
+
+        The explicit note-offs come first because some instruments ignore CC 123.
+        """
+        out = [
+            mido.Message("note_off", channel=ch, note=note, velocity=0)
+            for (ch, note), count in sorted(self._held.items())
+            for _ in range(count)
+        ]
+        out += [mido.Message("control_change", channel=ch, control=ALL_NOTES_OFF, value=0) for ch in sorted(self.channels_used)]
+        return out

@@ -1,0 +1,278 @@
+"""MIDI ports behind one small interface: real python-rtmidi backends and an in-memory fake.
+
+An input port calls `on_message(data, t)` from the driver's thread with the raw bytes and the
+receive time (time.perf_counter() stamped in the callback: the one monotonic clock the bridge uses).
+An output port sends mido messages and, when closed, silences every note it started.
+Unknown port names are an error that lists what exists: never silently a new virtual port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+import mido
+import rtmidi
+
+from bridge.errors import PortError, PortNotFoundError
+from bridge.notes import NoteTracker
+
+OnMessage = Callable[[list[int], float], None]
+
+API_IDS = {
+    "alsa": rtmidi.API_LINUX_ALSA,
+    "jack": rtmidi.API_UNIX_JACK,
+    "coremidi": rtmidi.API_MACOSX_CORE,
+    "windows": rtmidi.API_WINDOWS_MM,
+}
+API_NAMES = {v: k for k, v in API_IDS.items()}
+
+# How long to let the MIDI server deliver our last messages before a port closes. JACK drains
+# rtmidi's ring buffer once per period (1.3 ms at 64 frames / 48 kHz; 21 ms at 1024 frames).
+CLOSE_FLUSH_SECONDS = 0.05
+
+JACK_HINT = "start a JACK server first, e.g. `jackd --no-realtime -d dummy -r 48000 -p 64 &` (or load the ALSA sequencer: `modprobe snd-seq`)"
+
+
+class InputPort(Protocol):
+    name: str
+
+    def close(self) -> None: ...
+
+
+class OutputPort(Protocol):
+    name: str
+
+    def send(self, msg: mido.Message) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@contextlib.contextmanager
+def _quiet_c_stderr() -> Iterator[None]:
+    """Hide what the C MIDI libraries print while we probe them (ALSA and JACK write to fd 2)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _api_works(api: int) -> bool:
+    if api not in rtmidi.get_compiled_api():
+        return False
+    with _quiet_c_stderr():
+        try:
+            probe = rtmidi.MidiOut(rtapi=api, name="Sideman probe")
+        except rtmidi.SystemError:
+            return False
+        del probe
+    return True
+
+
+def resolve_api(name: str) -> int:
+    """The rtmidi API id for a config name; 'auto' picks the platform's native API, then JACK."""
+    if name != "auto":
+        api = API_IDS[name]
+        if api not in rtmidi.get_compiled_api():
+            raise PortError(f"MIDI API {name!r} is not available in this python-rtmidi build (available: {', '.join(available_api_names())})")
+        if not _api_works(api):
+            hint = JACK_HINT if name in ("jack", "alsa") else "check that the MIDI system is running"
+            raise PortError(f"MIDI API {name!r} cannot open: {hint}")
+        return api
+    if sys.platform == "darwin":
+        candidates = [rtmidi.API_MACOSX_CORE, rtmidi.API_UNIX_JACK]
+    elif sys.platform.startswith("win"):
+        candidates = [rtmidi.API_WINDOWS_MM]
+    else:
+        candidates = [rtmidi.API_LINUX_ALSA, rtmidi.API_UNIX_JACK]
+    for api in candidates:
+        if _api_works(api):
+            return api
+    raise PortError(f"no MIDI system can open here: {'no ALSA sequencer (/dev/snd/seq) and no JACK server' if sys.platform.startswith('linux') else 'no MIDI API answered'}; {JACK_HINT}")
+
+
+def available_api_names() -> list[str]:
+    return [API_NAMES[a] for a in rtmidi.get_compiled_api() if a in API_NAMES]
+
+
+@dataclass(frozen=True)
+class PortListing:
+    api: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+def list_ports(api: int) -> PortListing:
+    with _quiet_c_stderr():
+        midi_in = rtmidi.MidiIn(rtapi=api, name="Sideman list")
+        midi_out = rtmidi.MidiOut(rtapi=api, name="Sideman list")
+    try:
+        return PortListing(API_NAMES.get(api, str(api)), tuple(midi_in.get_ports()), tuple(midi_out.get_ports()))
+    finally:
+        midi_in.delete()
+        midi_out.delete()
+
+
+def _find_port(names: list[str], wanted: str, direction: str) -> int:
+    matches = [i for i, n in enumerate(names) if wanted.lower() in n.lower()]
+    if not matches:
+        listing = ", ".join(repr(n) for n in names) or "none"
+        raise PortNotFoundError(f"no MIDI {direction} port matches {wanted!r} (available: {listing})")
+    if len(matches) > 1:
+        exact = [i for i in matches if names[i].lower() == wanted.lower()]
+        if len(exact) != 1:
+            listing = ", ".join(repr(names[i]) for i in matches)
+            raise PortNotFoundError(f"{wanted!r} matches several MIDI {direction} ports ({listing}); give more of the name")
+        return exact[0]
+    return matches[0]
+
+
+class RtMidiInput:
+    """A python-rtmidi input, virtual or connected to an existing port by name.
+
+    The callback runs on the driver's thread: it only stamps the time and hands the bytes on.
+    """
+
+    def __init__(self, api: int, client_name: str, port_name: str, on_message: OnMessage, connect: str = "") -> None:
+        with _quiet_c_stderr():
+            try:
+                self._midi = rtmidi.MidiIn(rtapi=api, name=client_name)
+            except rtmidi.SystemError as exc:
+                raise PortError(f"cannot open a MIDI input with {API_NAMES.get(api, api)}: {exc}; {JACK_HINT}") from None
+        # Keep clock and song position (the DAW's transport); drop SysEx and active sensing at the driver.
+        self._midi.ignore_types(sysex=True, timing=False, active_sense=True)
+        if connect:
+            index = _find_port(self._midi.get_ports(), connect, "input")
+            self.name = self._midi.get_ports()[index]
+            self._midi.open_port(index, port_name)
+        else:
+            if api == rtmidi.API_WINDOWS_MM:
+                raise PortError("Windows has no virtual MIDI ports: create one with loopMIDI and pass --in 'loopMIDI Port'")
+            self._midi.open_virtual_port(port_name)
+            self.name = port_name
+        perf_counter = time.perf_counter
+
+        def callback(event: tuple[list[int], float], _data: object) -> None:
+            on_message(event[0], perf_counter())
+
+        self._midi.set_callback(callback)
+
+    def close(self) -> None:
+        self._midi.cancel_callback()
+        self._midi.close_port()
+        self._midi.delete()
+
+
+class RtMidiOutput:
+    """A python-rtmidi output, virtual or connected to an existing port by name."""
+
+    def __init__(self, api: int, client_name: str, port_name: str, connect: str = "") -> None:
+        with _quiet_c_stderr():
+            try:
+                self._midi = rtmidi.MidiOut(rtapi=api, name=client_name)
+            except rtmidi.SystemError as exc:
+                raise PortError(f"cannot open a MIDI output with {API_NAMES.get(api, api)}: {exc}; {JACK_HINT}") from None
+        if connect:
+            index = _find_port(self._midi.get_ports(), connect, "output")
+            self.name = self._midi.get_ports()[index]
+            self._midi.open_port(index, port_name)
+        else:
+            if api == rtmidi.API_WINDOWS_MM:
+                raise PortError("Windows has no virtual MIDI ports: create one with loopMIDI and pass --out 'loopMIDI Port'")
+            self._midi.open_virtual_port(port_name)
+            self.name = port_name
+
+    def send(self, msg: mido.Message) -> None:
+        self._midi.send_message(msg.bytes())
+
+    def close(self) -> None:
+        self._midi.close_port()
+        self._midi.delete()
+
+
+class SilencingOutput:
+    """Wraps an output: tracks the notes it sent and, on close, ends them all before closing.
+
+    Closing sends a note-off for every note still sounding and All Notes Off on every channel used,
+    waits for the MIDI server to deliver them, then closes the port underneath.
+    """
+
+    def __init__(self, port: OutputPort, flush_seconds: float = CLOSE_FLUSH_SECONDS) -> None:
+        self.port = port
+        self.name = port.name
+        self.notes = NoteTracker()
+        self._flush_seconds = flush_seconds
+        self._closed = False
+
+    def send(self, msg: mido.Message) -> None:
+        self.port.send(msg)
+        self.notes.record(msg)
+
+    def silence(self) -> int:
+        """Send the note-offs still owed; returns how many messages that took."""
+        messages = self.notes.silence()
+        for msg in messages:
+            self.send(msg)
+        return len(messages)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.silence() and self._flush_seconds:
+                time.sleep(self._flush_seconds)
+        finally:
+            self.port.close()
+
+    def __enter__(self) -> "SilencingOutput":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FakeInput:
+    """In-memory input for tests: `inject()` plays the driver's part."""
+
+    def __init__(self, on_message: OnMessage, name: str = "Fake In") -> None:
+        self.name = name
+        self._on_message = on_message
+        self.closed = False
+
+    def inject(self, data: list[int], t: float) -> None:
+        self._on_message(list(data), t)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeOutput:
+    """In-memory output for tests: keeps every message sent."""
+
+    def __init__(self, name: str = "Fake Out") -> None:
+        self.name = name
+        self.sent: list[mido.Message] = []
+        self.closed = False
+
+    def send(self, msg: mido.Message) -> None:
+        if self.closed:
+            raise PortError("send on a closed port")
+        self.sent.append(msg)
+
+    def close(self) -> None:
+        self.closed = True

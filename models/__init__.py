@@ -1,0 +1,1 @@
+"""Sideman's models: chorale data pipeline, the step-wise network, training, evaluation (PyTorch)."""

@@ -1,0 +1,80 @@
+"""Config: defaults match config.toml, every kind of bad value is one line naming file, key, value, allowed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+from bridge.config import Config, config_to_toml_values, load_config
+from bridge.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_config_toml_documents_exactly_the_built_in_defaults():
+    with open(REPO / "config.toml", "rb") as f:
+        assert tomllib.load(f) == config_to_toml_values(Config())
+
+
+def test_user_file_overlays_only_what_it_names(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[bridge]\ntempo = 132\n[parts]\nchannels = [5, 6, 7]\n')
+    config = load_config(path)
+    assert config.bridge.tempo == 132.0 and config.parts.channels == (5, 6, 7)
+    assert config.bridge.thru is True and config.ports.input_name == "Sideman In"
+
+
+@pytest.mark.parametrize(
+    "toml, expected",
+    [
+        ('[ports]\napi = "midi-over-carrier-pigeon"', "[ports] api = 'midi-over-carrier-pigeon': expected one of 'auto', 'alsa'"),
+        ("[bridge]\ntempo = 1000", "[bridge] tempo = 1000: expected a value from 20.0 to 300.0"),
+        ('[bridge]\ntempo = "fast"', "[bridge] tempo = 'fast': expected a number"),
+        ("[bridge]\nthru = 1", "[bridge] thru = 1: expected true or false"),
+        ("[parts]\nchannels = [2, 17]", "[parts] channels = [2, 17]: expected a non-empty list of values from 1 to 16"),
+        ("[parts]\nchannels = 2", "[parts] channels = 2: expected a list of int"),
+        ("[bridge]\ntempp = 120", "[bridge] tempp: unknown key"),
+        ("[sound]\nvolume = 11", "unknown section [sound]"),
+        ("[bridge\ntempo = 120", "not valid TOML"),
+    ],
+)
+def test_bad_values_name_file_key_value_and_what_is_allowed(tmp_path, toml, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(str(path)) and expected in message and "\n" not in message
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_cli_bad_config_is_one_line_exit_2_no_traceback(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[engine]\ntemperature = -3\n")
+    proc = subprocess.run([sys.executable, "-m", "bridge", "run", "--config", str(path)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"{path}: [engine] temperature = -3: expected a value from 0.05 to 5.0" in proc.stderr
+
+
+def test_flags_override_the_file(tmp_path, capsys):
+    path = tmp_path / "mine.toml"
+    path.write_text("[bridge]\nthru = false\n")
+    from bridge.cli import build_parser, config_from_args
+
+    parser, _ = build_parser(["run"])
+    args = parser.parse_args(["run", "--config", str(path), "--thru", "--api", "jack", "--in", "loopMIDI"])
+    config = config_from_args(args)
+    assert config.bridge.thru is True and config.ports.api == "jack" and config.ports.connect_input == "loopMIDI"
+
+
