@@ -9,4 +9,4 @@ if command -v jackd >/dev/null && ! jack_lsp >/dev/null 2>&1; then
   bash scripts/jack.sh start && started_jack=1
 fi
 trap '[ "$started_jack" = 1 ] && bash scripts/jack.sh stop' EXIT
-python3 -m pytest "$@"
+"${PYTHON:-python3}" -m pytest "$@"
