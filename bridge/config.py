@@ -43,7 +43,7 @@ class PortsConfig:
 
 @dataclass(frozen=True)
 class BridgeConfig:
-    thru: bool = True
+    thru: bool = False
     input_channel: int = _ranged(0, 0, 16)
     model: str = ""
     clock: str = _choice("auto", ("auto", "midi", "internal"))

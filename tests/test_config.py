@@ -26,7 +26,7 @@ def test_user_file_overlays_only_what_it_names(tmp_path):
     path.write_text('[bridge]\ntempo = 132\n[parts]\nchannels = [5, 6, 7]\n')
     config = load_config(path)
     assert config.bridge.tempo == 132.0 and config.parts.channels == (5, 6, 7)
-    assert config.bridge.thru is True and config.ports.input_name == "Sideman In"
+    assert config.bridge.thru is False and config.ports.input_name == "Sideman In"
 
 
 @pytest.mark.parametrize(
