@@ -48,7 +48,14 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults")
     p.add_argument("--in", dest="connect_input", metavar="NAME", help="connect to an existing input port whose name contains NAME (loopMIDI, IAC, a keyboard) instead of creating 'Sideman In'")
     p.add_argument("--out", dest="connect_output", metavar="NAME", help="connect to an existing output port whose name contains NAME instead of creating 'Sideman Out'")
-    p.add_argument("--thru", action=argparse.BooleanOptionalAction, default=None, help="pass the notes you play through to the output")
+    p.add_argument("--thru", action=argparse.BooleanOptionalAction, default=None, help="also pass the notes you play through to the output (for setups without a DAW)")
+    p.add_argument("--model", action="append", metavar="PATH", help="ONNX model file (default: the shipped chorale model); repeat to load several and switch with Program Change 1, 2, ...")
+    p.add_argument("--clock", choices=("auto", "midi", "internal"), help="follow the DAW's MIDI clock, use Sideman's own, or auto (default)")
+    p.add_argument("--tempo", type=float, metavar="BPM", help="tempo of the internal clock")
+    p.add_argument("--no-engine", action="store_true", help="no accompaniment: a plain thru bridge")
+    p.add_argument("--no-record", action="store_true", help="do not record this session")
+    p.add_argument("--quiet", action="store_true", help="no status line (for running as a background service)")
+    p.add_argument("--log-file", metavar="PATH", help="write log lines to this file instead of stderr")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -57,8 +64,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
     ports = {k: v for k in ("api", "connect_input", "connect_output") if (v := getattr(args, k, None)) is not None}
     if ports:
         config = config.replace("ports", **ports)
-    if getattr(args, "thru", None) is not None:
-        config = config.replace("bridge", thru=args.thru)
+    bridge = {k: v for k in ("thru", "clock", "tempo") if (v := getattr(args, k, None)) is not None}
+    if getattr(args, "model", None):
+        bridge["model"] = args.model[0]
+    if bridge:
+        config = config.replace("bridge", **bridge)
+    if getattr(args, "no_record", False):
+        config = config.replace("recording", enabled=False)
+    status = {k: v for k in ("quiet", "log_file") if (v := getattr(args, k, None))}
+    if status:
+        config = config.replace("status", **status)
     return config
 
 
@@ -81,13 +96,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bridge.inbox import Inbox
     from bridge.live import LiveBridge
     from bridge.ports import API_NAMES, RtMidiInput, RtMidiOutput, resolve_api
+    from bridge.session import build_engines, model_paths, open_recorder
 
-    config = config_from_args(args)
     started = time.perf_counter()
+    config = config_from_args(args)
+    if config.status.log_file:
+        _log_to_file(config.status.log_file)
+    # Everything that can fail on the user's input fails here, before a port opens.
+    paths = [] if args.no_engine else model_paths(config, args.model)
+    engines = build_engines(config, paths)
     api = resolve_api(config.ports.api)
+    recorder = open_recorder(config, engines, paths)
     p = config.ports
     inbox = Inbox(config.bridge.queue_capacity)
-    bridge = LiveBridge(config, inbox, RtMidiOutput(api, p.client_name, p.output_name, p.connect_output))
+    bridge = LiveBridge(config, inbox, RtMidiOutput(api, p.client_name, p.output_name, p.connect_output), engines, recorder)
+    status = None
     stop_signals = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
     try:
         bridge.input = RtMidiInput(api, p.client_name, p.input_name, inbox.put, p.connect_input)
@@ -95,16 +118,35 @@ def cmd_run(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda signum, frame: bridge.request_stop())
         bridge.start()
         opened_ms = (time.perf_counter() - started) * 1000
+        models = ", ".join(path.name for path in paths) or "none (thru only)"
         print(f"Sideman {__version__}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "
-              f"({API_NAMES[api]}, thru {'on' if config.bridge.thru else 'off'}); ports open after {opened_ms:.0f} ms. "
-              "Ctrl-C to stop.", flush=True)
+              f"({API_NAMES[api]}; model {models}; clock {config.bridge.clock}; thru {'on' if config.bridge.thru else 'off'}); "
+              f"ports open after {opened_ms:.0f} ms. Ctrl-C to stop.", flush=True)
+        if recorder is not None:
+            print(f"Recording this session to {recorder.journal_path}", flush=True)
+        if not config.status.quiet:
+            from bridge.status import StatusLine
+
+            status = StatusLine(bridge)
+            status.start()
         while not bridge.wait(timeout=0.5):
             pass
     finally:
-        bridge.close()
+        if status is not None:
+            status.stop()
+        recording = bridge.close()
     print(f"Sideman stopped: {bridge.stats.received} messages in, {bridge.stats.sent} out, "
           f"{bridge.inbox.dropped} dropped, {bridge.stats.malformed} malformed.", flush=True)
+    if recording is not None:
+        print(f"Session saved: {recording}", flush=True)
     return 0
+
+
+def _log_to_file(path: str) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s sideman: %(message)s"))
+    logging.getLogger("sideman").addHandler(handler)
+    logging.getLogger("sideman").propagate = False
 
 
 def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:

@@ -1,0 +1,188 @@
+"""The live loop on fake ports and a fake model, driven message by message with hand-made times."""
+
+from __future__ import annotations
+
+import mido
+import pytest
+
+from bridge.config import Config
+from bridge.engine import Engine, EngineSettings
+from bridge.inbox import Inbox, Received
+from bridge.live import LiveBridge, temperature_from_cc
+from bridge.notes import is_note_off, is_note_on
+from bridge.ports import FakeOutput
+from tests.fakes import FakeStepModel, fake_voicing
+
+PULSE = 60.0 / (120 * 24)
+PART_CHANNELS = (1, 2, 3)
+
+
+class FakeRecorder:
+    def __init__(self):
+        self.inputs, self.outputs, self.marks, self.closed = [], [], [], False
+
+    def record_input(self, data, t):
+        self.inputs.append((list(data), t))
+
+    def record_output(self, msg, t):
+        self.outputs.append((msg, t))
+
+    def mark(self, kind, t, **fields):
+        self.marks.append(kind)
+
+    def close(self):
+        self.closed = True
+        return "session.mid"
+
+
+def make_bridge(clock="auto", thru=False, models=1, **model_kwargs):
+    config = Config().replace("bridge", clock=clock, thru=thru)
+    engines = [Engine(FakeStepModel(**model_kwargs), EngineSettings(part_channels=PART_CHANNELS)) for _ in range(models)]
+    out = FakeOutput()
+    bridge = LiveBridge(config, Inbox(64), out, engines, FakeRecorder(), now=lambda: 0.0)
+    bridge.output._flush_seconds = 0
+    return bridge, out
+
+
+def feed(bridge, data, t):
+    bridge.handle(Received(list(data), t))
+
+
+def sounding(messages):
+    """Replay an output stream; (channel, note) pairs still on at the end."""
+    on: dict[tuple[int, int], int] = {}
+    for m in messages:
+        if is_note_on(m):
+            on[(m.channel, m.note)] = on.get((m.channel, m.note), 0) + 1
+        elif is_note_off(m):
+            on[(m.channel, m.note)] = max(0, on.get((m.channel, m.note), 0) - 1)
+        elif m.type == "control_change" and m.control == 123:
+            on = {k: v for k, v in on.items() if k[0] != m.channel}
+    return {k for k, v in on.items() if v}
+
+
+def play_clock(bridge, pulses, t0):
+    for i in range(pulses):
+        feed(bridge, [0xF8], t0 + i * PULSE)
+    return t0 + pulses * PULSE
+
+
+def test_midi_clock_drives_the_parts_on_their_channels_at_the_tick():
+    bridge, out = make_bridge(clock="midi")
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 72, 100], 0.0)  # the melody note right on the downbeat
+    play_clock(bridge, 1, 0.0)  # first pulse after Start = step 0
+    ons = [m for m in out.sent if is_note_on(m)]
+    assert sorted((m.channel, m.note) for m in ons) == sorted(zip(PART_CHANNELS, fake_voicing(72)))
+    rec_times = {t for m, t in bridge.recorder.outputs}
+    assert rec_times == {0.0}  # recorded at the tick time
+    assert bridge.stats.step == 0 and bridge.clock_source == "midi"
+
+
+def test_daw_stop_silences_every_part_at_once_and_start_resets():
+    bridge, out = make_bridge(clock="midi")
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 67, 90], 0.0)
+    t = play_clock(bridge, 30, 0.0)
+    assert sounding(out.sent)
+    feed(bridge, [0xFC], t)
+    assert sounding(out.sent) == set()
+    assert bridge.recorder.marks[-1] == "stop"
+    model = bridge.engine.model
+    resets = model.resets
+    feed(bridge, [0xFA], t + 1)
+    assert model.resets == resets + 1
+
+
+def test_internal_clock_starts_on_the_first_note_and_stops_when_the_player_does():
+    bridge, out = make_bridge(clock="auto")
+    feed(bridge, [0x90, 72, 100], 5.0)
+    assert bridge.internal.running and bridge.clock_source == "internal"
+    bridge.poll_clock(5.0)
+    assert {(m.channel, m.note) for m in out.sent if is_note_on(m)} == set(zip(PART_CHANNELS, fake_voicing(72)))
+    feed(bridge, [0x80, 72, 0], 5.4)
+    bridge.poll_clock(6.0)
+    assert bridge.internal.running  # one second of silence: still playing
+    bridge.poll_clock(5.4 + 2 * 4 * 0.6 + 0.01)  # two bars at 100 BPM after the last note
+    assert not bridge.internal.running
+    assert sounding(out.sent) == set()
+
+
+def test_midi_clock_takes_over_from_the_internal_clock_in_auto_mode():
+    bridge, out = make_bridge(clock="auto")
+    feed(bridge, [0x90, 72, 100], 1.0)
+    bridge.poll_clock(1.0)
+    assert sounding(out.sent)
+    feed(bridge, [0xFA], 1.05)
+    assert bridge.clock_source == "midi" and not bridge.internal.running
+    assert sounding(out.sent) == set()
+    feed(bridge, [0x90, 74, 100], 1.06)
+    play_clock(bridge, 7, 1.06)
+    assert sounding(out.sent)
+    bridge.poll_clock(1.06 + 3.0)  # the DAW vanished mid-song: no clock for 3 s
+    assert sounding(out.sent) == set() and bridge.clock_source == "internal"
+
+
+def test_internal_mode_ignores_the_daws_clock():
+    bridge, _ = make_bridge(clock="internal")
+    feed(bridge, [0xFA], 0.0)
+    play_clock(bridge, 12, 0.0)
+    assert bridge.stats.ticks == 0 and bridge.clock_source == "internal"
+
+
+def test_controls_panic_mute_accompaniment_and_temperature():
+    bridge, out = make_bridge(clock="midi")
+    c = bridge.config.controls
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    t = play_clock(bridge, 7, 0.0)
+    assert len(sounding(out.sent)) == 3
+    feed(bridge, [0xB0, c.mute_parts[2], 127], t)  # mute the bass
+    assert (PART_CHANNELS[2], fake_voicing(72)[2]) not in sounding(out.sent) and len(sounding(out.sent)) == 2
+    feed(bridge, [0xB0, c.accompaniment, 0], t)
+    assert sounding(out.sent) == set()
+    feed(bridge, [0xB0, c.accompaniment, 127], t)
+    feed(bridge, [0xB0, c.temperature, 127], t)
+    assert bridge.engine.temperature == pytest.approx(2.0)
+    feed(bridge, [0x90, 74, 100], t)
+    t = play_clock(bridge, 12, t)
+    assert sounding(out.sent)
+    feed(bridge, [0xB0, c.panic, 127], t)
+    assert sounding(out.sent) == set()
+    assert any(m.type == "control_change" and m.control == 123 for m in out.sent)
+    # control CCs are consumed, not passed on
+    assert not any(m.type == "control_change" and m.control in (c.accompaniment, c.temperature) for m in out.sent)
+
+
+def test_program_change_switches_model_without_leaving_notes():
+    bridge, out = make_bridge(clock="midi", models=2)
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    t = play_clock(bridge, 7, 0.0)
+    assert sounding(out.sent)
+    feed(bridge, [0xC0, 1], t)
+    assert bridge.active == 1 and sounding(out.sent) == set()
+    play_clock(bridge, 12, t)
+    assert bridge.engines[1].model.calls  # the new model plays from the next tick
+
+
+def test_thru_passes_the_players_notes_and_close_silences_everything():
+    bridge, out = make_bridge(clock="midi", thru=True)
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    play_clock(bridge, 7, 0.0)
+    assert (0, 72) in sounding(out.sent)
+    assert bridge.close() == "session.mid"
+    assert sounding(out.sent) == set() and out.closed and bridge.recorder.closed
+
+
+def test_malformed_bytes_are_counted_and_ignored():
+    bridge, out = make_bridge(clock="midi")
+    for junk in ([0xF2, 1], [0xF8, 0], [0x90, 200, 1], [0x95], [0xF4], [0x12, 0x13], []):
+        feed(bridge, junk, 0.0)
+    assert bridge.stats.malformed == 7 and out.sent == []
+
+
+def test_temperature_cc_curve():
+    assert temperature_from_cc(0) == pytest.approx(0.1) and temperature_from_cc(127) == pytest.approx(2.0)
+    assert temperature_from_cc(64) == pytest.approx((0.1 * 2.0) ** 0.5, rel=0.02)  # geometric middle
