@@ -14,7 +14,7 @@ pytestmark = pytest.mark.jack
 
 @pytest.fixture
 def bridge_and_daw(jack_server):
-    bridge = BridgeProcess("--thru", "--config", "/dev/null")
+    bridge = BridgeProcess("--thru", "--no-engine", "--no-record", "--quiet", "--config", "/dev/null")
     daw = DawClient()
     yield bridge, daw
     daw.close()
