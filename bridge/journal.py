@@ -144,7 +144,7 @@ def parse_line(line: str) -> Event:
 def parse_journal(text: str, source: str) -> Journal:
     """Parse a whole journal. Raises RecordingError only if it is not a Sideman journal at all."""
     lines = text.split("\n")
-    tail = ""  # "" when the text ends with a newline; otherwise a line cut short
+    tail = lines.pop()  # "" when the text ends with a newline; otherwise a line cut short
     if not lines:
         raise RecordingError(f"{source}: not a complete sideman journal (no header line)")
     header = lines[0].rstrip("\r")
@@ -225,7 +225,7 @@ def _message(data: bytes, time: int) -> mido.Message:
     elif kind == 0xD0:
         fields = {"value": data[1]}
     else:
-        fields = {"pitch": (data[1] | data[2] << 7) - 8192}
+        fields = {"pitch": (data[2] | data[1] << 7) - 8192}
     return mido.Message(_TYPES[kind], skip_checks=True, channel=channel, time=time, **fields)
 
 

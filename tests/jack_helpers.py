@@ -65,7 +65,8 @@ def wait_connected(a: str, b: str, timeout: float = 5.0) -> None:
 @dataclass
 class Stamped:
     msg: mido.Message
-    t: float
+    t: float  # perf_counter() in the test's callback
+    jt: float = 0.0  # JACK cycle time (rtmidi's deltas summed), for timing between messages on one port
 
 
 class DawClient:
@@ -77,10 +78,18 @@ class DawClient:
         self.inp = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=name)
         self.inp.ignore_types(sysex=False, timing=False, active_sense=False)
         self.out.open_port(_index(self.out.get_ports(), to_port))
-        self.inp.open_port(_index(self.inp.get_ports(), from_port))
-        self.inp.set_callback(lambda ev, _: self.received.put(Stamped(mido.Message.from_bytes(ev[0]), time.perf_counter())))
+        self.inp.open_port(_index(self.inp.get_ports(), from_port), "daw in")
+        self.inp_port_name = ":daw in"  # JACK may rename a second client of the same name (name-01)
+        self._jack_t = 0.0
+        self.inp.set_callback(self._on_message)
         wait_connected(name, to_port)
         wait_connected(from_port, name)
+
+    def _on_message(self, event: tuple[list[int], float], _data: object) -> None:
+        # rtmidi's JACK input stamps each event with the server's time at its process cycle; the
+        # running sum of its deltas is a clock shared by everything this port receives.
+        self._jack_t += event[1]
+        self.received.put(Stamped(mido.Message.from_bytes(event[0]), time.perf_counter(), self._jack_t))
 
     def send(self, msg: mido.Message) -> None:
         self.out.send_message(msg.bytes())
@@ -142,3 +151,48 @@ class BridgeProcess:
         self.proc.send_signal(sig)
         out, err = self.proc.communicate(timeout=timeout)
         return self.proc.returncode, out, err
+
+
+class DawTransport:
+    """Debian's jack_midi_clock (MIDI clock + Start/Stop/Continue/SPP from the JACK transport), driven
+    by jack_transport as timecode master: the same messages a DAW sends when you press play."""
+
+    def __init__(self, bpm: float = 120.0) -> None:
+        self.clock = subprocess.Popen(["jack_midi_clock", "-b", str(bpm)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.transport = subprocess.Popen(["jack_transport"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        wait_for_port("out", "mclk_out")  # a source: listed by MidiIn
+        self.command("master")
+        self.command(f"tempo {bpm}")
+        self.command("stop")
+        self.command("locate 0")
+
+    def command(self, text: str) -> None:
+        self.transport.stdin.write(text + "\n")
+        self.transport.stdin.flush()
+
+    def connect(self, port_substring: str) -> None:
+        """Connect the clock output to a JACK port whose full name contains `port_substring`."""
+        listing = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split("\n")
+        target = next(p for p in listing if port_substring in p)
+        subprocess.run(["jack_connect", "jack_midi_clock:mclk_out", target], check=True)
+        wait_connected("mclk_out", port_substring)
+
+    def close(self) -> None:
+        try:
+            self.command("stop")
+            self.command("quit")
+        except (BrokenPipeError, OSError):
+            pass
+        for proc in (self.transport, self.clock):
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def jack_period_seconds() -> float:
+    """The running server's period in seconds (jack_bufsize / jack_samplerate)."""
+    size = int(subprocess.run(["jack_bufsize"], capture_output=True, text=True).stdout.split()[0])
+    rate = int(subprocess.run(["jack_samplerate"], capture_output=True, text=True).stdout.split()[0])
+    return size / rate

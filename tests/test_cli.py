@@ -28,7 +28,7 @@ def test_no_command_prints_help(capsys):
 
 
 def test_port_not_found_is_one_line_listing_what_exists(jack_server):
-    proc = subprocess.run([sys.executable, "-m", "bridge", "run", "--api", "jack", "--no-engine", "--in", "No Such Keyboard 9000"],
+    proc = subprocess.run([sys.executable, "-m", "bridge", "run", "--api", "jack", "--no-engine", "--no-record", "--in", "No Such Keyboard 9000"],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("sideman: error: no MIDI input port matches 'No Such Keyboard 9000' (available:")
