@@ -225,7 +225,7 @@ def _message(data: bytes, time: int) -> mido.Message:
     elif kind == 0xD0:
         fields = {"value": data[1]}
     else:
-        fields = {"pitch": (data[2] | data[1] << 7) - 8192}
+        fields = {"pitch": (data[1] | data[2] << 7) - 8192}
     return mido.Message(_TYPES[kind], skip_checks=True, channel=channel, time=time, **fields)
 
 

@@ -318,8 +318,8 @@ class SessionRecorder:
                     self._remove_journal()
                 else:
                     os.close(self._fd)
-                    log.warning("kept the session journal %s (%s)", self._journal_path,
-                                "the disk failed during the session" if self._write_errors else "the MIDI file is elsewhere")
+                    log.warning("kept the session journal %s (%s); %s holds every event", self._journal_path,
+                                "the disk failed during the session" if self._write_errors else "the MIDI file is elsewhere", path)
             self._result = path
             return path
 
@@ -413,13 +413,21 @@ def recover_journals(path: Path, keep: bool = False) -> tuple[list[Conversion], 
                 raise
             failed.append(str(exc))
             continue
-        (done.append(conversion) if conversion is not None else busy.append(journal))
+        if conversion is None:
+            busy.append(journal)
+        else:
+            done.append(conversion)
     return done, busy, failed
 
 
 def recover(path: Path) -> list[Path]:
-    """Turn a leftover journal, or every *.journal in a directory, into MIDI files; returns their paths."""
-    return [c.midi for c in recover_journals(path)[0]]
+    """Turn a leftover journal, or every *.journal in a directory, into MIDI files; returns their paths.
+
+    Journals of running sessions are left alone; one that cannot be converted is logged and skipped."""
+    done, _, failed = recover_journals(path)
+    for message in failed:
+        log.warning("%s", message)
+    return [c.midi for c in done]
 
 
 def add_recover_arguments(parser: argparse.ArgumentParser) -> None:

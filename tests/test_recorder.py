@@ -105,6 +105,21 @@ def test_round_trip_tracks_channels_and_timing(tmp_path):
     assert {sum(m.time for m in t) for t in midi.tracks} == {1440}
 
 
+def test_every_kind_of_channel_message_reaches_the_file_unchanged(tmp_path):
+    played = [mido.Message("note_off", channel=3, note=5, velocity=7), mido.Message("polytouch", channel=15, note=127, value=1),
+              mido.Message("control_change", channel=0, control=64, value=127), mido.Message("program_change", channel=9, program=33),
+              mido.Message("aftertouch", channel=2, value=99), mido.Message("pitchwheel", channel=4, pitch=-8192),
+              mido.Message("pitchwheel", channel=4, pitch=8191), mido.Message("pitchwheel", channel=4, pitch=-1)]
+    rec = SessionRecorder(tmp_path, INFO)
+    for i, msg in enumerate(played):
+        rec.record_input(msg.bytes(), T0 + i * 0.5)
+    for bad in ([0x90, 60], [0x90, 60, 200], [0xF2, 0, 0], [0xF8], []):  # cut short, data byte > 127, song position, clock, nothing
+        rec.record_input(bad, T0 + 4.0)
+    path = rec.close()
+    assert timeline(mido.MidiFile(path).tracks[1]) == [(i * 480, msg) for i, msg in enumerate(played)]  # 0.5 s = one beat at 120 bpm
+    assert rec.summary.skipped == 5
+
+
 def test_journal_is_human_readable_and_written_while_playing(tmp_path):
     rec = SessionRecorder(tmp_path, INFO)
     rec.record_input([0x90, 0x3C, 0x64], T0 + 12.345678)  # the first event is the origin
