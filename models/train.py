@@ -1,0 +1,281 @@
+"""Training the chorale network: random windows of transposed training pieces, teacher forcing,
+the lead hidden (`unknown`) at random steps, early stopping on the validation NLL.
+
+`sideman train` (default) trains the committed model models/default/chorale-gru.pt;
+`sideman train --quick` trains a tiny model on a dozen pieces in well under a minute (for CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bridge.contract import Vocab
+
+DEFAULT_OUT = Path(__file__).with_name("default") / "chorale-gru.pt"
+IGNORE = -100  # target of padded steps
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch: int = 32
+    window: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    p_unknown: float = 0.35
+    p_start: float = 0.2  # share of windows that start at the beginning of a piece (state from zero)
+    patience: int = 5
+    seed: int = 0
+    limit: int | None = None
+    threads: int = 2
+    max_minutes: float | None = None  # stop after the epoch that passes this wall time
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def piece_arrays(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[T,4] tokens -> (inputs_prev [T,4] = tokens at t-1 with rests before the start, same shape)."""
+    prev = np.empty_like(tokens)
+    prev[0] = Vocab().rest
+    prev[1:] = tokens[:-1]
+    return prev, tokens
+
+
+def sample_batch(pieces: Sequence[Any], rng: np.random.Generator, cfg: TrainConfig, vocab: Vocab = Vocab()
+                 ) -> dict[str, np.ndarray]:
+    """A batch of windows; the lead at t becomes `unknown` with probability p_unknown (prev_lead stays)."""
+    lengths = np.array([len(p.tokens) for p in pieces], dtype=np.float64)
+    idx = rng.choice(len(pieces), size=cfg.batch, p=lengths / lengths.sum())
+    W = cfg.window
+    tok = np.full((cfg.batch, W, 4), vocab.rest, dtype=np.int64)
+    prev = np.full((cfg.batch, W, 4), vocab.rest, dtype=np.int64)
+    pos = np.zeros((cfg.batch, W, 2), dtype=np.int64)
+    target = np.full((cfg.batch, W, 3), IGNORE, dtype=np.int64)
+    for b, i in enumerate(idx):
+        p = pieces[i]
+        T = len(p.tokens)
+        n = min(W, T)
+        start = 0 if rng.random() < cfg.p_start else int(rng.integers(0, T - n + 1))
+        pv, cur = piece_arrays(p.tokens)
+        tok[b, :n], prev[b, :n], pos[b, :n] = cur[start : start + n], pv[start : start + n], p.position[start : start + n]
+        target[b, :n] = cur[start : start + n, 1:]
+    lead = tok[..., 0].copy()
+    lead[rng.random(lead.shape) < cfg.p_unknown] = vocab.unknown
+    parts_now = np.where(target == IGNORE, vocab.rest, target)
+    return {"lead": lead, "prev_lead": prev[..., 0], "prev_parts": prev[..., 1:], "position": pos,
+            "parts_now": parts_now, "target": target}
+
+
+def full_batch(pieces: Sequence[Any], lead_unknown: bool = False, vocab: Vocab = Vocab()) -> dict[str, np.ndarray]:
+    """Whole pieces, padded to the longest, for teacher-forced scoring (state from zero at step 0)."""
+    T = max(len(p.tokens) for p in pieces)
+    B = len(pieces)
+    out = {k: np.full((B, T), vocab.rest, dtype=np.int64) for k in ("lead", "prev_lead")}
+    out["prev_parts"] = np.full((B, T, 3), vocab.rest, dtype=np.int64)
+    out["position"] = np.zeros((B, T, 2), dtype=np.int64)
+    out["target"] = np.full((B, T, 3), IGNORE, dtype=np.int64)
+    for b, p in enumerate(pieces):
+        n = len(p.tokens)
+        pv, cur = piece_arrays(p.tokens)
+        out["lead"][b, :n] = vocab.unknown if lead_unknown else cur[:, 0]
+        out["prev_lead"][b, :n], out["prev_parts"][b, :n] = pv[:, 0], pv[:, 1:]
+        out["position"][b, :n], out["target"][b, :n] = p.position, cur[:, 1:]
+    out["parts_now"] = np.where(out["target"] == IGNORE, vocab.rest, out["target"])
+    return out
+
+
+def scores(model: Any, pieces: Sequence[Any], lead_unknown: bool = False, chunk: int = 16) -> dict[str, np.ndarray]:
+    """Teacher-forced NLL sum, correct-token count and step count per part, over whole pieces."""
+    import torch
+
+    nll, correct, count = np.zeros(3), np.zeros(3), np.zeros(3)
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(pieces), chunk):
+            b = {k: torch.from_numpy(v) for k, v in full_batch(pieces[i : i + chunk], lead_unknown).items()}
+            logits, _ = model(b["lead"], b["prev_lead"], b["prev_parts"], b["position"], b["parts_now"])
+            logp = torch.log_softmax(logits, dim=-1)
+            tgt = b["target"]
+            mask = tgt != IGNORE
+            picked = logp.gather(-1, tgt.clamp(min=0)[..., None])[..., 0]
+            nll += (-(picked * mask)).sum(dim=(0, 1)).numpy()
+            correct += ((logits.argmax(-1) == tgt) & mask).sum(dim=(0, 1)).numpy()
+            count += mask.sum(dim=(0, 1)).numpy()
+    return {"nll": nll, "correct": correct, "count": count}
+
+
+def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: bool = True) -> dict[str, Any]:
+    """Train, keep the best checkpoint (by valid NLL, lead known) at `out`; returns its metadata."""
+    import torch
+    from tqdm import tqdm
+
+    import music21
+
+    from models.checkpoint import save_checkpoint
+    from models.data import augmented, load_dataset
+    from models.network import ChoraleNet, count_parameters
+
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    t0 = time.monotonic()
+    data = load_dataset(limit=cfg.limit, progress=progress)
+    train_pieces = augmented(data.pieces["train"])
+    valid = data.pieces["valid"]
+    if not train_pieces or not valid:
+        raise ValueError("training needs at least one train and one valid piece")
+    rng = np.random.default_rng(cfg.seed)
+    model = ChoraleNet(net_cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    train_steps = sum(len(p.tokens) for p in train_pieces)
+    per_epoch = max(1, math.ceil(train_steps / (cfg.batch * cfg.window)))
+    total = per_epoch * cfg.epochs
+    warm = min(200, total // 10 + 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(i, total) / total))))
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE)
+    meta: dict[str, Any] = {
+        "command": command, "net_config": net_cfg.to_dict(), "train_config": asdict(cfg),
+        "splits_hash": data.report["splits_hash"], "split_sizes": data.report["split_sizes"],
+        "train_pieces_augmented": len(train_pieces), "train_steps_augmented": int(train_steps),
+        "parameters": count_parameters(model), "torch": str(torch.__version__), "music21": music21.VERSION_STR,
+        "history": [],
+    }
+    best, bad_epochs = math.inf, 0
+    bar = tqdm(total=total, desc="training", unit="batch", disable=not progress)
+    for epoch in range(cfg.epochs):
+        model.train()
+        running = 0.0
+        for it in range(per_epoch):
+            b = {k: torch.from_numpy(v) for k, v in sample_batch(train_pieces, rng, cfg).items()}
+            logits, _ = model(b["lead"], b["prev_lead"], b["prev_parts"], b["position"], b["parts_now"])
+            loss = loss_fn(logits.reshape(-1, logits.shape[-1]), b["target"].reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            opt.step()
+            sched.step()
+            running += loss.item()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{running / (it + 1):.3f}", best_valid=f"{best:.3f}")
+        s = scores(model, valid)
+        per_part = (s["nll"] / s["count"]).tolist()
+        valid_nll = float(s["nll"].sum() / s["count"].sum())
+        minutes = (time.monotonic() - t0) / 60
+        meta["history"].append({"epoch": epoch + 1, "train_loss": running / per_epoch, "valid_nll": valid_nll,
+                                "valid_nll_per_part": per_part, "minutes": round(minutes, 2)})
+        bar.set_postfix(epoch=epoch + 1, loss=f"{running / per_epoch:.3f}", valid=f"{valid_nll:.3f}")
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}: train loss {running / per_epoch:.4f}  valid NLL {valid_nll:.4f} "
+                       f"(alto/tenor/bass {' '.join(f'{x:.3f}' for x in per_part)})  {minutes:.1f} min")
+        if valid_nll < best:
+            best, bad_epochs = valid_nll, 0
+            meta.update(best_epoch=epoch + 1, valid_nll=valid_nll, valid_nll_per_part=per_part,
+                        train_minutes=round(minutes, 2))
+            save_checkpoint(out, model, meta)
+        else:
+            bad_epochs += 1
+        if bad_epochs >= cfg.patience or (cfg.max_minutes is not None and minutes >= cfg.max_minutes):
+            break
+    bar.close()
+    # Re-save the best weights with the complete history and total time.
+    from models.checkpoint import load_checkpoint
+
+    best_model, best_meta = load_checkpoint(out)
+    meta = {**best_meta, "history": meta["history"], "total_minutes": round((time.monotonic() - t0) / 60, 2),
+            "stopped_after_epoch": len(meta["history"])}
+    save_checkpoint(out, best_model, meta)
+    return meta
+
+
+QUICK = {"limit": 12, "epochs": 2, "batch": 16, "window": 64, "hidden": 32, "embed": 8}
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"checkpoint path (default {DEFAULT_OUT}; with --quick, a file in the cache dir)")
+    parser.add_argument("--quick", action="store_true", help="tiny model on ~12 pieces, under a minute (CI)")
+    parser.add_argument("--epochs", type=int, default=None, help=f"max epochs (default {d.epochs})")
+    parser.add_argument("--batch", type=int, default=None, help=f"windows per batch (default {d.batch})")
+    parser.add_argument("--window", type=int, default=None, help=f"steps per window (default {d.window})")
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--p-unknown", type=float, default=d.p_unknown, help="chance the lead at t is hidden")
+    parser.add_argument("--patience", type=int, default=d.patience)
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--limit", type=int, default=None, help="use only about N pieces")
+    parser.add_argument("--hidden", type=int, default=None, help="GRU size (default 256)")
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--embed", type=int, default=None, help="token embedding size (default 32)")
+    parser.add_argument("--dropout", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=d.threads)
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch passing this time")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]:
+    from models.data import PARTS, STEPS_PER_BEAT, MAX_BEATS_IN_BAR
+    from models.network import NetConfig
+
+    quick = QUICK if args.quick else {}
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(args, name, None)
+        return value if value is not None else quick.get(name, default)
+
+    d, n = TrainConfig(), NetConfig()
+    cfg = replace(d, epochs=pick("epochs", d.epochs), batch=pick("batch", d.batch), window=pick("window", d.window),
+                  lr=args.lr, p_unknown=args.p_unknown, patience=args.patience, seed=args.seed,
+                  limit=pick("limit", None), threads=args.threads, max_minutes=args.max_minutes)
+    net = NetConfig(hidden=pick("hidden", n.hidden), layers=args.layers, embed=pick("embed", n.embed),
+                    dropout=pick("dropout", n.dropout), steps_per_beat=STEPS_PER_BEAT,
+                    max_beats_in_bar=MAX_BEATS_IN_BAR, part_ranges=tuple((p.low, p.high) for p in PARTS))
+    if args.out is not None:
+        out = Path(args.out)
+    elif args.quick:
+        from models.data import cache_dir
+
+        out = cache_dir() / "chorale-gru-quick.pt"
+    else:
+        out = DEFAULT_OUT
+    return net, cfg, out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    net, cfg, out = configs_from_args(args)
+    argv = getattr(args, "argv", None) or sys.argv[1:]
+    command = "sideman " + shlex.join(argv) if argv and argv[0] == "train" else "sideman train " + shlex.join(argv)
+    meta = train(net, cfg, out, command, progress=not args.no_progress)
+    print(f"best epoch {meta['best_epoch']}: valid NLL {meta['valid_nll']:.4f} nats/step "
+          f"(alto/tenor/bass {' '.join(f'{x:.3f}' for x in meta['valid_nll_per_part'])}); "
+          f"{meta['total_minutes']:.1f} min; saved {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m models.train ...` = `sideman train ...` (before the CLI is installed)."""
+    parser = argparse.ArgumentParser(prog="sideman train")
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    args.argv = ["train", *(sys.argv[1:] if argv is None else argv)]
+    return cmd_train(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
