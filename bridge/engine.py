@@ -62,8 +62,9 @@ class EngineSettings:
     part_channels: tuple[int, ...]  # 0-based MIDI channels, one per model part (parts order)
     input_channel: int | None = None  # 0-based; None = omni
     lead_policy: str = "highest"  # highest | lowest | latest
-    early_window: float = 0.030  # s before a tick in which a lead onset counts for that tick's step
-    late_window: float = 0.030  # s after a tick in which a lead onset makes the engine re-answer that step
+    # Defaults chosen in docs/timing.md (test-split melodies with human timing through this engine).
+    early_window: float = 0.050  # s before a tick in which a lead onset counts for that tick's step
+    late_window: float = 0.050  # s after a tick in which a lead onset makes the engine re-answer that step
     temperature: float = 0.8
     top_p: float = 0.95
     part_velocity_scale: tuple[float, ...] = (0.8, 0.8, 0.9)
@@ -127,7 +128,8 @@ class Engine:
         self._onsets: deque[tuple[int, float, int]] = deque(maxlen=_MAX_PENDING_ONSETS)  # (pitch, t, note_id)
         self.fault: str | None = None
         self._logged_fault: str | None = None
-        self.reanswer_count = 0
+        self.reanswer_count = 0  # late-window re-answers
+        self.revoiced_count = 0  # parts whose token a re-answer changed (what a listener can hear)
         self.step_count = 0
         self._velocities = [1] * n_parts
         self._update_velocities()
@@ -240,6 +242,7 @@ class Engine:
         if bad is not None:
             return self._fail(bad)
         self.reanswer_count += 1
+        self.revoiced_count += int(np.count_nonzero(self._tokens != self._answer))
         self._step_reanswers += 1
         out = self._voicer.revoice(self._tokens, self._answer, self._velocities)
         np.copyto(self._tokens, self._answer)

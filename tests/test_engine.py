@@ -115,6 +115,7 @@ def test_reanswer_revoices_only_the_parts_that_changed():
     assert b0 == b1 and a0 != a1 and t0 != t1
     assert notes(out) == [("off", CH[0], a0), ("on", CH[0], a1), ("off", CH[1], t0), ("on", CH[1], t1)]
     assert engine.sounding == {0: a1, 1: t1, 2: b1}
+    assert engine.reanswer_count == 1 and engine.revoiced_count == 2
 
 
 def test_reanswer_with_unchanged_tokens_sends_nothing():

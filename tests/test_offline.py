@@ -1,0 +1,318 @@
+"""Offline rendering: the same engine in simulated time, MIDI in and out, bad files as one-line errors."""
+
+from __future__ import annotations
+
+import io
+from collections import deque
+
+import mido
+import numpy as np
+import pytest
+
+from bridge import offline
+from bridge.cli import main
+from bridge.clock import InternalClock
+from bridge.engine import Engine, EngineSettings, handled_before_tick
+from bridge.errors import MidiFileError, ModelError
+from bridge.offline import DEMO_MELODY, beats_in_bar, read_melody, render
+from tests.fakes import FakeStepModel, fake_voicing
+
+V = FakeStepModel().vocab
+SETTINGS = EngineSettings(part_channels=(1, 2, 3))
+
+
+def melody_file(notes, tpb=480, bpm=120.0, ts=(4, 4), channel=0, extra_tracks=()):
+    """notes: (start_tick, end_tick, pitch). Returns a type-1 MidiFile: conductor + melody (+ extra tracks)."""
+    conductor = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)),
+                                mido.MetaMessage("time_signature", numerator=ts[0], denominator=ts[1])])
+    events = sorted([(s, 1, p) for s, _, p in notes] + [(e, 0, p) for _, e, p in notes])
+    track, now = mido.MidiTrack([mido.MetaMessage("track_name", name="tune")]), 0
+    for tick, is_on, pitch in events:
+        track.append(mido.Message("note_on" if is_on else "note_off", note=pitch, velocity=90 if is_on else 0,
+                                  channel=channel, time=tick - now))
+        now = tick
+    return mido.MidiFile(type=1, ticks_per_beat=tpb, tracks=[conductor, *extra_tracks, track])
+
+
+def to_bytes(mid: mido.MidiFile) -> bytes:
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+def test_hand_made_melody_gives_the_expected_step_tokens():
+    # C5 for a beat, D5 for an eighth, an eighth rest, E5 for two beats; 120 BPM, 4/4.
+    mid = melody_file([(0, 480, 72), (480, 720, 74), (960, 1920, 76)])
+    result = render(mid, FakeStepModel(), SETTINGS)
+    assert result.n_steps == 16 and result.reanswers == 0 and result.faults == 0
+    on = V.onset
+    c, d, e = (tuple(on(p) for p in fake_voicing(x)) for x in (72, 74, 76))
+    hold, rest = (V.hold,) * 3, (V.rest,) * 3
+    expected = [(on(72), V.rest, c), (V.hold, on(72), hold), (V.hold, V.hold, hold), (V.hold, V.hold, hold),
+                (on(74), V.hold, d), (V.hold, on(74), hold),
+                (V.unknown, V.hold, hold),  # the note ended: unknown, but the lead sounded at t-1 -> fake holds
+                (V.unknown, V.rest, rest),  # nothing came: rest
+                (on(76), V.rest, e)] + [(V.hold, on(76), hold)] + [(V.hold, V.hold, hold)] * 6
+    assert [(s.lead, s.prev_lead, s.tokens) for s in result.steps] == expected
+    part_notes = sorted((n.voice, n.pitch, round(n.start, 6), round(n.end, 6)) for n in result.notes if n.voice != "lead")
+    step = 0.125
+    want = []
+    for name, k in (("alto", 0), ("tenor", 1), ("bass", 2)):
+        want += [(name, fake_voicing(72)[k], 0.0, 4 * step), (name, fake_voicing(74)[k], 4 * step, 7 * step),
+                 (name, fake_voicing(76)[k], 8 * step, 16 * step)]
+    assert part_notes == sorted(want)
+
+
+def test_output_is_a_type1_file_with_conductor_melody_and_one_track_per_part():
+    mid = melody_file([(0, 480, 72), (480, 960, 74)], ts=(3, 4), bpm=90)
+    out = render(mid, FakeStepModel(), SETTINGS).midi
+    assert out.type == 1 and out.ticks_per_beat == 480
+    names = [t.name for t in out.tracks]
+    assert names == ["sideman", "tune", "alto", "tenor", "bass"]
+    meta = {m.type: m for m in out.tracks[0] if m.is_meta}
+    assert meta["set_tempo"].tempo == mido.bpm2tempo(90) and (meta["time_signature"].numerator, meta["time_signature"].denominator) == (3, 4)
+    for track, ch in zip(out.tracks[2:], SETTINGS.part_channels):
+        assert {m.channel for m in track if not m.is_meta} == {ch}
+    # The melody track is the input, unchanged.
+    assert [m for m in out.tracks[1] if not m.is_meta] == [m for m in mid.tracks[1] if not m.is_meta]
+    # Re-read through mido: one note at a time per part channel, all ended.
+    reread = mido.MidiFile(file=io.BytesIO(to_bytes(out)))
+    for track in reread.tracks[2:]:
+        sounding = None
+        for m in track:
+            if m.type == "note_on" and m.velocity:
+                assert sounding is None
+                sounding = m.note
+            elif m.type in ("note_on", "note_off"):
+                assert sounding == m.note
+                sounding = None
+        assert sounding is None
+
+
+def jittered_melody(seed=3, sigma=0.02, n=40, tpb=960, bpm=100.0):
+    """Quarter and eighth notes with Gaussian onset jitter, in a high-resolution file."""
+    rng = np.random.default_rng(seed)
+    ticks_per_s = tpb * bpm / 60.0
+    notes, beat = [], 0.5
+    for i in range(n):
+        length = 1.0 if i % 3 else 0.5
+        start = max(0, round((beat * 60 / bpm + rng.normal(0, sigma)) * ticks_per_s))
+        end = round(((beat + length * 0.9) * 60 / bpm) * ticks_per_s)
+        notes.append((start, max(end, start + 1), int(rng.integers(60, 82))))
+        beat += length
+    return melody_file(notes, tpb=tpb, bpm=bpm)
+
+
+def test_same_seed_gives_a_byte_identical_file_and_another_seed_does_not():
+    mid = jittered_melody()
+    a = render(mid, FakeStepModel(hold_threshold=0.3), EngineSettings(part_channels=(1, 2, 3), seed=7))
+    b = render(mid, FakeStepModel(hold_threshold=0.3), EngineSettings(part_channels=(1, 2, 3), seed=7))
+    c = render(mid, FakeStepModel(hold_threshold=0.3), EngineSettings(part_channels=(1, 2, 3), seed=8))
+    assert to_bytes(a.midi) == to_bytes(b.midi)
+    assert to_bytes(a.midi) != to_bytes(c.midi)
+    assert a.reanswers > 0  # the jitter put some notes in the late window
+
+
+class FakeClock:
+    """Stands in for the monotonic clock the daemon reads when it wakes; the engine never sees it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+
+def drive_live(engine: Engine, arrivals, bpm: float, n_steps: int, beats_per_bar: int, clock: FakeClock):
+    """The live daemon's loop with bridge.clock.InternalClock and a fake clock: the driver stamps each
+    message as it arrives; the engine thread wakes for a message or for the next absolute tick
+    deadline, whichever comes first, handles messages stamped up to a tick before it, and passes
+    the stamps and scheduled tick times to the engine, never the time it happened to wake."""
+    grid = InternalClock(bpm)
+    grid.start(0.0)
+    inbox = deque(arrivals)  # (stamp, msg), in arrival order
+    sent = []
+    while grid.next_step < n_steps:
+        deadline = grid.next_tick_time()
+        if inbox and handled_before_tick(inbox[0][0], deadline):
+            stamp, msg = inbox.popleft()
+            clock.now = stamp + 0.0004  # the thread wakes a little after the driver's stamp
+            sent += [(stamp, m) for m in engine.handle(msg, stamp)]
+        else:
+            clock.now = deadline + 0.0007  # wake-up jitter: the tick still carries its scheduled time
+            tick = grid.due(clock.now)
+            sent += [(tick.t, m) for m in engine.tick(tick.step, tick.t, tick.step_seconds, beats_per_bar)]
+    for stamp, msg in inbox:
+        sent += [(stamp, m) for m in engine.handle(msg, stamp)]
+    sent += [(max(clock.now, grid.next_tick_time()), m) for m in engine.stop()]
+    return sent
+
+
+@pytest.mark.parametrize("windows", [(0.0, 0.0), (0.02, 0.04), (0.03, 0.03)])
+def test_live_loop_and_offline_render_send_the_same_events(windows):
+    mid = jittered_melody(seed=11, sigma=0.03)
+    settings = EngineSettings(part_channels=(1, 2, 3), seed=5, early_window=windows[0], late_window=windows[1])
+    result = render(mid, FakeStepModel(hold_threshold=0.5), settings)
+    melody = read_melody(mid)
+    spt = melody.tempo / 1e6 / melody.ticks_per_beat
+    arrivals = [(tick * spt, msg) for tick, msg in melody.events]
+    engine = Engine(FakeStepModel(hold_threshold=0.5), settings)
+    live = drive_live(engine, arrivals, melody.bpm, result.n_steps, result.beats_per_bar, FakeClock())
+    assert (result.reanswers > 0) == (windows[1] > 0)
+    assert len(live) == len(result.events) > 100
+    for (t_live, m_live), (t_off, m_off) in zip(live, result.events):
+        assert m_live == m_off and t_live == pytest.approx(t_off, abs=1e-9)
+
+
+def test_tempo_override_keeps_the_melody_on_the_grid():
+    mid = melody_file([(0, 480, 72), (480, 960, 74)], bpm=120)
+    result = render(mid, FakeStepModel(), SETTINGS, tempo_bpm=60)
+    assert result.step_seconds == pytest.approx(0.25)
+    assert [s.lead for s in result.steps[:5]] == [V.onset(72), V.hold, V.hold, V.hold, V.onset(74)]
+    assert {m.tempo for m in result.midi.tracks[0] if m.type == "set_tempo"} == {mido.bpm2tempo(60)}
+
+
+@pytest.mark.parametrize("ts,beats", [((4, 4), 4), ((3, 4), 3), ((6, 8), 3), ((5, 8), 3), ((7, 8), 4),
+                                      ((12, 8), 6), ((2, 2), 4), ((13, 4), 8), ((1, 16), 1)])
+def test_odd_time_signatures(ts, beats):
+    assert beats_in_bar(*ts, max_beats=8) == beats
+    result = render(melody_file([(0, 480, 72)], ts=ts), FakeStepModel(), SETTINGS)
+    assert result.beats_per_bar == beats and result.n_steps % (beats * 4) == 0
+
+
+def test_overlapping_notes_on_one_channel_do_not_crash():
+    # Same pitch struck twice before its note-off, plus a lower note overlapping a higher one.
+    mid = melody_file([(0, 960, 72), (240, 480, 72), (480, 1400, 64), (600, 700, 79)])
+    result = render(mid, FakeStepModel(), SETTINGS)
+    leads = [s.lead for s in result.steps]
+    # 120 ticks a step: 72 at step 0, struck again at 2; the first note-off of 72 ends both; 64 at 4;
+    # 79 at 5 (highest); releasing 79 at tick 700 reveals the held 64 (early window of step 6);
+    # 72's second note-off is unmatched; 64 ends at tick 1400 (between steps 11 and 12).
+    o, h, u = V.onset, V.hold, V.unknown
+    assert leads[:14] == [o(72), h, o(72), h, o(64), o(79), o(64), h, h, h, h, h, u, u]
+
+
+def test_track_and_channel_selection():
+    other = mido.MidiTrack([mido.Message("note_on", note=50, velocity=80, channel=5, time=0),
+                            mido.Message("note_off", note=50, velocity=0, channel=5, time=480)])
+    mid = melody_file([(0, 480, 72), (480, 960, 74)], extra_tracks=[other])
+    assert read_melody(mid).name == "tune"  # the track with the most notes
+    assert [m.note for _, m in read_melody(mid, track=1).events] == [50, 50]
+    assert read_melody(mid, channel=5).events[0][1].note == 50
+    with pytest.raises(MidiFileError, match="no track 7"):
+        read_melody(mid, track=7)
+    with pytest.raises(MidiFileError, match="no notes on channel 10"):
+        read_melody(mid, track=2, channel=9)
+
+
+def test_bad_files_are_one_line_errors(tmp_path):
+    text = tmp_path / "notes.mid"
+    text.write_text("this is not a MIDI file\n")
+    with pytest.raises(MidiFileError, match="not a readable MIDI file"):
+        read_melody(text)
+    empty = tmp_path / "empty.mid"
+    empty.write_bytes(b"")
+    with pytest.raises(MidiFileError, match="not a readable MIDI file"):
+        read_melody(empty)
+    with pytest.raises(MidiFileError, match="no such file"):
+        read_melody(tmp_path / "missing.mid")
+    with pytest.raises(MidiFileError, match="no such file"):
+        read_melody(tmp_path)
+    silent = tmp_path / "silent.mid"
+    melody_file([]).save(silent)
+    with pytest.raises(MidiFileError, match="no notes"):
+        read_melody(silent)
+    huge = tmp_path / "huge.mid"
+    with open(huge, "wb") as f:
+        f.truncate(offline.MAX_FILE_BYTES + 1)
+    with pytest.raises(MidiFileError, match="too big"):
+        read_melody(huge)
+    crowded = melody_file([(i, i + 1, 72) for i in range(0, 2 * offline.MAX_EVENTS, 2)])
+    with pytest.raises(MidiFileError, match="too many"):
+        read_melody(crowded)
+    endless = melody_file([(0, 10, 72), (10**9, 10**9 + 10, 72)])
+    with pytest.raises(MidiFileError, match="lasts"):
+        render(endless, FakeStepModel(), SETTINGS)
+    with pytest.raises(MidiFileError, match="BPM"):
+        render(melody_file([(0, 10, 72)], bpm=5), FakeStepModel(), SETTINGS)
+
+
+def test_demo_melody_asset_is_what_the_script_writes(tmp_path):
+    from bridge.demo_melody import build_demo_melody, melody_notes
+
+    assert DEMO_MELODY.read_bytes() == to_bytes(build_demo_melody())
+    mel = read_melody(DEMO_MELODY)
+    assert len([m for _, m in mel.events if m.type == "note_on" and m.velocity]) == len(melody_notes()) == 32
+    assert mel.numerator == 4 and round(mel.bpm) == 84
+
+
+# -- the commands, with the model loader replaced by the fake --------------------------------------
+
+@pytest.fixture
+def fake_loader(monkeypatch):
+    monkeypatch.setattr(offline, "load_model", lambda path: FakeStepModel(hold_threshold=0.5))
+
+
+def test_sideman_accompany_writes_the_file_and_says_where(tmp_path, fake_loader, capsys):
+    src = tmp_path / "tune.mid"
+    jittered_melody().save(src)
+    out = tmp_path / "jam.mid"
+    assert main(["accompany", str(src), "-o", str(out), "--seed", "3", "--tempo", "90", "--channel", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert str(out) in printed and "90 BPM" in printed
+    jam = mido.MidiFile(out)
+    assert [t.name for t in jam.tracks] == ["sideman", "tune", "alto", "tenor", "bass"]
+    assert main(["accompany", str(src), "-o", str(tmp_path / "again.mid"), "--seed", "3", "--tempo", "90"]) == 0
+    assert (tmp_path / "again.mid").read_bytes() == out.read_bytes()
+
+
+def test_sideman_accompany_bad_input_is_one_line_and_exit_2(tmp_path, fake_loader, capsys):
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"MThd\x00\x00")
+    assert main(["accompany", str(bad), "-o", str(tmp_path / "x.mid")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable MIDI file" in err and "Traceback" not in err
+    assert main(["accompany", str(bad), "-o", str(tmp_path / "x.mid"), "--channel", "17"]) == 2
+    assert "1..16" in capsys.readouterr().err
+
+
+def test_sideman_demo_writes_midi_and_png(tmp_path, fake_loader, capsys):
+    assert main(["demo", "--out-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("sideman-demo.mid", "sideman-demo.png"):
+        assert (tmp_path / name).is_file() and str(tmp_path / name) in printed
+    assert (tmp_path / "sideman-demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_default_model_is_a_model_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(offline, "DEFAULT_MODEL", tmp_path / "chorale-gru.onnx")
+    with pytest.raises(ModelError, match="default model is not there yet"):
+        offline.load_model(None)
+    with pytest.raises(ModelError, match="no such model file"):
+        offline.load_model(tmp_path / "other.onnx")
+
+
+def test_long_files_show_progress_on_stderr(capsys):
+    mid = melody_file([(i * 480, i * 480 + 400, 60 + i % 20) for i in range(1100)])  # 1100 beats = 4400 steps
+    result = render(mid, FakeStepModel(), SETTINGS, progress=True)
+    err = capsys.readouterr().err
+    assert result.n_steps == 4400
+    assert "accompanying: 100% (4400/4400 steps)" in err and err.count("\raccompanying") >= 8
+
+
+def test_timing_study_plumbing_on_a_synthetic_chorale():
+    from models.data import Piece, notes_to_tokens
+    from models.timing_study import format_table, study
+
+    T = 64
+    soprano = notes_to_tokens([(s, s + 4, p) for s, p in zip(range(0, T, 4), [72, 74, 76, 77, 79, 77, 76, 74] * 2)], T)
+    alto = notes_to_tokens([(s, s + 8, 64) for s in range(0, T, 8)], T)
+    tenor = notes_to_tokens([(s, s + 8, 60) for s in range(0, T, 8)], T)
+    bass = notes_to_tokens([(s, s + 16, 48) for s in range(0, T, 16)], T)
+    position = np.stack([np.arange(T) % 4, (np.arange(T) // 4) % 4], axis=1)
+    piece = Piece("synthetic", np.stack([soprano, alto, tenor, bass], axis=1), position)
+    rows = study([piece, piece], FakeStepModel(), bpm=100, sigmas=(0.0, 30.0), windows=((0, 0), (50, 50)), progress=False)
+    bach, perfect0, perfect50, human0, human50 = rows
+    assert bach.sigma_ms is None and bach.known is None
+    assert perfect0.known == perfect50.known == 1.0 and perfect0.reanswers_per_100 == 0.0
+    assert human0.known < 0.2 < 0.8 < human50.known  # 30 ms jitter: no window misses almost every onset
+    assert human50.reanswers_per_100 > 0.0 and human0.reanswers_per_100 == 0.0
+    table = format_table(rows)
+    assert table.count("\n") == len(rows) + 1 and "Bach's parts" in table
