@@ -186,3 +186,14 @@ def test_malformed_bytes_are_counted_and_ignored():
 def test_temperature_cc_curve():
     assert temperature_from_cc(0) == pytest.approx(0.1) and temperature_from_cc(127) == pytest.approx(2.0)
     assert temperature_from_cc(64) == pytest.approx((0.1 * 2.0) ** 0.5, rel=0.02)  # geometric middle
+
+
+def test_internal_ticks_due_before_a_message_fire_before_it_is_handled():
+    bridge, _ = make_bridge(clock="auto")
+    feed(bridge, [0x90, 72, 100], 0.0)  # starts the grid: 16ths of 0.15 s at 100 BPM
+    bridge.poll_clock(0.0)
+    assert bridge.stats.ticks == 1
+    bridge._fire_internal_ticks_before(0.31)
+    assert bridge.stats.ticks == 3 and bridge.stats.step == 2  # ticks at 0.15 and 0.30, not 0.45
+    bridge._fire_internal_ticks_before(0.45)  # a message stamped exactly at a tick goes before it
+    assert bridge.stats.ticks == 3
