@@ -33,7 +33,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "export": ("export.onnx_export", "add_export_arguments", "cmd_export", "export a checkpoint to ONNX with parity checks (train extras)"),
 }
 BENCH_COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "model": ("bridge.bench_model", "add_bench_model_arguments", "cmd_bench_model", "per-step model latency and cost vs session length"),
+    "model": ("export.bench_model", "add_bench_model_arguments", "cmd_bench_model", "per-step model latency and cost vs session length"),
     "live": ("bridge.bench_live", "add_bench_live_arguments", "cmd_bench_live", "latency and jitter of the live bridge through JACK"),
 }
 TRAIN_EXTRAS_HINT = "install the training extras first: pip install torch==2.13.0 && pip install -e '.[train]'"
@@ -93,27 +93,37 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bridge.errors import PortError
     from bridge.inbox import Inbox
     from bridge.live import LiveBridge
-    from bridge.ports import API_NAMES, RtMidiInput, RtMidiOutput, resolve_api
+    from bridge.ports import API_IDS, API_NAMES, RtMidiInput, RtMidiOutput, resolve_api
     from bridge.session import build_engines, model_paths, open_recorder
 
     started = time.perf_counter()
     config = config_from_args(args)
     if config.status.log_file:
         _log_to_file(config.status.log_file)
-    # Everything that can fail on the user's input fails here, before a port opens.
+    # Everything that can fail on the user's input fails here, before a port opens (but the recording
+    # directory, checked once the ports are open: see below).
     paths = [] if args.no_engine else model_paths(config, args.model)
     engines = build_engines(config, paths)
     api = resolve_api(config.ports.api)
-    recorder = open_recorder(config, engines, paths)
     p = config.ports
     inbox = Inbox(config.bridge.queue_capacity)
-    bridge = LiveBridge(config, inbox, RtMidiOutput(api, p.client_name, p.output_name, p.connect_output), engines, recorder)
+    bridge = LiveBridge(config, inbox, RtMidiOutput(api, p.client_name, p.output_name, p.connect_output), engines)
     status = None
+    watch = None
     stop_signals = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
     try:
         bridge.input = RtMidiInput(api, p.client_name, p.input_name, inbox.put, p.connect_input)
+        # The recording opens only once both ports are open: a port error must leave neither an
+        # empty session file nor a stray journal behind (nothing has been recorded yet).
+        bridge.recorder = recorder = open_recorder(config, engines, paths)
+        if api == API_IDS["jack"]:
+            # rtmidi reports nothing when the JACK server stops; without this the bridge would run on, deaf and mute.
+            from bridge.jack_watch import JackWatch
+
+            watch = JackWatch.open(f"{p.client_name} watch", lambda reason: bridge.request_stop())
         for sig in stop_signals:
             signal.signal(sig, lambda signum, frame: bridge.request_stop())
         bridge.start()
@@ -135,10 +145,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if status is not None:
             status.stop()
         recording = bridge.close()
+        if watch is not None:
+            watch.close()
     print(f"Sideman stopped: {bridge.stats.received} messages in, {bridge.stats.sent} out, "
           f"{bridge.inbox.dropped} dropped, {bridge.stats.malformed} malformed.", flush=True)
     if recording is not None:
         print(f"Session saved: {recording}", flush=True)
+    if watch is not None and watch.lost is not None:
+        raise PortError(f"the JACK server stopped while Sideman was running ({watch.lost}); start it again, then `sideman run`")
     return 0
 
 

@@ -1,0 +1,76 @@
+"""Notice when the JACK server goes away while Sideman runs.
+
+python-rtmidi says nothing when the JACK server stops: sends still succeed (into a ring buffer no one
+drains), the input just falls silent, and port listings keep showing the dead server's ports. A
+bridge would play on into nothing until killed. JACK's own notice is a client's shutdown callback,
+which rtmidi does not expose, so this module opens one more JACK client through libjack (ctypes, no
+new dependency: rtmidi's JACK backend loads the same library) only to receive that callback. The
+client is never activated and has no ports: it is not in the process graph and costs it nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+from typing import Callable
+
+log = logging.getLogger("sideman")
+
+_NO_START_SERVER = 0x01  # JackNoStartServer: never start a server as a side effect
+_INFO_SHUTDOWN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+
+
+def _libjack() -> ctypes.CDLL | None:
+    for name in (ctypes.util.find_library("jack"), "libjack.so.0", "libjack.dylib", "libjack64.dll"):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        lib.jack_client_open.restype = ctypes.c_void_p
+        lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+        lib.jack_on_info_shutdown.restype = None
+        lib.jack_on_info_shutdown.argtypes = [ctypes.c_void_p, _INFO_SHUTDOWN, ctypes.c_void_p]
+        lib.jack_client_close.restype = ctypes.c_int
+        lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        return lib
+    return None
+
+
+class JackWatch:
+    """Calls `on_lost(reason)` (from a libjack thread) if the JACK server shuts down or drops us."""
+
+    def __init__(self, lib: ctypes.CDLL, client: int, on_lost: Callable[[str], None]) -> None:
+        self.lost: str | None = None
+        self._lib = lib
+        self._client = client
+        self._on_lost = on_lost
+        self._callback = _INFO_SHUTDOWN(self._shutdown)  # kept referenced: libjack holds a raw pointer
+        lib.jack_on_info_shutdown(client, self._callback, None)
+
+    @classmethod
+    def open(cls, name: str, on_lost: Callable[[str], None]) -> "JackWatch | None":
+        """A watch on the default JACK server, or None if libjack or the server cannot be reached."""
+        lib = _libjack()
+        if lib is None:
+            log.debug("libjack not found: the bridge cannot notice if the JACK server stops")
+            return None
+        status = ctypes.c_int(0)
+        client = lib.jack_client_open(name.encode("utf-8", "replace")[:60], _NO_START_SERVER, ctypes.byref(status))
+        if not client:
+            log.debug("cannot open a JACK watch client (status 0x%x)", status.value)
+            return None
+        return cls(lib, client, on_lost)
+
+    def _shutdown(self, code: int, reason: bytes | None, _arg: object) -> None:
+        text = (reason or b"").decode("utf-8", "replace").strip() or "no reason given"
+        self.lost = text
+        self._on_lost(text)
+
+    def close(self) -> None:
+        # After a shutdown the client is already dead: closing it again would talk to no server.
+        if self._client and self.lost is None:
+            self._lib.jack_client_close(self._client)
+        self._client = 0

@@ -1,0 +1,258 @@
+"""export/: torch -> ONNX step graph, contract metadata, parity check, refusal, int8, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from bridge.contract import METADATA_KEY, Contract  # noqa: E402
+from bridge.errors import ModelError  # noqa: E402
+from bridge.runtime import OnnxStepModel  # noqa: E402
+from export import onnx_export  # noqa: E402
+from export.onnx_export import add_export_arguments, build_contract, cmd_export, export_network  # noqa: E402
+from export.parity import (  # noqa: E402
+    LOGIT_TOLERANCE,
+    check_parity,
+    score_onnx,
+    sequence_from_pieces,
+    synthetic_sequence,
+)
+from models.network import ChoraleNet, NetConfig  # noqa: E402
+
+META = {"command": "sideman train --quick", "splits_hash": "abc123", "music21": "10.5",
+        "split_sizes": {"train": 9, "valid": 1, "test": 1}, "train_pieces_augmented": 90, "valid_nll": 1.5}
+
+
+def small_net(seed: int = 0, **kw: int) -> ChoraleNet:
+    torch.manual_seed(seed)
+    return ChoraleNet(NetConfig(hidden=kw.get("hidden", 32), embed=kw.get("embed", 8), layers=kw.get("layers", 1))).eval()
+
+
+@pytest.fixture(scope="module")
+def net() -> ChoraleNet:
+    return small_net()
+
+
+@pytest.fixture(scope="module")
+def seq(net: ChoraleNet):
+    return synthetic_sequence(build_contract(net, {}, "test"), 120)
+
+
+@pytest.fixture(scope="module")
+def exported(net: ChoraleNet, seq, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("export") / "model.onnx"
+    return export_network(net, META, out, "sideman export x.pt -o model.onnx", sequence=seq)
+
+
+def _flip_linear_before_reset(src: Path, dst: Path) -> Path:
+    model = onnx.load(src)
+    grus = [n for n in model.graph.node if n.op_type == "GRU"]
+    assert len(grus) == 1
+    for attr in grus[0].attribute:
+        if attr.name == "linear_before_reset":
+            assert attr.i == 1  # torch's GRU semantics
+            attr.i = 0
+    onnx.save(model, dst)
+    return dst
+
+
+def test_exported_graph_has_the_contract_io_and_metadata(exported) -> None:
+    model = onnx.load(exported.path)
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == list(onnx_export.INPUTS)
+    assert [o.name for o in model.graph.output] == list(onnx_export.OUTPUTS)
+    meta = {p.key: p.value for p in model.metadata_props}
+    contract = Contract.from_json(meta[METADATA_KEY])
+    assert contract == exported.contract
+    assert [(p.name, p.low, p.high, p.channel) for p in contract.parts] == [
+        ("alto", 53, 74, 2), ("tenor", 48, 69, 3), ("bass", 36, 64, 4)]
+    assert contract.decode_order == ("bass", "tenor", "alto")
+    assert [(s.input, s.output, s.shape) for s in contract.state] == [("state", "state_out", (1, 1, 32))]
+    prov = contract.provenance
+    assert prov["command"] == "sideman train --quick" and "abc123" in prov["training_data"]
+    assert prov["export_command"] == "sideman export x.pt -o model.onnx"
+    assert prov["evaluation"] == {"valid_nll": 1.5} and prov["git_commit"]
+    assert prov["parity"]["steps"] == 120 and prov["parity"]["greedy"]["token_mismatches"] == 0
+    assert prov["parity"]["exporter"] == "dynamo"  # the default
+    # The runtime accepts it.
+    assert OnnxStepModel.load(exported.path).contract == contract
+
+
+def test_parity_figures_are_within_tolerance(exported) -> None:
+    assert [r.mode for r in exported.parity] == ["greedy", "sampled"]
+    for report in exported.parity:
+        assert report.ok and report.steps == 120
+        assert report.max_logit_diff < LOGIT_TOLERANCE and report.max_state_diff < LOGIT_TOLERANCE
+
+
+def test_parity_check_catches_a_wrong_gru_graph(net, seq, exported, tmp_path: Path) -> None:
+    broken = _flip_linear_before_reset(exported.path, tmp_path / "broken.onnx")
+    with pytest.raises(ModelError, match=r"disagrees with torch .*max \|logit diff\|"):
+        check_parity(net, broken, seq)
+
+
+def test_parity_check_catches_a_perturbed_weight(net, seq, exported, tmp_path: Path) -> None:
+    model = onnx.load(exported.path)
+    from onnx import numpy_helper
+
+    # Nudge the largest initializer (the GRU's recurrent weights) by 1e-3: small, but it must show.
+    init = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    arr = numpy_helper.to_array(init).copy()
+    arr.flat[0] += 1e-3
+    init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    onnx.save(model, tmp_path / "perturbed.onnx")
+    with pytest.raises(ModelError, match="disagrees with torch"):
+        check_parity(net, tmp_path / "perturbed.onnx", seq)
+
+
+def test_export_refuses_a_graph_that_fails_parity_and_leaves_no_file(net, seq, tmp_path: Path, monkeypatch) -> None:
+    real = onnx_export.export_graph
+
+    def broken_export(network, exporter="legacy"):
+        model = real(network, exporter)
+        for node in model.graph.node:
+            if node.op_type == "GRU":
+                for attr in node.attribute:
+                    if attr.name == "linear_before_reset":
+                        attr.i = 0
+        return model
+
+    monkeypatch.setattr(onnx_export, "export_graph", broken_export)
+    out = tmp_path / "model.onnx"
+    with pytest.raises(ModelError, match="not written"):
+        export_network(net, META, out, "test", exporter="legacy", sequence=seq)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_legacy_exporter_also_passes_parity(net, seq, tmp_path: Path) -> None:
+    result = export_network(net, META, tmp_path / "legacy.onnx", "test", exporter="legacy", sequence=seq)
+    assert all(r.ok for r in result.parity)
+    assert result.contract.provenance["parity"]["exporter"] == "legacy"
+
+
+def test_two_layer_network_exports_with_its_state_shape(seq, tmp_path: Path) -> None:
+    net2 = small_net(seed=3, layers=2, hidden=16)
+    result = export_network(net2, META, tmp_path / "two.onnx", "test", exporter="legacy", sequence=seq)
+    assert result.contract.state[0].shape == (2, 1, 16)
+    assert all(r.ok for r in result.parity)
+
+
+def test_onnx_nll_equals_torch_teacher_forced_nll(net, exported) -> None:
+    """score_onnx forces the true tokens through the logit bias; it must match torch's forward NLL."""
+    from models.train import scores
+
+    contract = exported.contract
+    seq = synthetic_sequence(contract, 96, seed=5)
+
+    class Piece:  # the shape models.train.scores and sequence_from_pieces expect
+        name = "synthetic"
+        tokens = np.concatenate([seq.lead[:, None], seq.parts], axis=1)
+        position = seq.position
+
+    torch_scores = scores(net, [Piece()])
+    onnx_score = score_onnx(exported.path, sequence_from_pieces([Piece()], None, "synthetic"))
+    np.testing.assert_allclose(onnx_score.nll_per_part, torch_scores["nll"] / torch_scores["count"], rtol=1e-5)
+    assert onnx_score.steps == 96 and onnx_score.step_us_p50 > 0
+
+
+def test_quantize_writes_a_loadable_int8_model(exported, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime.quantization")
+    from export.quantize import compare_int8, gemm_to_matmul, quantize_int8
+
+    rewritten = gemm_to_matmul(onnx.load(exported.path))
+    assert not any(n.op_type == "Gemm" for n in rewritten.graph.node)
+    out = quantize_int8(exported.path, tmp_path / "model.int8.onnx")
+    model = OnnxStepModel.load(out)
+    assert model.contract == exported.contract
+    ops = {n.op_type for n in onnx.load(out).graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeMatMul"}, ops
+    cmp = compare_int8(exported.path, out, synthetic_sequence(exported.contract, 64))
+    assert np.isfinite(cmp.int8.nll) and abs(cmp.int8.nll - cmp.fp32.nll) < 0.5
+    assert "int8:" in cmp.describe()
+
+
+def test_cmd_export_from_a_checkpoint(tmp_path: Path, capsys, monkeypatch) -> None:
+    from models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "net.pt", small_net(seed=1), META)
+    monkeypatch.setattr("export.parity.held_out_sequence",
+                        lambda contract, n=500: synthetic_sequence(contract, min(n, 100)))
+    parser = argparse.ArgumentParser()
+    add_export_arguments(parser)
+    args = parser.parse_args([str(tmp_path / "net.pt"), "-o", str(tmp_path / "out" / "net.onnx"), "--exporter", "legacy"])
+    assert cmd_export(args) == 0
+    printed = capsys.readouterr().out
+    assert "greedy: 100 steps" in printed and "0 token mismatches" in printed
+    contract = OnnxStepModel.load(tmp_path / "out" / "net.onnx").contract
+    assert contract.provenance["export_command"].startswith("sideman export")
+    assert json.loads(contract.to_json())["provenance"]["parity"]["inputs"].startswith("synthetic")
+
+
+def test_export_rejects_a_bad_output_name(net, seq, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="must end in .onnx"):
+        export_network(net, META, tmp_path / "model.bin", "test", exporter="legacy", sequence=seq)
+
+
+def test_bench_model_quick_smoke(net, exported, tmp_path: Path, capsys) -> None:
+    """`sideman bench model --quick` runs end to end and prints every section (figures not asserted)."""
+    from export.bench_model import add_bench_model_arguments, cmd_bench_model
+    from models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "same.pt", net, META)
+    parser = argparse.ArgumentParser()
+    add_bench_model_arguments(parser)
+    args = parser.parse_args(["--model", str(exported.path), "--checkpoint", str(tmp_path / "same.pt"),
+                              "--quick", "--steps", "100", "--no-int8"])
+    assert cmd_bench_model(args) == 0
+    printed = capsys.readouterr().out
+    for needle in ("ONNX Runtime, IOBinding", "plain session.run()", "torch eager sample_step", "step   2,000",
+                   "history   256", "target ONNX p99 <= 250 us"):
+        assert needle in printed, needle
+    assert "does not match" not in printed  # the checkpoint really has the ONNX file's weights
+
+
+def test_evaluation_figures_go_into_the_provenance_only_if_they_are_for_these_weights(tmp_path: Path) -> None:
+    import os
+
+    from export.onnx_export import evaluation_summary
+    from models.checkpoint import save_checkpoint
+
+    ckpt = tmp_path / "net.pt"
+    save_checkpoint(ckpt, small_net(seed=2), META)
+    doc = {"checkpoint": str(ckpt), "split": "test", "pieces": 2, "steps": 300,
+           "teacher_forced": {"parts": ["alto", "tenor", "bass"], "nll_gain_vs_ngram": [0.5, 0.4, 0.3],
+                              "rows": {"network, lead known": {"nll": [0.31, 0.42, 0.53], "accuracy": [0.9, 0.8, 0.7]}}}}
+    evaluation = tmp_path / "evaluation-test.json"
+    evaluation.write_text(json.dumps(doc))
+    summary = evaluation_summary(evaluation, ckpt)
+    assert summary["nll_lead_known"] == [0.31, 0.42, 0.53] and summary["split"] == "test"
+    # Older than the checkpoint, or about another checkpoint: not these weights' figures.
+    os.utime(evaluation, (0, 0))
+    assert evaluation_summary(evaluation, ckpt) == {}
+    evaluation.write_text(json.dumps({**doc, "checkpoint": "other.pt"}))
+    assert evaluation_summary(evaluation, ckpt) == {}
+    evaluation.write_text(json.dumps(doc))
+    result = onnx_export.export_checkpoint(ckpt, tmp_path / "net.onnx", "test", exporter="legacy",
+                                           sequence=synthetic_sequence(build_contract(small_net(), {}, "t"), 50))
+    assert result.contract.provenance["evaluation"]["test"]["nll_lead_known"] == [0.31, 0.42, 0.53]
+
+
+def test_held_out_data_falls_back_to_a_synthetic_melody_and_says_so(net, monkeypatch) -> None:
+    from export import parity
+
+    def unavailable(n_steps=None):
+        raise OSError("no corpus here")
+
+    monkeypatch.setattr(parity, "held_out_pieces", unavailable)
+    contract = build_contract(net, {}, "t")
+    seq = parity.held_out_sequence(contract, 64)
+    assert len(seq) == 64 and seq.source.startswith("synthetic")
+    sessions = parity.held_out_sessions(contract, 64)
+    assert len(sessions) == 1 and sessions[0].source.startswith("synthetic")
