@@ -7,6 +7,7 @@ import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,17 +70,22 @@ class Stamped:
     jt: float = 0.0  # JACK cycle time (rtmidi's deltas summed), for timing between messages on one port
 
 
+_daw_tags = iter(range(1, 1_000_000))
+
+
 class DawClient:
     """Plays the DAW: sends into 'Sideman In' and records 'Sideman Out' with receive times."""
 
-    def __init__(self, to_port: str = "Sideman In", from_port: str = "Sideman Out", name: str = "sideman-test-daw") -> None:
+    def __init__(self, to_port: str = "Sideman In", from_port: str = "Sideman Out", name: str | None = None) -> None:
+        # A name of its own: several test runs may share one JACK server, and ports are found by substring.
+        name = name or f"sideman-test-daw-{os.getpid()}-{next(_daw_tags)}"
         self.received: queue.SimpleQueue[Stamped] = queue.SimpleQueue()
         self.out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=name)
-        self.inp = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=name)
+        self.inp = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=f"{name}-rx")
         self.inp.ignore_types(sysex=False, timing=False, active_sense=False)
         self.out.open_port(_index(self.out.get_ports(), to_port))
         self.inp.open_port(_index(self.inp.get_ports(), from_port), "daw in")
-        self.inp_port_name = ":daw in"  # JACK may rename a second client of the same name (name-01)
+        self.inp_port_name = f"{name}-rx:daw in"
         self._jack_t = 0.0
         self.inp.set_callback(self._on_message)
         wait_connected(name, to_port)
@@ -160,7 +166,11 @@ class DawTransport:
     def __init__(self, bpm: float = 120.0) -> None:
         self.clock = subprocess.Popen(["jack_midi_clock", "-b", str(bpm)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.transport = subprocess.Popen(["jack_transport"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-        wait_for_port("out", "mclk_out")  # a source: listed by MidiIn
+        try:
+            wait_for_port("out", "mclk_out")  # a source: listed by MidiIn
+        except BaseException:
+            self.close()
+            raise
         self.command("master")
         self.command(f"tempo {bpm}")
         self.command("stop")
@@ -196,3 +206,133 @@ def jack_period_seconds() -> float:
     size = int(subprocess.run(["jack_bufsize"], capture_output=True, text=True).stdout.split()[0])
     rate = int(subprocess.run(["jack_samplerate"], capture_output=True, text=True).stdout.split()[0])
     return size / rate
+
+
+# -- helpers for the fault, fuzz and security tests (appended; the ones above are unchanged) ----------
+
+class PrivateJackServer:
+    """A JACK server of the test's own (dummy backend, its own name), for tests that stop it on purpose."""
+
+    def __init__(self, period: int = 64, name: str = "sideman-test-private") -> None:
+        # A fixed name, not a unique one: JACK's shm registry has 8 server slots, and the slot of a
+        # server that died uncleanly is only reclaimed when a server of the same name starts again.
+        if subprocess.run(["jack_lsp"], capture_output=True, env={**os.environ, "JACK_DEFAULT_SERVER": name}).returncode == 0:
+            name = f"{name}-{os.getpid()}"  # another test run has it right now
+        self.name = name
+        self.env = {"JACK_DEFAULT_SERVER": self.name}
+        self.proc = subprocess.Popen(["jackd", "-n", self.name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", str(period)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10.0
+        while subprocess.run(["jack_lsp"], capture_output=True, env={**os.environ, **self.env}).returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"could not start the private JACK server {self.name}")
+            time.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # Clients of a server that went away leave their semaphores behind: remove ours (only ours).
+        for leftover in Path("/dev/shm").glob(f"jack*{self.name}*"):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+
+
+def unmatched_note_ons(messages) -> set[tuple[int, int]]:
+    """(channel, note) pairs a stream leaves sounding: note-ons minus note-offs, All Notes Off clearing a channel."""
+    on: dict[tuple[int, int], int] = {}
+    for m in messages:
+        if m.type == "note_on" and m.velocity > 0:
+            on[(m.channel, m.note)] = on.get((m.channel, m.note), 0) + 1
+        elif m.type in ("note_on", "note_off"):
+            on[(m.channel, m.note)] = max(0, on.get((m.channel, m.note), 0) - 1)
+        elif m.type == "control_change" and m.control == 123:
+            on = {k: v for k, v in on.items() if k[0] != m.channel}
+    return {k for k, v in on.items() if v}
+
+
+_port_tags = iter(range(1, 1_000_000))
+
+
+def private_port_names() -> tuple[str, str, str]:
+    """([ports] TOML, input name, output name): bridge ports no other test run's client will mistake for
+    its own when several runs share one JACK server (DawClient finds ports by substring)."""
+    tag = f"{os.getpid()}-{next(_port_tags)}"
+    inp, out = f"Sideman In {tag}", f"Sideman Out {tag}"
+    return f'[ports]\ninput_name = "{inp}"\noutput_name = "{out}"\n', inp, out
+
+
+class WrappedBridgeProcess(BridgeProcess):
+    """BridgeProcess started under a wrapper command (strace, ...), the wrapper's pid as `proc.pid`."""
+
+    def __init__(self, wrapper: list[str], *args: str, ready_text: str = "listening on", env: dict | None = None,
+                 cwd: str | Path | None = None) -> None:
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [*wrapper, sys.executable, "-m", "bridge", "run", "--api", "jack", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd or REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+        self.banner = self._read_until(ready_text, timeout=60.0)
+        self.ready_seconds = time.perf_counter() - self.started
+
+
+class DumpDawClient(DawClient):
+    """DawClient whose receiving side is JACK's own `jack_midi_dump` (C) instead of an rtmidi input.
+
+    An rtmidi input either runs a Python callback in JACK's process thread (it waits for the GIL;
+    late cycles make JACK drop or repeat MIDI, and a client late too often is dropped altogether) or
+    queues for polling (python-rtmidi 1.5 / RtMidi 5.0's queue is not thread-safe: a test segfaulted
+    in get_message). The sending side stays rtmidi: sending only writes a ring buffer.
+    """
+
+    def __init__(self, to_port: str = "Sideman In", from_port: str = "Sideman Out", name: str = "sideman-test-daw") -> None:
+        self.received = queue.SimpleQueue()
+        self.out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=name)
+        self.out.open_port(_index(self.out.get_ports(), to_port))
+        self._rate = int(subprocess.run(["jack_samplerate"], capture_output=True, text=True).stdout.split()[0])
+        dump_name = f"{name}-dump-{os.getpid()}-{next(_port_tags)}"
+        self._dump = subprocess.Popen(["jack_midi_dump", "-a", dump_name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        wait_for_port("in", f"{dump_name}:input")
+        source = next(p for p in subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.splitlines() if from_port in p)
+        subprocess.run(["jack_connect", source, f"{dump_name}:input"], check=True)
+        self.inp_port_name = f"{dump_name}:input"
+        wait_connected(name, to_port)
+        wait_connected(from_port, dump_name)
+
+    def _read(self) -> None:
+        for line in self._dump.stdout:
+            stamp, _, rest = line.partition(":")
+            data = []
+            for word in rest.split():
+                if len(word) != 2:
+                    break
+                try:
+                    data.append(int(word, 16))
+                except ValueError:
+                    break
+            try:
+                msg = mido.Message.from_bytes(data)
+            except (ValueError, IndexError, KeyError):
+                continue
+            self.received.put(Stamped(msg, time.perf_counter(), int(stamp) / self._rate))
+
+    def close(self) -> None:
+        self.out.close_port()
+        self.out.delete()
+        self._dump.terminate()
+        try:
+            self._dump.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._dump.kill()
+            self._dump.wait()
+        self._reader.join(timeout=5)

@@ -7,15 +7,18 @@ import signal
 import mido
 import pytest
 
-from tests.jack_helpers import BridgeProcess, DawClient
+from tests.jack_helpers import BridgeProcess, DawClient, private_port_names
 
 pytestmark = pytest.mark.jack
 
 
 @pytest.fixture
-def bridge_and_daw(jack_server):
-    bridge = BridgeProcess("--thru", "--no-engine", "--no-record", "--quiet", "--config", "/dev/null")
-    daw = DawClient()
+def bridge_and_daw(jack_server, tmp_path):
+    ports, port_in, port_out = private_port_names()  # other runs may share the JACK server
+    config = tmp_path / "ports.toml"
+    config.write_text(ports)
+    bridge = BridgeProcess("--thru", "--no-engine", "--no-record", "--quiet", "--config", str(config))
+    daw = DawClient(port_in, port_out)
     yield bridge, daw
     daw.close()
     if bridge.proc.poll() is None:
@@ -64,5 +67,5 @@ def test_sigint_also_silences(bridge_and_daw):
 
 def test_ports_open_quickly_and_banner_names_them(bridge_and_daw):
     bridge, _ = bridge_and_daw
-    assert "Sideman In" in bridge.banner and "Sideman Out" in bridge.banner
+    assert "listening on 'Sideman In" in bridge.banner and "playing on 'Sideman Out" in bridge.banner
     print(f"sideman run: ports open {bridge.ready_seconds * 1000:.0f} ms after process start")
