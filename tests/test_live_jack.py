@@ -57,19 +57,22 @@ def play_along(daw, seconds, melody, pulses_before=0):
 
 
 def tick_delays(log):
-    """For every part note-on/off, the delay from the clock tick (every 6th pulse after Start) before it."""
-    delays, pulses, last_tick = [], None, None
+    """For every part note-on/off before Stop, the delay from the last clock pulse before it.
+
+    Measured from the nearest pulse rather than every 6th counted one: a test client in Python can
+    miss a pulse under load, and a miscount would shift every "tick" by a pulse (20.8 ms at 120 BPM).
+    A bridge that answered late would show delays of several ms up to a pulse; one on time, a period or two.
+    """
+    delays, started, last_pulse = [], False, None
     for s in log:
         if s.msg.type == "start":
-            pulses = 0
+            started = True
         elif s.msg.type == "stop":
             break  # what follows Stop is the silencing, not tick-caused
-        elif s.msg.type == "clock" and pulses is not None:
-            if pulses % 6 == 0:
-                last_tick = s.jt
-            pulses += 1
-        elif s.msg.type in ("note_on", "note_off") and s.msg.channel in PART_CHANNELS and last_tick is not None:
-            delays.append(s.jt - last_tick)
+        elif s.msg.type == "clock" and started:
+            last_pulse = s.jt
+        elif s.msg.type in ("note_on", "note_off") and s.msg.channel in PART_CHANNELS and last_pulse is not None:
+            delays.append(s.jt - last_pulse)
     return delays
 
 
