@@ -1,0 +1,71 @@
+"""`sideman bench live --quick` runs end to end through JACK and prints its one table (figures not judged)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.bench_clients import flood_messages, onset_delays
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def row(out: str, label: str) -> list[str]:
+    line = next(line for line in out.splitlines() if line.startswith(label))
+    return line[len(label):].split()
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_bench_live_quick_prints_the_table_and_loses_nothing_idle_at_period_256(jack_server):
+    proc = subprocess.run([sys.executable, "-m", "bridge", "bench", "live", "--quick"], capture_output=True, text=True,
+                          cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    print(out)
+    header = out.splitlines()[2]
+    assert [h for h in header.split() if h.startswith("p")] == ["p64=1.33ms"] * 2 + ["p256=5.33ms"] * 2
+    for label in ("bridge: tick -> part send, ms", "JACK: tick -> part note at the DAW, ms", "  jitter beyond one period, ms",
+                  "RSS start -> end, MB", "offline 1,200 steps"):
+        assert label in out
+    lost = row(out, "lost note-offs/clock")
+    assert len(lost) >= 4 and all(cell.count("/") == 1 for cell in lost[:4])
+    # Idle at period 256 nothing may be lost. Elsewhere the count is a measurement, shown, not judged:
+    # JACK drops the MIDI of a client late for its cycle, which at period 64 (1.3 ms) on a busy machine
+    # happens now and then even idle (docs/benchmarks.md). The bridge's own inbox never drops here.
+    assert lost[2] == "0/0", lost
+    assert [cell.split("/")[1] for cell in row(out, "lost in all/dropped by the inbox")[:4]] == ["0"] * 4
+    sent = row(out, "load sent: all/note-offs/clock")
+    assert all(int(cell.split("/")[2].replace(",", "")) > 0 for cell in sent[:4])  # the clock ran in every phase
+
+
+def test_flood_ends_every_note_it_starts_and_stays_off_the_lead_and_part_channels():
+    msgs = flood_messages(2003, seed=3)
+    held: dict[tuple[int, int], int] = {}
+    for m in msgs:
+        assert 4 <= m[0] & 0x0F <= 15 and all(0 <= b <= 127 for b in m[1:])
+        key = (m[0] & 0x0F, m[1])
+        if m[0] & 0xF0 == 0x90:
+            held[key] = held.get(key, 0) + 1
+        elif m[0] & 0xF0 == 0x80:
+            held[key] -= 1
+    assert len(msgs) >= 2003 and not any(held.values())
+
+
+def test_onset_delays_count_ticks_as_the_bridge_does():
+    pulse = 0.020
+    clock = [(i * pulse, 0xF8, 0) for i in range(14)]
+    # In arrival order: a note 1 ms after the tick (pulse 6); a note that arrives in the same JACK cycle
+    # as pulse 7, after it; a note 2 ms after the tick at pulse 12; Stop and its silencing.
+    events = ([(0.0, 0xFA, 0)] + clock[:7] + [(6 * pulse + 0.001, 0x91, 60), clock[7], (7 * pulse, 0x81, 60)]
+              + clock[8:13] + [(12 * pulse + 0.002, 0x92, 64), (0.3, 0xFC, 0), (0.301, 0x81, 60)])
+    # Counted: the second note, in the cycle of the pulse after the tick, is still 1 pulse after the tick.
+    assert np.allclose(onset_delays(events), [0.001, pulse, 0.002])
+    assert np.allclose(onset_delays(events, counted=False), [0.001, 0.0, 0.002])  # and after Stop: nothing
+    # Uncounted, a note more than half a pulse after the pulse before it lost its tick pulse: left out.
+    late = events[:9] + [(6 * pulse + 0.015, 0x93, 40)] + events[9:]
+    assert np.allclose(onset_delays(late, counted=False), [0.001, 0.0, 0.002])

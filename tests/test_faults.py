@@ -1,0 +1,429 @@
+"""Faults: a failing model, a vanishing client or JACK server, signals, kill -9, bad files, a bad disk.
+
+What the user sees is checked as the user would: exit codes, the one line on stderr, no traceback,
+the notes ended at the DAW, and a session MIDI file that loads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+
+from bridge.config import Config
+from bridge.engine import Engine, EngineSettings
+from bridge.inbox import Inbox, Received
+from bridge.live import LiveBridge
+from bridge.ports import FakeOutput
+from bridge.runtime import OnnxStepModel
+from bridge.session import DEFAULT_MODEL
+from bridge.status import status_text
+from tests.fakes import FakeStepModel
+from tests.jack_helpers import REPO, BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names, unmatched_note_ons
+
+PART_CHANNELS = (1, 2, 3)
+PULSE = 60.0 / (120 * 24)
+
+
+# -- a model that fails (fake ports, no JACK) ---------------------------------------------------------
+
+def live_bridge(model, thru=True):
+    config = Config().replace("bridge", clock="midi", thru=thru)
+    out = FakeOutput()
+    bridge = LiveBridge(config, Inbox(64), out, [Engine(model, EngineSettings(part_channels=PART_CHANNELS))], now=lambda: 0.0)
+    bridge.output._flush_seconds = 0
+    return bridge, out
+
+
+def feed(bridge, data, t):
+    bridge.handle(Received(list(data), t))
+
+
+def clock(bridge, pulses, t):
+    for _ in range(pulses):
+        feed(bridge, [0xF8], t)
+        t += PULSE
+    return t
+
+
+def parts_sounding(messages):
+    return {k for k in unmatched_note_ons(messages) if k[0] in PART_CHANNELS}
+
+
+def test_a_model_that_raises_is_logged_once_silenced_and_retried_while_thru_and_clock_go_on(caplog):
+    model = FakeStepModel(fail_at=set(range(8, 20)))  # steps 8..19 fail, then the model works again
+    bridge, out = live_bridge(model)
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    t = clock(bridge, 6 * 8, 0.0)  # steps 0..7 play
+    assert parts_sounding(out.sent) and bridge.fault is None
+    with caplog.at_level(logging.WARNING, logger="sideman"):
+        t = clock(bridge, 6 * 4, t)  # steps 8..11 fail
+    assert "FAULT: model step failed: RuntimeError: fake failure" in status_text(bridge)
+    assert parts_sounding(out.sent) == set()
+    assert [r.getMessage() for r in caplog.records].count(
+        "model fault: model step failed: RuntimeError: fake failure; parts silenced, model reset") == 1
+    # thru and the clock keep going while the model fails
+    before = len(out.sent)
+    feed(bridge, [0x90, 74, 100], t)
+    assert out.sent[before:] == [mido.Message("note_on", channel=0, note=74, velocity=100)]
+    ticks = bridge.stats.ticks
+    t = clock(bridge, 6 * 12, t)  # steps 12..19 fail, 20..23 play again
+    assert bridge.stats.ticks == ticks + 12
+    assert bridge.fault is None and parts_sounding(out.sent)
+    assert model.calls[20]["count"] == 0  # the retry started from a reset state
+    bridge.close()
+    assert unmatched_note_ons(out.sent) == set()
+
+
+def test_nan_in_the_model_is_a_fault_and_the_next_step_starts_clean():
+    model = OnnxStepModel.load(DEFAULT_MODEL)
+    bridge, out = live_bridge(model, thru=False)
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    t = clock(bridge, 6 * 4, 0.0)
+    assert bridge.fault is None
+    model.state[0][...] = np.nan  # a NaN crept into the recurrent state
+    t = clock(bridge, 6, t)
+    assert "not finite" in (bridge.fault or "") and "FAULT" in status_text(bridge)
+    assert bridge.engine.sounding == {} and parts_sounding(out.sent) == set()
+    assert all(np.isfinite(s).all() for s in model.state)  # reset, not carried on
+    clock(bridge, 6 * 2, t)
+    assert bridge.fault is None and bridge.engine.last_step is not None
+    bridge.close()
+    assert unmatched_note_ons(out.sent) == set()
+
+
+def test_the_runtime_refuses_non_finite_logits():
+    model = OnnxStepModel.load(DEFAULT_MODEL)
+    contract = model.contract
+    p, v = len(contract.parts), contract.vocab.size
+    args = (contract.vocab.onset(72), 0, np.zeros(p, np.int64), (0, 0), np.zeros((p, v), np.float32), 0.8, 0.95, np.zeros((p, v), np.float32))
+    model.step(*args)
+    model.state[0][...] = np.inf
+    with pytest.raises(FloatingPointError, match="not finite"):
+        model.step(*args)
+
+
+# -- bad files and directories: one line, exit code 2 ---------------------------------------------------
+
+def sideman(*args, preexec=None, cwd=None, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, cwd=cwd or REPO, timeout=timeout,
+                          preexec_fn=preexec, env={**os.environ, **(env or {})})
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sideman: error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def session_config(tmp_path, directory=None, extra=""):
+    directory = directory or tmp_path / "sessions"
+    path = tmp_path / "sideman.toml"
+    path.write_text(f'[recording]\ndirectory = "{directory}"\n[status]\nquiet = true\n{extra}')
+    return str(path)
+
+
+def wrong_contract_model(path: Path) -> Path:
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(DEFAULT_MODEL))
+    del model.metadata_props[:]
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "wrong contract", "missing", "a directory"])
+def test_bad_model_files_are_one_line_and_nothing_is_recorded(tmp_path, kind):
+    path = tmp_path / "model.onnx"
+    if kind == "corrupt":
+        path.write_bytes(os.urandom(5000))
+    elif kind == "truncated":
+        path.write_bytes(DEFAULT_MODEL.read_bytes()[: DEFAULT_MODEL.stat().st_size // 2])
+    elif kind == "wrong contract":
+        wrong_contract_model(path)
+    elif kind == "a directory":
+        path.mkdir()
+    proc = sideman("run", "--api", "jack", "--config", session_config(tmp_path), "--model", str(path))
+    line = assert_one_line_error(proc, str(path))
+    print(f"{kind}: {line}")
+    assert not (tmp_path / "sessions").exists()
+
+
+def drop_file_permission_override() -> None:
+    """preexec_fn: even as root, make file permissions apply (drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH)."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def can_drop_permission_override() -> bool:
+    probe = subprocess.run([sys.executable, "-c", "pass"], preexec_fn=drop_file_permission_override, capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["not TOML", "not UTF-8", "a directory", "missing", "unreadable", "bad value"])
+def test_unusable_config_is_one_line(tmp_path, kind):
+    path = tmp_path / "config.toml"
+    preexec = None
+    if kind == "not TOML":
+        path.write_text("[bridge\nthru = yes\n")
+    elif kind == "not UTF-8":
+        path.write_bytes(b"\xff\xfe[bridge]\x00\x81")
+    elif kind == "a directory":
+        path.mkdir()
+    elif kind == "unreadable":
+        if not can_drop_permission_override():
+            pytest.skip("cannot make file permissions apply to this root process")
+        path.write_text("[bridge]\nthru = true\n")
+        path.chmod(0)
+        preexec = drop_file_permission_override
+    elif kind == "bad value":
+        path.write_text("[bridge]\ntempo = 900\n")
+    proc = sideman("run", "--api", "jack", "--config", str(path), preexec=preexec)
+    print(f"{kind}: {assert_one_line_error(proc, str(path))}")
+
+
+# -- through JACK ---------------------------------------------------------------------------------------
+
+def start_bridge(tmp_path, *extra, **kwargs) -> BridgeProcess:
+    """`sideman run` with thru, the internal clock, recording into tmp_path, and ports of its own (`.ports`)."""
+    ports, port_in, port_out = private_port_names()
+    bridge = BridgeProcess("--config", session_config(tmp_path, extra=ports), "--thru", "--clock", "internal", "--tempo", "120",
+                           "--model", str(DEFAULT_MODEL), *extra, **kwargs)
+    bridge.ports = (port_in, port_out)
+    return bridge
+
+
+def play_until_parts_sound(daw, note=72, timeout=10.0):
+    """Play a melody (the internal clock starts on its first note) until a part strikes a note; the
+    last melody note is left held. Returns what arrived."""
+    got, deadline, k = [], time.monotonic() + timeout, 0
+    melody = [note, note + 2, note + 4, note + 5, note + 7, note + 5, note + 4, note + 2]
+    while time.monotonic() < deadline:
+        daw.send(mido.Message("note_on", channel=0, note=melody[k % len(melody)], velocity=90))
+        got += [s.msg for s in daw.collect(timeout=0.3, quiet=0.3)]
+        if any(m.type == "note_on" and m.velocity and m.channel in PART_CHANNELS for m in got):
+            return got
+        daw.send(mido.Message("note_off", channel=0, note=melody[k % len(melody)]))
+        k += 1
+    raise AssertionError(f"no part note within {timeout} s: {got}")
+
+
+def saved_midi(out: str) -> mido.MidiFile:
+    assert "Session saved:" in out, out
+    return mido.MidiFile(out.split("Session saved:")[1].strip().splitlines()[0])
+
+
+def note_ons(midi: mido.MidiFile) -> int:
+    return sum(1 for track in midi.tracks for m in track if m.type == "note_on" and m.velocity)
+
+
+@pytest.mark.jack
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_while_notes_sound_ends_every_note_and_saves_the_session(tmp_path, jack_server, sig):
+    bridge = start_bridge(tmp_path)
+    daw = DumpDawClient(*bridge.ports)
+    try:
+        got = play_until_parts_sound(daw)
+        code, out, err = bridge.terminate(sig)
+        got += [s.msg for s in daw.collect(timeout=2.0)]
+        assert code == 0 and "Traceback" not in err, err
+        assert unmatched_note_ons(got) == set()
+        used = {m.channel for m in got if m.type == "note_on"}
+        assert used <= {m.channel for m in got if m.type == "control_change" and m.control == 123}  # All Notes Off on each
+        assert note_ons(saved_midi(out)) > 0
+        assert not list((tmp_path / "sessions").glob("*.journal"))
+    finally:
+        daw.close()
+        if bridge.proc.poll() is None:
+            bridge.terminate()
+
+
+@pytest.mark.jack
+def test_kill_9_leaves_a_journal_that_recover_turns_into_the_session(tmp_path, jack_server):
+    bridge = start_bridge(tmp_path)
+    daw = DumpDawClient(*bridge.ports)
+    try:
+        play_until_parts_sound(daw)
+        journal = next((tmp_path / "sessions").glob("*.journal"))
+        deadline = time.monotonic() + 5.0
+        while " out 9" not in journal.read_text() and time.monotonic() < deadline:  # the writer flushes every 0.25 s
+            time.sleep(0.05)
+        bridge.proc.kill()
+        bridge.proc.communicate(timeout=10)
+    finally:
+        daw.close()
+    assert journal.exists()
+    proc = sideman("recover", str(tmp_path / "sessions"))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    print(proc.stdout.strip())
+    midi = mido.MidiFile(next((tmp_path / "sessions").glob("*.mid")))
+    assert note_ons(midi) > 0
+
+
+@pytest.mark.jack
+def test_the_daw_going_away_and_coming_back(tmp_path, jack_server):
+    bridge = start_bridge(tmp_path)
+    daw = DumpDawClient(*bridge.ports)
+    try:
+        play_until_parts_sound(daw)
+        daw.close()  # the DAW quits with notes sounding (its notes are its own business now)
+        daw = DumpDawClient(*bridge.ports)
+        assert bridge.proc.poll() is None
+        got = play_until_parts_sound(daw, note=76)
+        code, out, err = bridge.terminate(signal.SIGTERM)
+        got += [s.msg for s in daw.collect(timeout=2.0)]
+        assert code == 0 and "Traceback" not in err, err
+        assert mido.Message("note_on", channel=0, note=76, velocity=90) in got  # thru to the new DAW
+        assert unmatched_note_ons(got) == set()
+        assert note_ons(saved_midi(out)) > 0
+    finally:
+        daw.close()
+        if bridge.proc.poll() is None:
+            bridge.terminate()
+
+
+@pytest.mark.jack
+def test_the_jack_server_going_away_stops_the_bridge_with_one_line(tmp_path, jack_server, monkeypatch):
+    server = PrivateJackServer()
+    bridge = None
+    try:
+        monkeypatch.setenv("JACK_DEFAULT_SERVER", server.name)
+        bridge = start_bridge(tmp_path, env=server.env)
+        daw = DumpDawClient(*bridge.ports)
+        try:
+            play_until_parts_sound(daw)
+        finally:
+            daw.close()
+        server.stop()
+        out, err = bridge.proc.communicate(timeout=30)  # it must stop by itself: no signal sent
+        assert bridge.proc.returncode == 2, (out, err)
+        assert "Traceback" not in err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("sideman: error: the JACK server stopped while Sideman was running"), err
+        print(f"user sees: {last}")
+        assert note_ons(saved_midi(out)) > 0
+    finally:
+        if bridge is not None and bridge.proc.poll() is None:
+            bridge.proc.kill()
+            bridge.proc.communicate()
+        server.stop()
+
+
+@pytest.mark.jack
+@pytest.mark.parametrize("flag", ["--in", "--out"])
+def test_a_port_error_leaves_no_session_file_behind(tmp_path, jack_server, flag):
+    proc = sideman("run", "--api", "jack", "--config", session_config(tmp_path), "--model", str(DEFAULT_MODEL), flag, "No Such Port 9000")
+    assert_one_line_error(proc, "No Such Port 9000")
+    assert not (tmp_path / "sessions").exists() or not list((tmp_path / "sessions").iterdir())
+
+
+@pytest.mark.jack
+def test_a_read_only_recording_directory_is_one_line(tmp_path, jack_server):
+    if not can_drop_permission_override():
+        pytest.skip("cannot make file permissions apply to this root process")
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    sessions.chmod(0o555)
+    try:
+        proc = sideman("run", "--api", "jack", "--config", session_config(tmp_path), "--model", str(DEFAULT_MODEL),
+                       preexec=drop_file_permission_override)
+        print(assert_one_line_error(proc, "cannot record sessions in", str(sessions)))
+        assert not list(sessions.iterdir())
+    finally:
+        sessions.chmod(0o755)
+
+
+# A disk that fills up, for the session directory only. (Not RLIMIT_FSIZE: that limits every file the
+# process writes, and libjack, closing a client, writes JACK's shared metadata database in /dev/shm;
+# cut short, it stops every JACK server from starting again on the machine.)
+FULL_DISK = """
+import errno, os, tempfile
+_dir = os.environ["SIDEMAN_TEST_FULL_DIR"]
+_room = [int(os.environ["SIDEMAN_TEST_FULL_BYTES"])]
+_write, _mkstemp = os.write, tempfile.mkstemp
+
+def _in_dir(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").startswith(_dir)
+    except OSError:
+        return False
+
+def write(fd, data):
+    if _in_dir(fd):
+        if len(data) > _room[0]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        _room[0] -= len(data)
+    return _write(fd, data)
+
+def mkstemp(*args, **kwargs):
+    if str(kwargs.get("dir", "")).startswith(_dir):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return _mkstemp(*args, **kwargs)
+
+os.write, tempfile.mkstemp = write, mkstemp
+"""
+
+
+def full_disk_env(tmp_path, room: int) -> dict:
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(FULL_DISK)
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")])),
+            "SIDEMAN_TEST_FULL_DIR": str(tmp_path / "sessions"), "SIDEMAN_TEST_FULL_BYTES": str(room)}
+
+
+@pytest.mark.jack
+def test_a_full_disk_at_the_start_is_one_line(tmp_path, jack_server):
+    proc = sideman("run", "--api", "jack", "--config", session_config(tmp_path), "--model", str(DEFAULT_MODEL),
+                   env=full_disk_env(tmp_path, 0))
+    print(assert_one_line_error(proc, "cannot record sessions in", "No space left on device"))
+    assert not list((tmp_path / "sessions").iterdir())
+
+
+@pytest.mark.jack
+def test_a_disk_filling_up_mid_session_loses_no_recording(tmp_path, jack_server):
+    room = 1500
+    # cwd: when the session directory is full, the MIDI file goes to the current directory.
+    bridge = start_bridge(tmp_path, env=full_disk_env(tmp_path, room), cwd=tmp_path)
+    daw = DumpDawClient(*bridge.ports)
+    try:
+        got = play_until_parts_sound(daw)
+        journal = next((tmp_path / "sessions").glob("*.journal"))
+        deadline = time.monotonic() + 10.0
+        note = 72
+        while journal.stat().st_size < room - 100 and time.monotonic() < deadline:  # play on until the disk is full
+            daw.send(mido.Message("note_off", channel=0, note=note))
+            note = 74 if note == 72 else 72
+            daw.send(mido.Message("note_on", channel=0, note=note, velocity=90))
+            got += [s.msg for s in daw.collect(timeout=0.2, quiet=0.2)]
+        daw.send(mido.Message("note_off", channel=0, note=note))
+        got += [s.msg for s in daw.collect(timeout=0.5, quiet=0.5)]
+        code, out, err = bridge.terminate(signal.SIGTERM)
+        got += [s.msg for s in daw.collect(timeout=2.0)]
+    finally:
+        daw.close()
+    assert code == 0 and "Traceback" not in err, err
+    assert err.count("cannot write the session journal") == 1, err
+    print("\n".join(line for line in err.splitlines() if "session" in line))
+    midi = saved_midi(out)  # from memory: everything, also what never reached the journal
+    assert Path(out.split("Session saved:")[1].split()[0]).parent == tmp_path
+    assert note_ons(midi) >= sum(1 for m in got if m.type == "note_on" and m.velocity)
+    assert journal.exists()  # kept, as far as it got: the disk failed during the session
