@@ -115,6 +115,22 @@ def load_worker(conn, clock_client: str, flood_client: str) -> None:
         port.delete()
 
 
+def parse_dump_line(line: str) -> tuple[int, list[int]] | None:
+    """One line of `jack_midi_dump` output ("FRAME: b0 b1 b2 ...") as (frame, bytes), or None."""
+    stamp, _, rest = line.partition(":")
+    data = []
+    for word in rest.split():
+        if len(word) != 2:
+            break
+        try:
+            data.append(int(word, 16))
+        except ValueError:
+            break
+    if not data or not stamp.strip().isdigit():
+        return None
+    return int(stamp), data
+
+
 def daw_worker(conn, client: str, part_channels: tuple[int, ...]) -> None:
     """Process body: JACK's own `jack_midi_dump` (C) receives the clock and the bridge's output on one
     port, `client:input`; keeps (JACK time, status, data byte 2) of clock, Start, Stop and part notes,
@@ -131,22 +147,15 @@ def daw_worker(conn, client: str, part_channels: tuple[int, ...]) -> None:
 
     def read() -> None:
         for line in dump.stdout:
-            stamp, _, rest = line.partition(":")
-            data = []
-            for word in rest.split():
-                if len(word) != 2:
-                    break
-                try:
-                    data.append(int(word, 16))
-                except ValueError:
-                    break
-            if not data or not stamp.strip().isdigit():
+            parsed = parse_dump_line(line)
+            if parsed is None:
                 continue
+            stamp, data = parsed
             status = data[0]
             with lock:
                 if status in (0xF8, 0xFA, 0xFC) or (status & 0xE0 == 0x80 and (status & 0x0F) in parts):
                     # Frames since jack_midi_dump started: the cycle's frame time plus the event's offset in it.
-                    state["events"].append((int(stamp) / rate, status, data[2] if len(data) > 2 else 0))
+                    state["events"].append((stamp / rate, status, data[2] if len(data) > 2 else 0))
                 else:
                     count_kind(state["counts"], data)
 

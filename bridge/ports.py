@@ -79,7 +79,7 @@ def _api_works(api: int) -> bool:
             probe = rtmidi.MidiOut(rtapi=api, name="Sideman probe")
         except rtmidi.SystemError:
             return False
-        del probe
+        probe.delete()  # `del` alone leaves the JACK client in every cycle for the whole session
     return True
 
 

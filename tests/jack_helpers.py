@@ -15,6 +15,7 @@ from pathlib import Path
 import mido
 import rtmidi
 
+from bridge.bench_clients import parse_dump_line
 from bridge.ports import _quiet_c_stderr
 
 REPO = Path(__file__).resolve().parents[1]
@@ -311,15 +312,10 @@ class DumpDawClient(DawClient):
 
     def _read(self) -> None:
         for line in self._dump.stdout:
-            stamp, _, rest = line.partition(":")
-            data = []
-            for word in rest.split():
-                if len(word) != 2:
-                    break
-                try:
-                    data.append(int(word, 16))
-                except ValueError:
-                    break
+            parsed = parse_dump_line(line)
+            if parsed is None:
+                continue
+            stamp, data = parsed
             try:
                 msg = mido.Message.from_bytes(data)
             except (ValueError, IndexError, KeyError):

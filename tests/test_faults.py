@@ -270,6 +270,9 @@ def test_kill_9_leaves_a_journal_that_recover_turns_into_the_session(tmp_path, j
         bridge.proc.communicate(timeout=10)
     finally:
         daw.close()
+        if bridge.proc.poll() is None:
+            bridge.proc.kill()
+            bridge.proc.communicate()
     assert journal.exists()
     proc = sideman("recover", str(tmp_path / "sessions"))
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
@@ -420,6 +423,8 @@ def test_a_disk_filling_up_mid_session_loses_no_recording(tmp_path, jack_server)
         got += [s.msg for s in daw.collect(timeout=2.0)]
     finally:
         daw.close()
+        if bridge.proc.poll() is None:
+            bridge.terminate()
     assert code == 0 and "Traceback" not in err, err
     assert err.count("cannot write the session journal") == 1, err
     print("\n".join(line for line in err.splitlines() if "session" in line))

@@ -10,7 +10,7 @@ import pytest
 
 from bridge.notes import is_note_off, is_note_on
 from bridge.session import DEFAULT_MODEL
-from tests.jack_helpers import BridgeProcess, DawClient, DawTransport, jack_period_seconds, private_port_names, unmatched_note_ons
+from tests.jack_helpers import BridgeProcess, DumpDawClient, DawTransport, jack_period_seconds, private_port_names, unmatched_note_ons
 
 pytestmark = pytest.mark.jack
 
@@ -82,7 +82,7 @@ def test_follows_the_daw_clock_start_stop_continue_and_leaves_nothing_hanging(tm
     try:
         config, port_in, port_out = run_config(tmp_path, "midi")
         bridge = BridgeProcess("--config", config, "--model", model_path)
-        daw = DawClient(port_in, port_out)
+        daw = DumpDawClient(port_in, port_out)
         transport.connect(port_in)
         transport.connect(daw.inp_port_name)
         transport.command("play")
@@ -134,7 +134,7 @@ def test_follows_the_daw_clock_start_stop_continue_and_leaves_nothing_hanging(tm
 def test_internal_clock_plays_on_its_own_grid_and_sigterm_leaves_nothing_hanging(tmp_path, jack_server, model_path):
     config, port_in, port_out = run_config(tmp_path, "internal")
     bridge = BridgeProcess("--config", config, "--model", model_path)
-    daw = DawClient(port_in, port_out)
+    daw = DumpDawClient(port_in, port_out)
     try:
         log = []
         step = 60.0 / 120 / 4
@@ -161,7 +161,9 @@ def test_internal_clock_plays_on_its_own_grid_and_sigterm_leaves_nothing_hanging
         period = jack_period_seconds()
         off_grid = [((s.jt - t0) / step) % 1.0 for s in ons]
         off_ms = [round(min(x, 1 - x) * step * 1e3, 2) for x in off_grid]
-        assert max(off_ms) <= 10.0, off_ms
+        # JACK stamps per cycle and a loaded machine can slip a cycle or a few: allow 20 ms. A late
+        # re-voice (a note mid-step, 62 ms off) or a drifting grid would still fail this.
+        assert max(off_ms) <= 20.0, off_ms
         print(f"internal clock: {len(ons)} part onsets, distance from the grid (ms) median {sorted(off_ms)[len(off_ms) // 2]} max {max(off_ms)} (period {period * 1e3:.2f} ms)")
         assert unmatched_note_ons([s.msg for s in log]) == set()
         saved = out.split("Session saved:")[1].strip().splitlines()[0]

@@ -7,7 +7,7 @@ import signal
 import mido
 import pytest
 
-from tests.jack_helpers import BridgeProcess, DawClient, private_port_names
+from tests.jack_helpers import BridgeProcess, DumpDawClient, private_port_names
 
 pytestmark = pytest.mark.jack
 
@@ -18,7 +18,7 @@ def bridge_and_daw(jack_server, tmp_path):
     config = tmp_path / "ports.toml"
     config.write_text(ports)
     bridge = BridgeProcess("--thru", "--no-engine", "--no-record", "--quiet", "--config", str(config))
-    daw = DawClient(port_in, port_out)
+    daw = DumpDawClient(port_in, port_out)
     yield bridge, daw
     daw.close()
     if bridge.proc.poll() is None:
