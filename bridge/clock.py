@@ -44,7 +44,6 @@ class MidiClockFollower:
         self.pulse = 0  # position in pulses from the song start; the next Clock pulse is at this position
         self._last_pulse_t: float | None = None
         self._pulse_seconds = 60.0 / (fallback_bpm * PULSES_PER_QUARTER)
-        self.pulses_seen = 0
         self._outlier_gap: float | None = None
 
     @property
@@ -96,7 +95,6 @@ class MidiClockFollower:
             self._outlier_gap = gap
 
     def _clock(self, t: float) -> Tick | None:
-        self.pulses_seen += 1
         if self._last_pulse_t is not None:
             self._learn_tempo(t - self._last_pulse_t)
         self._last_pulse_t = t

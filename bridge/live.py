@@ -141,19 +141,21 @@ class LiveBridge:
         if msg is None:
             self._malformed(data)
             return
-        if msg.type == "control_change" and msg.control in self._cc_actions and self._listening_to(msg):
+        listening = self._listening_to(msg)  # once per message: the checks below all need it
+        if msg.type == "control_change" and msg.control in self._cc_actions and listening:
             self._cc_actions[msg.control](msg.value, t)
             return
-        if msg.type == "program_change" and self._listening_to(msg) and len(self.engines) > 1:
+        if msg.type == "program_change" and listening and len(self.engines) > 1:
             self._switch_model(msg.program % len(self.engines), t)
             return
-        if is_note_on(msg) or is_note_off(msg):
+        note_on = is_note_on(msg)
+        if note_on or is_note_off(msg):
             self._last_input_t = t
-            if self._listening_to(msg):
+            if listening:
                 self.input_notes.record(msg)
         if self.engines:
             self._send(self.engine.handle(msg, t), t)
-            if is_note_on(msg) and self._listening_to(msg) and self._internal_clock_in_charge() and not self.internal.running:
+            if note_on and listening and self.clock_source == "internal" and not self.internal.running:
                 # No DAW clock: the first note starts Sideman's own grid, on that note.
                 self._start_internal(t)
         if self.config.bridge.thru:
@@ -167,9 +169,6 @@ class LiveBridge:
         self.stats.malformed += 1
         if self.stats.malformed == 1:
             log.warning("ignoring malformed MIDI bytes %s (further ones are counted, not logged)", bytes(d & 0xFF for d in data[:16]).hex(" "))
-
-    def _internal_clock_in_charge(self) -> bool:
-        return self.clock_source == "internal"
 
     def _on_transport_bytes(self, data: list[int], t: float) -> None:
         if self.config.bridge.clock == "internal":
