@@ -161,7 +161,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
     from bridge.config import Config
     from bridge.inbox import Inbox
     from bridge.live import LATENCY_WINDOW
-    from bridge.ports import RtMidiInput, RtMidiOutput
+    from bridge.ports import RtMidiOutput, open_input
     from bridge.session import build_engines, open_recorder
 
     frames = int(jack_tool(["jack_bufsize"], env).split()[0])
@@ -184,7 +184,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
         inbox = Inbox(config.bridge.queue_capacity)
         output = MeteredPort(RtMidiOutput(rtmidi.API_UNIX_JACK, tag, "Sideman Out"), meter)
         bridge = metered_bridge(config, inbox, output, engines, meter=meter)
-        bridge.input = RtMidiInput(rtmidi.API_UNIX_JACK, tag, "Sideman In", inbox.put)
+        bridge.input = open_input(rtmidi.API_UNIX_JACK, tag, "Sideman In", inbox.put)
         bridge.recorder = open_recorder(config, engines, [model])
         for p in procs:
             p.start()

@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bridge.errors import PortError
     from bridge.inbox import Inbox
     from bridge.live import LiveBridge
-    from bridge.ports import API_IDS, API_NAMES, RtMidiInput, RtMidiOutput, resolve_api
+    from bridge.ports import API_IDS, API_NAMES, RtMidiOutput, open_input, resolve_api
     from bridge.session import build_engines, model_paths, open_recorder
 
     started = time.perf_counter()
@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     watch = None
     stop_signals = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
     try:
-        bridge.input = RtMidiInput(api, p.client_name, p.input_name, inbox.put, p.connect_input)
+        bridge.input = open_input(api, p.client_name, p.input_name, inbox.put, p.connect_input)
         # The recording opens only once both ports are open: a port error must leave neither an
         # empty session file nor a stray journal behind (nothing has been recorded yet).
         bridge.recorder = recorder = open_recorder(config, engines, paths)

@@ -8,18 +8,17 @@ Unknown port names are an error that lists what exists: never silently a new vir
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Protocol
 
 import mido
 import rtmidi
 
-from bridge.errors import PortError, PortNotFoundError
+from bridge.errors import PortError
 from bridge.notes import NoteTracker
+from bridge.port_names import _find_port, _quiet_c_stderr
 
 OnMessage = Callable[[list[int], float], None]
 
@@ -50,25 +49,6 @@ class OutputPort(Protocol):
     def send(self, msg: mido.Message) -> None: ...
 
     def close(self) -> None: ...
-
-
-@contextlib.contextmanager
-def _quiet_c_stderr() -> Iterator[None]:
-    """Hide what the C MIDI libraries print while we probe them (ALSA and JACK write to fd 2)."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), fd)
-    try:
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
 
 
 def _api_works(api: int) -> bool:
@@ -127,20 +107,6 @@ def list_ports(api: int) -> PortListing:
         midi_out.delete()
 
 
-def _find_port(names: list[str], wanted: str, direction: str) -> int:
-    matches = [i for i, n in enumerate(names) if wanted.lower() in n.lower()]
-    if not matches:
-        listing = ", ".join(repr(n) for n in names) or "none"
-        raise PortNotFoundError(f"no MIDI {direction} port matches {wanted!r} (available: {listing})")
-    if len(matches) > 1:
-        exact = [i for i in matches if names[i].lower() == wanted.lower()]
-        if len(exact) != 1:
-            listing = ", ".join(repr(names[i]) for i in matches)
-            raise PortNotFoundError(f"{wanted!r} matches several MIDI {direction} ports ({listing}); give more of the name")
-        return exact[0]
-    return matches[0]
-
-
 class RtMidiInput:
     """A python-rtmidi input, virtual or connected to an existing port by name.
 
@@ -175,6 +141,17 @@ class RtMidiInput:
         self._midi.cancel_callback()
         self._midi.close_port()
         self._midi.delete()
+
+
+def open_input(api: int, client_name: str, port_name: str, on_message: OnMessage, connect: str = "") -> InputPort:
+    """The input port for `api`: for JACK through a relay process (bridge/midi_relay.py: JACK drops a
+    cycle's MIDI when a client's process callback waits, and a Python callback waits for the GIL),
+    for the others rtmidi's callback directly (their drivers queue, so a wait only delays)."""
+    if api == rtmidi.API_UNIX_JACK:
+        from bridge.midi_relay import RelayedInput
+
+        return RelayedInput(client_name, port_name, on_message, connect)
+    return RtMidiInput(api, client_name, port_name, on_message, connect)
 
 
 class RtMidiOutput:

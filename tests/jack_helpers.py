@@ -16,7 +16,7 @@ import mido
 import rtmidi
 
 from bridge.bench_clients import parse_dump_line
-from bridge.ports import _quiet_c_stderr
+from bridge.port_names import _quiet_c_stderr
 
 REPO = Path(__file__).resolve().parents[1]
 

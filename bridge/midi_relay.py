@@ -1,0 +1,202 @@
+"""A JACK MIDI input that never waits for the bridge's GIL: the port lives in a small relay process.
+
+Why: JACK hands MIDI to a client once per period (1.3 ms at 64 frames), inside the client's process
+callback, and a port's events live only for that cycle. python-rtmidi runs its input callback in
+that thread, and a Python callback must first take the GIL: in the bridge's process the engine
+thread, the recorder and thru hold it for up to the switch interval, so under a flood the callback
+sometimes missed its cycle and JACK dropped that cycle's MIDI, note-offs and clock included
+(docs/benchmarks.md). Polling python-rtmidi's own queue instead is not safe (RtMidi 5's queue is not
+thread-safe: a test segfaulted in `get_message`).
+
+So for JACK the input port is opened by a child process (`python -m bridge.midi_relay`) that does
+nothing else: its main thread sleeps in a blocking read with the GIL released, so the callback
+takes the GIL at once, stamps the message with `time.perf_counter()` (CLOCK_MONOTONIC, the same
+clock in every process) and writes one small record to a pipe. A reader thread in the bridge hands
+the records to the same `on_message(data, t)` as a direct input would, with the child's stamps.
+
+Lifetime: the child reads its stdin until EOF, so it ends when the bridge closes the pipe or dies.
+Errors (no JACK server, no such port) come back as one line and the same exception class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+from bridge.errors import PortError, PortNotFoundError
+
+log = logging.getLogger("sideman")
+
+_RECORD = struct.Struct("<dH")  # perf_counter stamp, message length; then the message bytes
+_READY = 0xFFFF  # a record of this "length" carries the opened port's name: the child is ready
+_PIPE_BYTES = 1 << 20  # room for ~80,000 messages if the bridge stalls: the child must never block
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), missing from older Pythons' fcntl
+_START_TIMEOUT = 20.0
+_ERRORS = {"PortNotFoundError": PortNotFoundError, "PortError": PortError}
+
+
+class RelayedInput:
+    """A JACK MIDI input port owned by a relay process; calls on_message(data, t) from a reader thread."""
+
+    def __init__(self, client_name: str, port_name: str, on_message, connect: str = "") -> None:  # noqa: ANN001
+        cmd = [sys.executable, "-m", "bridge.midi_relay", "--client", client_name, "--port", port_name]
+        if connect:
+            cmd += ["--connect", connect]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self._on_message = on_message
+        self._closing = False
+        out = self._proc.stdout.fileno()  # type: ignore[union-attr]
+        try:
+            self.name = self._read_ready(out)
+        except BaseException:
+            self._stop_child()
+            raise
+        self._reader = threading.Thread(target=self._read, args=(out,), name="sideman-midi-relay", daemon=True)
+        self._reader.start()
+
+    def _read_ready(self, fd: int) -> str:
+        deadline = time.monotonic() + _START_TIMEOUT
+        head = b""
+        while len(head) < _RECORD.size:
+            chunk = os.read(fd, _RECORD.size - len(head)) if time.monotonic() < deadline else b""
+            if not chunk:
+                raise self._startup_error()
+            head += chunk
+        _, size = _RECORD.unpack(head)
+        if size != _READY:
+            raise PortError("the MIDI input relay sent a message before it was ready")
+        (name_len,) = struct.unpack("<H", _read_exactly(fd, 2))
+        return _read_exactly(fd, name_len).decode()
+
+    def _startup_error(self) -> Exception:
+        try:
+            _, err = self._proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            return PortError("the MIDI input relay did not start in time")
+        line = (err.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        kind, _, text = line.partition(": ")
+        return _ERRORS.get(kind, PortError)(text if kind in _ERRORS else f"the MIDI input relay failed: {line}")
+
+    def _read(self, fd: int) -> None:
+        unpack, head_size, on_message = _RECORD.unpack_from, _RECORD.size, self._on_message
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            buf = pending + chunk if pending else chunk
+            pos, end = 0, len(buf)
+            while end - pos >= head_size:
+                t, size = unpack(buf, pos)
+                if end - pos - head_size < size:
+                    break
+                start = pos + head_size
+                on_message(list(buf[start:start + size]), t)
+                pos = start + size
+            pending = buf[pos:]
+        if not self._closing:
+            code = self._proc.poll()
+            log.error("the MIDI input relay stopped (exit code %s): no more MIDI input", code)
+
+    def _stop_child(self) -> None:
+        try:
+            self._proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        try:
+            self._proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def close(self) -> None:
+        self._closing = True
+        self._stop_child()
+        self._reader.join(timeout=3)
+        for stream in (self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            raise PortError("the MIDI input relay stopped while starting")
+        data += chunk
+    return data
+
+
+def relay_main(argv: list[str] | None = None) -> int:
+    """The child: open the JACK input port, write a record per message to stdout until stdin closes."""
+    import rtmidi
+
+    from bridge.port_names import _find_port, _quiet_c_stderr
+
+    parser = argparse.ArgumentParser(prog="python -m bridge.midi_relay")
+    parser.add_argument("--client", required=True)
+    parser.add_argument("--port", required=True)
+    parser.add_argument("--connect", default="")
+    args = parser.parse_args(argv)
+    # Ctrl-C, `kill -TERM -PGID`, a closed terminal reach the whole process group: the bridge, not the
+    # relay, decides when input ends (it closes our stdin; if it dies, so does the pipe).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    out = sys.stdout.buffer.fileno()
+    try:
+        fcntl.fcntl(out, _F_SETPIPE_SZ, _PIPE_BYTES)
+    except OSError:
+        pass  # the default 64 KiB still holds ~5,000 messages
+    try:
+        with _quiet_c_stderr():
+            midi = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=args.client)
+        midi.ignore_types(sysex=True, timing=False, active_sense=True)
+        if args.connect:
+            index = _find_port(midi.get_ports(), args.connect, "input")
+            name = midi.get_ports()[index]
+            midi.open_port(index, args.port)
+        else:
+            midi.open_virtual_port(args.port)
+            name = args.port
+    except (PortError, rtmidi.SystemError, rtmidi.InvalidPortError) as exc:
+        kind = type(exc).__name__ if isinstance(exc, PortError) else "PortError"
+        print(f"{kind}: {exc}", file=sys.stderr)
+        return 2
+    pack, perf_counter, write = _RECORD.pack, time.perf_counter, os.write
+
+    def callback(event: tuple[list[int], float], _data: object) -> None:
+        data = bytes(event[0])
+        try:
+            write(out, pack(perf_counter(), len(data)) + data)
+        except OSError:
+            pass  # the bridge is gone; stdin's EOF ends this process
+
+    encoded = name.encode()
+    write(out, _RECORD.pack(0.0, _READY) + struct.pack("<H", len(encoded)) + encoded)
+    midi.set_callback(callback)
+    try:
+        while sys.stdin.buffer.read(4096):  # blocks with the GIL released; EOF = the bridge is gone
+            pass
+    finally:
+        midi.cancel_callback()
+        midi.close_port()
+        midi.delete()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(relay_main())

@@ -1,0 +1,76 @@
+"""The JACK input relay (bridge/midi_relay.py) on the real JACK server: messages, stamps, errors, lifetime."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+import rtmidi
+
+from bridge.errors import PortNotFoundError
+from bridge.midi_relay import RelayedInput
+from bridge.ports import open_input
+
+pytestmark = pytest.mark.jack
+
+
+def _source_into(client: str) -> rtmidi.MidiOut:
+    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=f"{client}-src")
+    index = next(i for i, name in enumerate(out.get_ports()) if name.startswith(f"{client}:"))
+    out.open_port(index)
+    return out
+
+
+def test_messages_arrive_whole_in_order_and_stamped_in_the_jack_thread(jack_server):
+    client = f"relay-test-{os.getpid()}"
+    got: list[tuple[list[int], float, float]] = []
+    done = threading.Event()
+
+    def on_message(data: list[int], t: float) -> None:
+        got.append((data, t, time.perf_counter()))
+        if len(got) == 300:
+            done.set()
+
+    inp = open_input(rtmidi.API_UNIX_JACK, client, "Relay In", on_message)
+    assert isinstance(inp, RelayedInput) and inp.name == "Relay In"
+    src = _source_into(client)
+    try:
+        time.sleep(0.1)  # let the connection settle before timing anything
+        before = time.perf_counter()
+        sent = []
+        for i in range(100):  # three sizes of message, sent in bursts within JACK cycles
+            for msg in ([0x90, 36 + i % 48, 1 + i], [0xB3, 7, i], [0xF8]):
+                src.send_message(msg)
+                sent.append(msg)
+            time.sleep(0.001)
+        assert done.wait(5), f"only {len(got)} of 300 messages arrived"
+    finally:
+        src.close_port()
+        src.delete()
+        inp.close()
+    assert [d for d, _, _ in got] == sent
+    stamps = [t for _, t, _ in got]
+    assert stamps == sorted(stamps) and before <= stamps[0]
+    # The stamp is the child's perf_counter (CLOCK_MONOTONIC, shared by processes), taken before ours.
+    assert all(t <= seen for _, t, seen in got)
+
+
+def test_an_unknown_port_to_connect_is_the_same_one_line_error(jack_server):
+    with pytest.raises(PortNotFoundError, match="no MIDI input port matches 'No Such Port 9000'"):
+        RelayedInput(f"relay-test-{os.getpid()}", "Relay In", lambda d, t: None, connect="No Such Port 9000")
+
+
+def test_the_relay_process_ends_with_close_and_with_its_parent_pipe(jack_server):
+    inp = RelayedInput(f"relay-test-{os.getpid()}", "Relay In", lambda d, t: None)
+    proc = inp._proc
+    assert proc.poll() is None
+    inp.close()
+    assert proc.poll() == 0
+    # A bridge killed with -9 closes the relay's stdin with it: the relay exits by itself.
+    inp = RelayedInput(f"relay-test-{os.getpid()}", "Relay In", lambda d, t: None)
+    proc = inp._proc
+    proc.stdin.close()
+    assert proc.wait(timeout=5) == 0
+    inp.close()
