@@ -63,8 +63,9 @@ class EngineConfig:
     lead_policy: str = _choice("highest", ("highest", "lowest", "latest"))
     early_window_ms: float = _ranged(50.0, 0.0, 200.0)
     late_window_ms: float = _ranged(50.0, 0.0, 200.0)
-    temperature: float = _ranged(0.8, 0.05, 5.0)
-    top_p: float = _ranged(0.95, 0.01, 1.0)
+    temperature: float = _ranged(0.7, 0.05, 5.0)
+    top_p: float = _ranged(1.0, 0.01, 1.0)
+    forbid_parallels: bool = True
     seed: int = _ranged(0, 0, 2**31 - 1)
 
 

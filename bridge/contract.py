@@ -16,6 +16,9 @@ METADATA_KEY = "sideman.contract"
 # Fixed graph input / output names (the state names come from the metadata).
 INPUT_NAMES = ("lead", "prev_lead", "prev_parts", "position", "noise", "temperature", "top_p", "logit_bias")
 OUTPUT_NAMES = ("logits", "tokens")
+# Inputs a graph may have (models exported before them still load): pair_bias, (P, P, V, V) float,
+# row [q, k, a] added to part k's bias when part q, decoded earlier, chose token a.
+OPTIONAL_INPUT_NAMES = ("pair_bias",)
 
 
 @dataclass(frozen=True)

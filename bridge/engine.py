@@ -28,7 +28,8 @@ import numpy as np
 
 from bridge.contract import Contract
 from bridge.lead import POLICIES, LeadInput
-from bridge.sampling import FORBIDDEN, gumbel_noise, range_bias
+from bridge.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias
+from bridge.voice_leading import NO_PITCH, ParallelGuard, next_pitch
 from bridge.voicing import PartVoicer
 
 log = logging.getLogger("sideman.engine")
@@ -46,7 +47,11 @@ def handled_before_tick(msg_t: float, tick_t: float) -> bool:
 
 
 class StepModel(Protocol):
-    """What the engine needs from a model (bridge.runtime.OnnxStepModel, or a fake in tests)."""
+    """What the engine needs from a model (bridge.runtime.OnnxStepModel, or a fake in tests).
+
+    A model may also have `pair_bias`, a (P, P, V, V) float32 buffer its graph reads at each step:
+    the engine's parallel guard writes into it (bridge/voice_leading.py).
+    """
 
     contract: Contract
 
@@ -65,8 +70,9 @@ class EngineSettings:
     # Defaults chosen in docs/timing.md (test-split melodies with human timing through this engine).
     early_window: float = 0.050  # s before a tick in which a lead onset counts for that tick's step
     late_window: float = 0.050  # s after a tick in which a lead onset makes the engine re-answer that step
-    temperature: float = 0.8
-    top_p: float = 0.95
+    temperature: float = 0.7
+    top_p: float = 1.0
+    forbid_parallels: bool = True  # bridge/voice_leading.py
     part_velocity_scale: tuple[float, ...] = (0.8, 0.8, 0.9)
     seed: int = 0
 
@@ -122,6 +128,13 @@ class Engine:
         self._bias = range_bias(contract)
         self._allowed = self._bias > FORBIDDEN / 2  # (P, V) which tokens each part may produce
         self._rows = np.arange(n_parts)
+        # The parallel-fifths/octaves guard writes the model's pair_bias buffer in place (if the graph
+        # has one) and adds its lead part to a copy of the range bias for the step.
+        self._guard = ParallelGuard(vocab, n_parts, decode_order_indices(contract),
+                                    pair_bias=getattr(model, "pair_bias", None))
+        self._step_bias = self._bias.copy()
+        self._pitch_prev = np.full(n_parts, NO_PITCH, np.int64)  # parts' pitches sounding at step t-1
+        self._lead_pitch_prev = NO_PITCH
         self._in_parts = np.full(n_parts, vocab.rest, np.int64)  # prev_parts input of the current step
         self._tokens = np.full(n_parts, vocab.rest, np.int64)  # answer of the current step
         self._answer = np.empty(n_parts, np.int64)  # scratch for a re-answer before comparing
@@ -152,6 +165,8 @@ class Engine:
         self._position_now = (0, 0)
         self._in_parts.fill(self.vocab.rest)
         self._tokens.fill(self.vocab.rest)
+        self._pitch_prev.fill(NO_PITCH)
+        self._lead_pitch_prev = NO_PITCH
         self._onsets.clear()
         self._voicer.forget_lines()
 
@@ -193,11 +208,22 @@ class Engine:
         self._forget_history()
         return out
 
+    def _guard_lead(self, lead: int) -> np.ndarray:
+        """The step's logit bias: the range bias, plus the guard's ban on moving in parallel with the lead."""
+        if not self.settings.forbid_parallels or lead == self.vocab.unknown:
+            return self._bias
+        lead_now = next_pitch(self._lead_pitch_prev, lead, self.vocab)
+        if not self._guard.update_lead(self._pitch_prev, self._lead_pitch_prev, lead_now):
+            return self._bias
+        np.add(self._bias, self._guard.lead_bias, out=self._step_bias)
+        return self._step_bias
+
     def _run_model(self, lead: int, position: tuple[int, int]) -> str | None:
         """One model step into self._answer; the reason on a fault."""
+        bias = self._guard_lead(lead)
         try:
             tokens = self.model.step(lead, self._prev_lead, self._in_parts, position, self._noise,
-                                     self._temperature, self.settings.top_p, self._bias)
+                                     self._temperature, self.settings.top_p, bias)
         except Exception as exc:  # noqa: BLE001 - any model failure is a fault, not a crash
             return f"model step failed: {type(exc).__name__}: {exc}"
         bad = self._bad_token(tokens)
@@ -269,6 +295,9 @@ class Engine:
                 self._seen_id = offgrid[2]
             self._prev_lead = self._truth
             np.copyto(self._in_parts, self._tokens)
+            for k in range(len(self._rows)):
+                self._pitch_prev[k] = next_pitch(int(self._pitch_prev[k]), int(self._in_parts[k]), vocab)
+            self._lead_pitch_prev = next_pitch(self._lead_pitch_prev, self._prev_lead, vocab)
         else:
             self._prev_lead = vocab.rest
         if early is not None:
@@ -291,6 +320,8 @@ class Engine:
         if self.settings.late_window > 0.0:
             self._snap = self.model.snapshot()  # only a late-window re-answer needs the state from before
         gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # one draw per step, kept for a re-answer
+        if self.settings.forbid_parallels:
+            self._guard.update_pairs(self._pitch_prev)
         bad = self._run_model(lead, self._position_now)
         if bad is not None:
             return self._fail(bad)

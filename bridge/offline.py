@@ -332,7 +332,8 @@ def _settings(args: argparse.Namespace, contract: Contract) -> EngineSettings:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="PATH", help=f"ONNX model file (default: the shipped {DEFAULT_MODEL.name})")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same file (default 0)")
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature, > 0 (default 0.8)")
+    p.add_argument("--temperature", type=float, default=EngineSettings.temperature,
+                   help=f"sampling temperature, > 0 (default {EngineSettings.temperature:g}, as `sideman run`)")
     p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"), default="highest",
                    help="which of several held notes is the melody (default highest)")
 

@@ -150,7 +150,8 @@ def open_input(api: int, client_name: str, port_name: str, on_message: OnMessage
     if api == rtmidi.API_UNIX_JACK:
         from bridge.midi_relay import RelayedInput
 
-        return RelayedInput(client_name, port_name, on_message, connect)
+        # Its own JACK client, named so that scripts can rely on it: "Sideman-in:Sideman In".
+        return RelayedInput(f"{client_name}-in", port_name, on_message, connect)
     return RtMidiInput(api, client_name, port_name, on_message, connect)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 import onnxruntime as ort  # noqa: E402 - must follow the opt-out above
 
-from bridge.contract import INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES, Contract
+from bridge.contract import INPUT_NAMES, METADATA_KEY, OPTIONAL_INPUT_NAMES, OUTPUT_NAMES, Contract
 from bridge.errors import ModelError
 
 _ONNX_TYPES = {"tensor(int64)": np.int64, "tensor(float)": np.float32}
@@ -81,11 +81,21 @@ def expected_outputs(contract: Contract) -> tuple[_TensorSpec, ...]:
     return fixed + tuple(_TensorSpec(s.output, np.float32, s.shape) for s in contract.state)
 
 
-def _check_io(path: Path, kind: str, actual: list, expected: tuple[_TensorSpec, ...]) -> None:
+def optional_inputs(contract: Contract) -> tuple[_TensorSpec, ...]:
+    """The graph inputs a model may have, with their dtypes and shapes."""
+    p, v = len(contract.parts), contract.vocab.size
+    shapes = {"pair_bias": (p, p, v, v)}
+    return tuple(_TensorSpec(n, np.float32, shapes[n]) for n in OPTIONAL_INPUT_NAMES)
+
+
+def _check_io(path: Path, kind: str, actual: list, expected: tuple[_TensorSpec, ...],
+              optional: tuple[_TensorSpec, ...] = ()) -> None:
     """Raise ModelError if a required tensor is missing or has the wrong dtype or a wrong fixed dim."""
     by_name = {node.name: node for node in actual}
-    for spec in expected:
+    for spec in expected + optional:
         node = by_name.get(spec.name)
+        if node is None and spec in optional:
+            continue
         if node is None:
             raise ModelError(f"{path}: the graph has no {kind} {spec.name!r} (the model contract requires it)")
         dtype = _ONNX_TYPES.get(node.type)
@@ -96,7 +106,7 @@ def _check_io(path: Path, kind: str, actual: list, expected: tuple[_TensorSpec, 
         if len(shape) != len(spec.shape) or any(isinstance(d, int) and d != e for d, e in zip(shape, spec.shape)):
             raise ModelError(f"{path}: {kind} {spec.name!r} has shape {shape}, the contract requires {list(spec.shape)}")
     if kind == "input":
-        extra = sorted(set(by_name) - {s.name for s in expected})
+        extra = sorted(set(by_name) - {s.name for s in expected + optional})
         if extra:
             raise ModelError(f"{path}: the graph has inputs the contract does not define: {', '.join(extra)}")
 
@@ -104,6 +114,8 @@ def _check_io(path: Path, kind: str, actual: list, expected: tuple[_TensorSpec, 
 def load_session(path: str | os.PathLike) -> tuple[ort.InferenceSession, Contract]:
     """Open an ONNX file and validate it against the contract; every failure is one ModelError line."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory; give the model's .onnx file")
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     try:
@@ -121,7 +133,7 @@ def load_session(path: str | os.PathLike) -> tuple[ort.InferenceSession, Contrac
     for spec in contract.state:
         if not spec.shape or any(d < 1 for d in spec.shape):
             raise ModelError(f"{path}: state {spec.input!r} has shape {list(spec.shape)}; every dimension must be fixed and positive")
-    _check_io(path, "input", session.get_inputs(), expected_inputs(contract))
+    _check_io(path, "input", session.get_inputs(), expected_inputs(contract), optional_inputs(contract))
     _check_io(path, "output", session.get_outputs(), expected_outputs(contract))
     return session, contract
 
@@ -154,6 +166,10 @@ class OnnxStepModel:
         self._temperature = np.ones(1, np.float32)
         self._top_p = np.ones(1, np.float32)
         self._bias = np.zeros((p, v), np.float32)
+        # The parallel-motion guard's pair bias (bridge/voice_leading.py), if the graph takes one.
+        # Callers write into it in place: at 97 KB a copy per step would cost more than it needs.
+        has_pairs = any(i.name == "pair_bias" for i in session.get_inputs())
+        self.pair_bias: np.ndarray | None = np.zeros((p, p, v, v), np.float32) if has_pairs else None
         # Output buffers.
         self._logits = np.zeros((p, v), np.float32)
         self._tokens = np.zeros(p, np.int64)
@@ -173,6 +189,8 @@ class OnnxStepModel:
                  self._noise, self._temperature, self._top_p, self._bias)
         for name, buf in zip(INPUT_NAMES, fixed):
             binding.bind_cpu_input(name, buf)
+        if self.pair_bias is not None:
+            binding.bind_cpu_input("pair_bias", self.pair_bias)
         for spec, buf in zip(self.contract.state, self._states[k]):
             binding.bind_cpu_input(spec.input, buf)
         outputs = [("logits", self._logits), ("tokens", self._tokens)]
@@ -196,7 +214,8 @@ class OnnxStepModel:
     ) -> np.ndarray:
         """Advance one step and return the parts' tokens (int64, P, in `contract.parts` order).
 
-        The returned array is a buffer reused by the next call: copy it if you keep it.
+        The returned array is a buffer reused by the next call: copy it if you keep it. The graph's
+        `pair_bias` input, if it has one, is read from `self.pair_bias` as it is at the call.
         `position` is (step_in_beat, beat_in_bar); beat_in_bar is clipped to max_beats_in_bar - 1.
         """
         self._lead[0] = lead

@@ -63,20 +63,18 @@ def top_p_filter(z: np.ndarray, top_p: float) -> np.ndarray:
 
     The nucleus is the smallest set of most probable tokens whose total probability reaches
     `top_p`: a token is kept when the probability of the tokens ranked strictly above it is still
-    below `top_p` (so the most probable token is always kept). top_p >= 1 keeps everything.
+    below `top_p` (so the most probable token is always kept), and so is any token exactly as
+    probable as the least probable kept one (the graph's threshold rule). top_p >= 1 keeps everything.
     """
     if not 0.0 < top_p:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if top_p >= 1.0:
         return z.copy()
     probs = softmax(z)
-    order = np.argsort(-probs, kind="stable")
-    sorted_probs = probs[order]
+    sorted_probs = np.sort(probs)[::-1]
     mass_before = np.cumsum(sorted_probs) - sorted_probs
-    keep_sorted = mass_before < top_p
-    keep = np.empty_like(keep_sorted)
-    keep[order] = keep_sorted
-    return np.where(keep, z, np.float32(-np.inf)).astype(z.dtype, copy=False)
+    least_kept = sorted_probs[mass_before < top_p].min()
+    return np.where(probs >= least_kept, z, np.float32(-np.inf)).astype(z.dtype, copy=False)
 
 
 def sample_row(logits: np.ndarray, temperature: float, top_p: float, bias: np.ndarray, noise: np.ndarray) -> int:
@@ -95,19 +93,25 @@ def sample_tokens(
     bias: np.ndarray,
     noise: np.ndarray,
     order: Sequence[int],
+    pair_bias: np.ndarray | None = None,
 ) -> np.ndarray:
     """Reference of the graph's ordered decoding, given the logits (P, V) the graph returned.
 
     The graph's `logits` row k is already conditioned on the tokens chosen for the parts before k
-    in decode order, so each row can be decoded on its own; `order` (part indices, first decoded
-    first) only fixes the order in which rows are visited, mirroring the graph. Returns int64 (P,).
+    in decode order, so each row can be decoded on its own once the rows `pair_bias[q, k, token_q]`
+    of the parts q decoded before it are added to its bias; `order` (part indices, first decoded
+    first) fixes that order, mirroring the graph. Returns int64 (P,).
     """
     n_parts = logits.shape[0]
     if sorted(order) != list(range(n_parts)):
         raise ValueError(f"order {list(order)} is not a permutation of the {n_parts} parts")
     tokens = np.empty(n_parts, dtype=np.int64)
-    for k in order:
-        tokens[k] = sample_row(logits[k], temperature, top_p, bias[k], noise[k])
+    for rank, k in enumerate(order):
+        row_bias = bias[k].astype(np.float32)
+        if pair_bias is not None:
+            for q in order[:rank]:
+                row_bias = row_bias + pair_bias[q, k, tokens[q]]
+        tokens[k] = sample_row(logits[k], temperature, top_p, row_bias, noise[k])
     return tokens
 
 

@@ -44,6 +44,7 @@ def engine_settings(config: Config, n_parts: int, suggested_channels: Sequence[i
         late_window=e.late_window_ms / 1000.0,
         temperature=e.temperature,
         top_p=e.top_p,
+        forbid_parallels=e.forbid_parallels,
         part_velocity_scale=tuple(scales),
         seed=e.seed,
     )

@@ -24,13 +24,17 @@ from typing import Any, Callable
 
 import numpy as np
 
+from bridge.config import EngineConfig
 from bridge.errors import ModelError
+from bridge.session import DEFAULT_MODEL
 
-DEFAULT_MODEL = Path(__file__).with_name("assets") / "chorale-gru.onnx"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "default" / "chorale-gru.pt"
 
 TARGET_SPEEDUP = 2.0  # ONNX p50 at least this many times faster than torch eager
 TARGET_P99_US = 250.0
+# The sampling settings the bridge plays with by default (config.toml [engine]).
+TEMPERATURE = EngineConfig().temperature
+TOP_P = EngineConfig().top_p
 TARGET_FLAT = 0.10  # per-step time at 100k steps within 10% of the time at step 100
 TARGET_REENCODE = 100.0  # re-encoding 4,096 steps at least 100x dearer than one cached step
 
@@ -101,7 +105,7 @@ def _onnx_stepper(model: Any, inputs: _Inputs) -> Callable[[int], Any]:
     def step(i: int) -> None:
         j = i % inputs.n
         tokens = model.step(int(inputs.lead[j]), int(inputs.prev_lead[j]), prev, inputs.position[j],
-                            inputs.noise[j], 0.9, 0.95, inputs.bias)
+                            inputs.noise[j], TEMPERATURE, TOP_P, inputs.bias)
         prev[:] = tokens
 
     return step
@@ -111,9 +115,11 @@ def _plain_run_stepper(model: Any, inputs: _Inputs) -> Callable[[int], Any]:
     """The same step as OnnxStepModel.step but with `session.run()` and fresh arrays (no IOBinding)."""
     session, contract = model.session, model.contract
     spec = contract.state[0]
-    feeds = {"prev_parts": np.zeros(model.n_parts, np.int64), "temperature": np.array([0.9], np.float32),
-             "top_p": np.array([0.95], np.float32), "logit_bias": inputs.bias,
+    feeds = {"prev_parts": np.zeros(model.n_parts, np.int64), "temperature": np.array([TEMPERATURE], np.float32),
+             "top_p": np.array([TOP_P], np.float32), "logit_bias": inputs.bias,
              spec.input: np.zeros(spec.shape, np.float32)}
+    if model.pair_bias is not None:
+        feeds["pair_bias"] = np.zeros_like(model.pair_bias)
     names = [o.name for o in session.get_outputs()]
     state_index = names.index(spec.output)
 
@@ -137,14 +143,16 @@ def _torch_stepper(net: Any, inputs: _Inputs) -> Callable[[int], Any]:
     prev = [torch.zeros(net.cfg.n_parts, dtype=torch.long)]
     bias = torch.from_numpy(inputs.bias)
     noise = torch.from_numpy(inputs.noise)
-    temperature, top_p = torch.tensor([0.9]), torch.tensor([0.95])
+    temperature, top_p = torch.tensor([TEMPERATURE]), torch.tensor([TOP_P])
+    P, V = net.cfg.n_parts, net.cfg.vocab_size
+    pair_bias = torch.zeros(P, P, V, V)  # the guard's input, as the ONNX contenders get it
 
     def step(i: int) -> None:
         j = i % inputs.n
         with torch.inference_mode():
             _, tokens, state[0] = net.sample_step(
                 torch.tensor([int(inputs.lead[j])]), torch.tensor([int(inputs.prev_lead[j])]), prev[0],
-                torch.tensor(inputs.position[j]), state[0], noise[j], temperature, top_p, bias)
+                torch.tensor(inputs.position[j]), state[0], noise[j], temperature, top_p, bias, pair_bias)
         prev[0] = tokens
 
     return step
@@ -160,7 +168,7 @@ def _reencode_us(net: Any, inputs: _Inputs, history: int, repeats: int) -> float
     prev_lead = torch.from_numpy(inputs.prev_lead[idx].astype(np.int64))[None]
     parts = torch.ones(1, n, net.cfg.n_parts, dtype=torch.long)
     position = torch.tensor([inputs.position[i] for i in idx], dtype=torch.long)[None]
-    bias, temp, top_p = torch.from_numpy(inputs.bias), torch.tensor([0.9]), torch.tensor([0.95])
+    bias, temp, top_p = torch.from_numpy(inputs.bias), torch.tensor([TEMPERATURE]), torch.tensor([TOP_P])
     times = []
     for r in range(repeats + 1):
         start = time.perf_counter_ns()
@@ -266,7 +274,7 @@ def run_bench(args: argparse.Namespace) -> list[str]:
         inputs = _Inputs(model.contract, 4096)
         out(f"model {path} ({path.stat().st_size / 1024:.0f} KiB fp32), contract {model.contract.name}, "
             f"state {[list(s.shape) for s in model.contract.state]}; inputs: synthetic melody, Gumbel noise, "
-            f"temperature 0.9, top-p 0.95; 1 thread; {warmup} warm-up steps")
+            f"temperature {TEMPERATURE:g}, top-p {TOP_P:g} (the bridge's defaults); 1 thread; {warmup} warm-up steps")
 
         net = None
         if checkpoint is not None and checkpoint.is_file():

@@ -4,13 +4,12 @@ The graph has the exact inputs/outputs of docs/model-contract.md, the contract J
 `sideman.contract` metadata, passes `onnx.checker`, and must agree with torch over 500 steps of
 held-out chorales (export/parity.py) before it is written: on any failure no file is left behind.
 
-Exporter: both the dynamo exporter (default) and the legacy TorchScript one (`--exporter legacy`)
-produce a correct graph for this network: one GRU node with linear_before_reset=1 (torch's GRU
-semantics), parity with torch to ~2e-7 on logits and state, and the same step time within noise
-(A/B on the same random 256-unit network, interleaved: p50 269 us legacy vs 274 us dynamo on a
-loaded 2-core machine). Dynamo is the default because it is the exporter torch supports: the
-TorchScript one warns that it "will be removed". Its only cost is export time (~7 s vs ~0.5 s),
-paid once. The parity check guards both.
+Exporter: the dynamo exporter (default) or the legacy TorchScript one (`--exporter legacy`). Both
+produce one GRU node with linear_before_reset=1 (torch's GRU semantics) and pass the parity check.
+Only dynamo can export the `If` that skips the nucleus when top_p >= 1 (export/step_graph.py), so a
+legacy graph always computes it: the same function, ~30 us slower a step at the default top_p 1.
+Dynamo is also the exporter torch supports (the TorchScript one warns that it "will be removed");
+legacy exports faster (~0.5 s vs ~10 s), which the tests use.
 
 torch and onnx are imported inside functions: `sideman --help` must not pay for them.
 """
@@ -35,7 +34,8 @@ from bridge.errors import CheckpointError, ModelError
 
 PART_NAMES = ("alto", "tenor", "bass")
 PART_CHANNELS = (2, 3, 4)
-INPUTS = ("lead", "prev_lead", "prev_parts", "position", "noise", "temperature", "top_p", "logit_bias", "state")
+INPUTS = ("lead", "prev_lead", "prev_parts", "position", "noise", "temperature", "top_p", "logit_bias", "pair_bias",
+          "state")
 OUTPUTS = ("logits", "tokens", "state_out")
 EXPORTERS = ("dynamo", "legacy")
 OPSET = 18
@@ -138,37 +138,24 @@ def _example_inputs(net: Any) -> tuple[Any, ...]:
     cfg = net.cfg
     P, V = cfg.n_parts, cfg.vocab_size
     return (torch.tensor([5]), torch.tensor([4]), torch.ones(P, dtype=torch.long), torch.zeros(2, dtype=torch.long),
-            torch.zeros(P, V), torch.ones(1), torch.ones(1), torch.zeros(P, V), net.initial_state(1))
+            torch.zeros(P, V), torch.ones(1), torch.ones(1), torch.zeros(P, V), torch.zeros(P, P, V, V),
+            net.initial_state(1))
 
 
-def _step_module(net: Any) -> Any:
-    """Wrap `net.sample_step` as a module whose forward takes the inputs in the contract's order."""
-    import torch
-
-    class StepGraph(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, lead, prev_lead, prev_parts, position, noise, temperature, top_p, logit_bias, state):  # noqa: ANN001
-            return self.net.sample_step(lead, prev_lead, prev_parts, position, state, noise, temperature, top_p,
-                                        logit_bias)
-
-    return StepGraph().eval()
-
-
-def export_graph(net: Any, exporter: str = "dynamo") -> Any:
+def export_graph(net: Any, exporter: str = "dynamo", branch_on_top_p: bool = True) -> Any:
     """The ONNX ModelProto of `net.sample_step` (batch 1, fixed shapes), without metadata."""
     import onnx
     import torch
 
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter must be one of {EXPORTERS}")
-    module = _step_module(net.eval())
+    from export.step_graph import step_module
+
+    module = step_module(net.eval(), branch_on_top_p=branch_on_top_p and exporter != "legacy")
     args = _example_inputs(net)
     # The exporters print progress and log notes (constant folding, missing torchvision) at INFO and
     # WARNING; failures still raise. Silence them so `sideman export` prints only its own report.
-    logging.disable(logging.WARNING)
+    logging.disable(logging.CRITICAL)
     try:
         with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")  # deprecation notices of the exporters
@@ -279,7 +266,16 @@ def export_network(net: Any, meta: dict[str, Any], out: str | os.PathLike, comma
         from export.quantize import quantize_int8
 
         int8_path = out.with_name(out.stem + ".int8.onnx")
-        quantize_int8(out, int8_path)
+        # ONNX Runtime's quantizer cannot follow weights into an If's branches: quantize the graph
+        # without the If (the nucleus always computed), the same function.
+        plain = export_graph(net, exporter, branch_on_top_p=False)
+        set_contract(plain, contract)
+        plain_path = out.with_name(f".{out.stem}.plain.onnx")
+        try:
+            onnx.save(plain, plain_path)
+            quantize_int8(plain_path, int8_path)
+        finally:
+            plain_path.unlink(missing_ok=True)
     return ExportResult(out, contract, tuple(reports), seq.source, int8_path)
 
 
@@ -289,7 +285,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantize", action="store_true",
                         help="also write MODEL.int8.onnx (dynamic int8) and report its NLL and step time")
     parser.add_argument("--exporter", choices=EXPORTERS, default="dynamo",
-                        help="torch exporter: dynamo (default) or the deprecated TorchScript one (legacy; faster to export)")
+                        help="torch exporter: dynamo (default) or the deprecated TorchScript one (legacy: faster to export, "
+                             "slower steps: no If around the nucleus)")
     parser.add_argument("--steps", type=int, default=500, help="parity steps of held-out chorales (default 500)")
     parser.add_argument("--evaluation", type=Path, default=None,
                         help="a `sideman evaluate --json` file whose test figures go into the provenance "

@@ -21,7 +21,8 @@ import numpy as np
 from bridge.contract import Contract, Vocab
 from bridge.errors import ModelError
 from bridge.runtime import OnnxStepModel
-from bridge.sampling import gumbel_noise, range_bias
+from bridge.sampling import decode_order_indices, gumbel_noise, range_bias
+from bridge.voice_leading import NO_PITCH, ParallelGuard, next_pitch
 
 LOGIT_TOLERANCE = 1e-4
 STATE_TOLERANCE = 1e-4
@@ -182,6 +183,10 @@ def run_parity(net: Any, onnx_path: str | Path, seq: StepSequence, mode: str, se
     t_temp, t_top = torch.tensor([temperature], dtype=torch.float32), torch.tensor([top_p], dtype=torch.float32)
     t_bias = torch.from_numpy(bias)
     prev_parts = np.full(P, contract.vocab.rest, np.int64)
+    # Real guard biases (bridge/voice_leading.py), so the pair_bias path is checked with the rest.
+    guard = ParallelGuard(contract.vocab, P, decode_order_indices(contract), pair_bias=model.pair_bias)
+    t_pairs = torch.from_numpy(guard.pair_bias)
+    part_pitch = np.full(P, NO_PITCH, np.int64)
     max_logit = max_state = 0.0
     mismatches, forbidden_ok = 0, True
     unknown = contract.vocab.unknown
@@ -192,9 +197,12 @@ def run_parity(net: Any, onnx_path: str | Path, seq: StepSequence, mode: str, se
             position = (int(seq.position[t, 0]), min(int(seq.position[t, 1]), contract.max_beats_in_bar - 1))
             if mode == "sampled":
                 gumbel_noise(rng, (P, V), out=noise)
+            if model.pair_bias is not None:
+                guard.update_pairs(part_pitch)
             logits, tokens, t_state = net.sample_step(
                 torch.tensor([lead]), torch.tensor([prev_lead]), torch.from_numpy(prev_parts.copy()),
-                torch.tensor(position), t_state, torch.from_numpy(noise.copy()), t_temp, t_top, t_bias)
+                torch.tensor(position), t_state, torch.from_numpy(noise.copy()), t_temp, t_top, t_bias,
+                t_pairs if model.pair_bias is not None else None)
             o_tokens = model.step(lead, prev_lead, prev_parts, position, noise, temperature, top_p, bias)
             t_logits = logits.numpy()
             max_logit = max(max_logit, float(np.abs(model.last_logits - t_logits)[allowed].max()))
@@ -202,6 +210,8 @@ def run_parity(net: Any, onnx_path: str | Path, seq: StepSequence, mode: str, se
             max_state = max(max_state, max(float(np.abs(o - s).max()) for o, s in zip(model.state, [t_state.numpy()])))
             mismatches += int((o_tokens != tokens.numpy()).sum())
             prev_parts = tokens.numpy().astype(np.int64)
+            for k in range(P):
+                part_pitch[k] = next_pitch(int(part_pitch[k]), int(prev_parts[k]), contract.vocab)
     if not math.isfinite(max_logit) or not math.isfinite(max_state):
         max_logit = max_state = math.inf
     return ParityReport(mode, len(seq), max_logit, max_state, mismatches, forbidden_ok)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bridge.errors import ModelError
 from export.parity import OnnxScore, StepSequence, score_onnx_files
 
 SPEED_MARGIN = 0.10  # int8 must be this much faster than float32 to count as faster
@@ -57,6 +58,10 @@ def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike) ->
 
     fp32_path, int8_path = Path(fp32_path), Path(int8_path)
     model = gemm_to_matmul(onnx.load(fp32_path))
+    if any(node.op_type == "If" for node in model.graph.node):
+        # ONNX Runtime's quantizer cannot follow weights into the branches (it fails on "unknown initializers").
+        raise ModelError(f"{fp32_path}: has an If node; quantize a graph exported without it "
+                         "(`sideman export --quantize` does)")
     tmp = int8_path.with_name(f".{int8_path.name}.tmp")
     try:
         # quantize_dynamic logs advice about static-quantization parameters through the root logger;

@@ -22,10 +22,14 @@ TARGET_PARALLELS_RATIO = 2.0  # parallels at most twice Bach's
 
 
 def harmonize(model: Any, piece: Any, temperature: float, top_p: float, seed: int,
-              vocab: Vocab = Vocab()) -> np.ndarray:
+              vocab: Vocab = Vocab(), forbid_parallels: bool = True) -> np.ndarray:
     """Free-running harmonization of piece's soprano through `sample_step` (the exported graph):
-    the lead is known at each step, the parts feed back the model's own choices. Returns [T, 4]."""
+    the lead is known at each step, the parts feed back the model's own choices, and (as in the live
+    engine) the parallel guard of bridge/voice_leading.py bans parallel fifths/octaves unless
+    `forbid_parallels` is False. Returns [T, 4]."""
     import torch
+
+    from bridge.voice_leading import NO_PITCH, ParallelGuard, next_pitch
 
     rng = np.random.default_rng(seed)
     P, V = model.cfg.n_parts, model.cfg.vocab_size
@@ -34,16 +38,25 @@ def harmonize(model: Any, piece: Any, temperature: float, top_p: float, seed: in
     out[:, 0] = lead
     state = model.initial_state(1)
     prev_lead, prev_parts = vocab.rest, np.full(P, vocab.rest)
-    temp, topp, bias = torch.tensor([temperature]), torch.tensor([top_p]), torch.zeros(P, V)
+    temp, topp = torch.tensor([temperature]), torch.tensor([top_p])
+    guard = ParallelGuard(vocab, P, model.cfg.decode_order)
+    pair_bias = torch.from_numpy(guard.pair_bias)  # shares memory: the guard fills it in place
+    part_pitch, lead_pitch = np.full(P, NO_PITCH), NO_PITCH
     with torch.no_grad():
         for t in range(len(lead)):
             u = rng.random((P, V)).clip(1e-12, 1 - 1e-12)
             noise = torch.from_numpy((-np.log(-np.log(u))).astype(np.float32))
+            lead_now = next_pitch(lead_pitch, int(lead[t]), vocab)
+            if forbid_parallels:
+                guard.update_pairs(part_pitch)
+                guard.update_lead(part_pitch, lead_pitch, lead_now)
             _, tokens, state = model.sample_step(
                 torch.tensor([int(lead[t])]), torch.tensor([int(prev_lead)]), torch.from_numpy(prev_parts),
-                torch.from_numpy(piece.position[t]), state, noise, temp, topp, bias)
+                torch.from_numpy(piece.position[t]), state, noise, temp, topp, torch.from_numpy(guard.lead_bias),
+                pair_bias)
             out[t, 1:] = prev_parts = tokens.numpy()
-            prev_lead = lead[t]
+            part_pitch = np.array([next_pitch(int(a), int(b), vocab) for a, b in zip(part_pitch, prev_parts)])
+            lead_pitch, prev_lead = lead_now, lead[t]
     return out
 
 
@@ -74,7 +87,9 @@ def teacher_forced_table(model: Any, pieces: Sequence[Any], train_tokens: Sequen
 
 
 def free_running_table(model: Any, pieces: Sequence[Any], temperatures: Sequence[float], top_p: float,
-                       seed: int, progress: bool = True) -> dict[str, Any]:
+                       seed: int, progress: bool = True, with_unguarded: bool = True) -> dict[str, Any]:
+    """Bach's measures beside the model's at each temperature (with the parallel guard, as the bridge
+    plays), and at the first temperature also without it (the network's own voice leading)."""
     from tqdm import tqdm
 
     from models.data import PARTS, VOICES
@@ -83,17 +98,19 @@ def free_running_table(model: Any, pieces: Sequence[Any], temperatures: Sequence
     names = [p.name for p in PARTS]
     bach = sum((measure(p.tokens, VOICES, p.position) for p in pieces[1:]), measure(pieces[0].tokens, VOICES, pieces[0].position))
     out: dict[str, Any] = {"bach": summarize(bach, names), "model": {}}
-    for temp in temperatures:
+    runs = [(temp, True) for temp in temperatures] + ([(temperatures[0], False)] if with_unguarded else [])
+    for temp, guarded in runs:
         counts = None
-        for i, p in enumerate(tqdm(pieces, desc=f"harmonizing (T={temp})", disable=not progress)):
-            gen = harmonize(model, p, temp, top_p, seed + i)
+        label = f"{temp:g}" if guarded else f"{temp:g} unguarded"
+        for i, p in enumerate(tqdm(pieces, desc=f"harmonizing (T={label})", disable=not progress)):
+            gen = harmonize(model, p, temp, top_p, seed + i, forbid_parallels=guarded)
             c = measure(gen, VOICES, p.position)
             counts = c if counts is None else counts + c
         s = summarize(counts, names)
         b = out["bach"]
         s["target_consonance_met"] = bool(abs(s["consonance_all"] - b["consonance_all"]) * 100 <= TARGET_CONSONANCE_PP)
         s["target_parallels_met"] = bool(s["parallels_per_100"] <= TARGET_PARALLELS_RATIO * b["parallels_per_100"])
-        out["model"][f"{temp:g}"] = s
+        out["model"][label] = s
     return out
 
 
@@ -115,7 +132,8 @@ def format_report(result: dict[str, Any]) -> str:
               f"N-gram weights {tf['ngram_weights']} tuned on {result['tune_split']}.", ""]
     temps = list(fr["model"])
     header = "| free-running | Bach | " + " | ".join(f"model T={t}" for t in temps) + " |"
-    lines += [f"Free-running harmonization via sample_step (top_p {result['top_p']}, seed {result['seed']}):", "",
+    lines += [f"Free-running harmonization via sample_step (top_p {result['top_p']}, seed {result['seed']}); "
+              "'unguarded' = without the parallel-fifths/octaves guard of bridge/voice_leading.py:", "",
               header, "|---|---:|" + "---:|" * len(temps)]
     keys = [("consonance_part_lead", "consonance part-lead", True), ("consonance_part_part", "consonance part-part", True),
             ("consonance_all", "consonance all pairs", True), ("parallel_fifths_per_100", "parallel 5ths /100 steps", False),

@@ -220,7 +220,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=d.patience)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--limit", type=int, default=None, help="use only about N pieces")
-    parser.add_argument("--hidden", type=int, default=None, help="GRU size (default 256)")
+    parser.add_argument("--hidden", type=int, default=None, help="GRU size (default 128)")
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--embed", type=int, default=None, help="token embedding size (default 32)")
     parser.add_argument("--dropout", type=float, default=None)

@@ -162,15 +162,18 @@ def test_onnx_nll_equals_torch_teacher_forced_nll(net, exported) -> None:
     assert onnx_score.steps == 96 and onnx_score.step_us_p50 > 0
 
 
-def test_quantize_writes_a_loadable_int8_model(exported, tmp_path: Path) -> None:
+def test_quantize_writes_a_loadable_int8_model(exported, net, seq, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime.quantization")
     from export.quantize import compare_int8, gemm_to_matmul, quantize_int8
 
-    rewritten = gemm_to_matmul(onnx.load(exported.path))
-    assert not any(n.op_type == "Gemm" for n in rewritten.graph.node)
-    out = quantize_int8(exported.path, tmp_path / "model.int8.onnx")
+    with pytest.raises(ModelError, match="has an If node"):  # the default graph branches on top_p
+        quantize_int8(exported.path, tmp_path / "refused.int8.onnx")
+    plain = export_network(net, META, tmp_path / "plain.onnx", "test", exporter="legacy", sequence=seq)
+    rewritten = gemm_to_matmul(onnx.load(plain.path))
+    assert not any(n.op_type in ("Gemm", "If") for n in rewritten.graph.node)
+    out = quantize_int8(plain.path, tmp_path / "model.int8.onnx")
     model = OnnxStepModel.load(out)
-    assert model.contract == exported.contract
+    assert model.contract == plain.contract
     ops = {n.op_type for n in onnx.load(out).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeMatMul"}, ops
     cmp = compare_int8(exported.path, out, synthetic_sequence(exported.contract, 64))

@@ -35,7 +35,7 @@ def test_messages_arrive_whole_in_order_and_stamped_in_the_jack_thread(jack_serv
 
     inp = open_input(rtmidi.API_UNIX_JACK, client, "Relay In", on_message)
     assert isinstance(inp, RelayedInput) and inp.name == "Relay In"
-    src = _source_into(client)
+    src = _source_into(f"{client}-in")  # the relay's own JACK client
     try:
         time.sleep(0.1)  # let the connection settle before timing anything
         before = time.perf_counter()

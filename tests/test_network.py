@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from bridge.contract import Vocab  # noqa: E402
 from bridge.errors import CheckpointError  # noqa: E402
 from models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from models.network import ChoraleNet, NetConfig, allowed_mask, nucleus  # noqa: E402
+from models.network import ChoraleNet, NetConfig, allowed_mask, effective_top_p, nucleus  # noqa: E402
 
 V = Vocab().size
 
@@ -137,6 +137,13 @@ def test_nucleus_keeps_smallest_set_reaching_top_p():
     perm = torch.tensor([2, 0, 3, 1])
     kept = torch.isfinite(nucleus(z[perm], torch.tensor([0.7]))).tolist()
     assert kept == [False, True, False, True]
+
+
+def test_top_p_one_keeps_every_token_despite_rounding():
+    z = torch.tensor([[20.0] + [-20.0] * 51])  # one token holds all but ~1e-17 of the mass
+    assert not torch.isfinite(nucleus(z, torch.tensor([1.0]))).all()  # the float sum reaches 1.0 early
+    assert torch.isfinite(nucleus(z, effective_top_p(torch.tensor([1.0])))).all()
+    assert torch.equal(effective_top_p(torch.tensor([0.9])), torch.tensor([0.9]))
 
 
 def test_sample_step_top_p_tiny_is_greedy_even_with_noise():

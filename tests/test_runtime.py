@@ -14,7 +14,7 @@ import pytest
 from bridge.contract import METADATA_KEY, Contract, StateSpec, Voice
 from bridge.errors import ModelError
 from bridge.runtime import OnnxStepModel
-from bridge.sampling import decode_order_indices, gumbel_noise, range_bias, sample_tokens
+from bridge.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias, sample_tokens
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -31,7 +31,8 @@ CONTRACT = Contract(
 
 
 def fake_model(path: Path, contract_json: str | None = None, *, tokens_type: int = TensorProto.INT64,
-               state_dims: tuple[int, ...] = (1, 1, H), extra_input: bool = False) -> Path:
+               state_dims: tuple[int, ...] = (1, 1, H), extra_input: bool = False,
+               pair_bias_dims: tuple[int, ...] | None = None) -> Path:
     """A tiny graph with the contract's inputs and outputs (logits = noise + bias, state passes through)."""
     f, i64 = TensorProto.FLOAT, TensorProto.INT64
     inputs = [helper.make_tensor_value_info(n, i64, s) for n, s in
@@ -43,6 +44,8 @@ def fake_model(path: Path, contract_json: str | None = None, *, tokens_type: int
              helper.make_node("ArgMax", ["logits"], ["tokens_i"], axis=1, keepdims=0),
              helper.make_node("Cast", ["tokens_i"], ["tokens"], to=tokens_type),
              helper.make_node("Identity", ["state"], ["state_out"])]
+    if pair_bias_dims is not None:  # the optional input (read by the graph only if its shape is right)
+        inputs.append(helper.make_tensor_value_info("pair_bias", f, list(pair_bias_dims)))
     if extra_input:
         inputs.append(helper.make_tensor_value_info("volume", f, [1]))
         nodes.append(helper.make_node("Identity", ["volume"], ["volume_out"]))
@@ -71,6 +74,9 @@ def contract_doc(**changes: object) -> str:
 def test_fake_model_loads_and_steps(tmp_path: Path) -> None:
     model = OnnxStepModel.load(fake_model(tmp_path / "ok.onnx", CONTRACT.to_json()))
     assert model.contract == CONTRACT and (model.n_parts, model.vocab_size) == (P, V)
+    assert model.pair_bias is None  # a graph without the optional input (as exported before it) still loads
+    with_pairs = OnnxStepModel.load(fake_model(tmp_path / "pairs.onnx", CONTRACT.to_json(), pair_bias_dims=(P, P, V, V)))
+    assert with_pairs.pair_bias is not None and with_pairs.pair_bias.shape == (P, P, V, V)
     bias = np.zeros((P, V), np.float32)
     noise = np.zeros((P, V), np.float32)
     noise[np.arange(P), [10, 20, 30]] = 1.0
@@ -83,6 +89,7 @@ def test_fake_model_loads_and_steps(tmp_path: Path) -> None:
     "case, expected",
     [
         ("missing", "no such model file"),
+        ("directory", "is a directory; give the model's .onnx file"),
         ("not_onnx", "not a loadable ONNX model"),
         ("no_metadata", "no 'sideman.contract' metadata"),
         ("garbled", "not valid JSON"),
@@ -92,11 +99,14 @@ def test_fake_model_loads_and_steps(tmp_path: Path) -> None:
         ("state_shape", "input 'state' has shape [1, 1, 4], the contract requires [1, 1, 8]"),
         ("tokens_dtype", "output 'tokens' is tensor(float), the contract requires int64"),
         ("extra_input", "inputs the contract does not define: volume"),
+        ("pair_bias_shape", f"input 'pair_bias' has shape [{P}, {P}, {V}, 4], the contract requires [{P}, {P}, {V}, {V}]"),
     ],
 )
 def test_bad_model_files_give_one_line_naming_the_file(tmp_path: Path, case: str, expected: str) -> None:
     path = tmp_path / f"{case}.onnx"
-    if case == "not_onnx":
+    if case == "directory":
+        path.mkdir()
+    elif case == "not_onnx":
         path.write_bytes(b"MThd this is a MIDI file, not a model")
     elif case == "no_metadata":
         fake_model(path, None)
@@ -116,6 +126,8 @@ def test_bad_model_files_give_one_line_naming_the_file(tmp_path: Path, case: str
         fake_model(path, CONTRACT.to_json(), tokens_type=TensorProto.FLOAT)
     elif case == "extra_input":
         fake_model(path, CONTRACT.to_json(), extra_input=True)
+    elif case == "pair_bias_shape":
+        fake_model(path, CONTRACT.to_json(), pair_bias_dims=(P, P, V, 4))
     with pytest.raises(ModelError) as info:
         OnnxStepModel.load(path)
     message = str(info.value)
@@ -204,6 +216,9 @@ def test_iobinding_steps_match_plain_session_run(exported: Path) -> None:
         feeds = {"lead": np.array([3 + t % 40]), "prev_lead": np.array([1]), "prev_parts": prev,
                  "position": np.array([t % 4, t // 4 % 4]), "noise": noise, "temperature": np.array([0.8], np.float32),
                  "top_p": np.array([0.9], np.float32), "logit_bias": bias, spec.input: state}
+        # The bound pair_bias buffer is read as it is at each call (here: a random ban every other step).
+        model.pair_bias[...] = np.where(rng.random(model.pair_bias.shape) < 0.3 * (t % 2), FORBIDDEN, 0.0)
+        feeds["pair_bias"] = model.pair_bias.copy()
         logits, tokens, state = model.session.run(["logits", "tokens", spec.output], feeds)
         got = model.step(3 + t % 40, 1, prev, (t % 4, t // 4 % 4), noise, 0.8, 0.9, bias)
         assert np.array_equal(got, tokens) and np.array_equal(model.last_logits, logits)
@@ -230,20 +245,24 @@ def test_graph_sampling_matches_the_numpy_reference(exported: Path) -> None:
     bias = range_bias(model.contract)
     rng = np.random.default_rng(21)
     prev = np.zeros(model.n_parts, np.int64)
-    noise_mattered = nucleus_mattered = 0
+    noise_mattered = nucleus_mattered = pairs_mattered = 0
     for t in range(300):
         temperature, top_p = [(1.0, 1.0), (0.7, 0.9), (1.5, 0.6)][t % 3]
         noise = gumbel_noise(rng, (model.n_parts, model.vocab_size))
+        # Every 4th step, ban half of what the later parts could answer to each earlier choice.
+        model.pair_bias[...] = np.where(rng.random(model.pair_bias.shape) < 0.5 * (t % 4 == 0), FORBIDDEN, 0.0)
         tokens = model.step(3 + (t * 7) % 40, 1, prev, (t % 4, 0), noise, temperature, top_p, bias).copy()
-        expected = sample_tokens(model.last_logits, temperature, top_p, bias, noise, order)
+        expected = sample_tokens(model.last_logits, temperature, top_p, bias, noise, order, model.pair_bias)
         assert tokens.tolist() == expected.tolist(), t
+        pairs_mattered += bool((sample_tokens(model.last_logits, temperature, top_p, bias, noise, order)
+                                != tokens).any())
         greedy = sample_tokens(model.last_logits, temperature, top_p, bias, np.zeros_like(noise), order)
         no_nucleus = sample_tokens(model.last_logits, temperature, 1.0, bias, noise, order)
         noise_mattered += bool((greedy != tokens).any())
         nucleus_mattered += bool((no_nucleus != tokens).any())
         prev = tokens
     # The comparison exercised both the noise and the top-p cut, so it could have failed on either.
-    assert noise_mattered > 50 and nucleus_mattered > 20
+    assert noise_mattered > 50 and nucleus_mattered > 20 and pairs_mattered > 10
 
 
 def test_runtime_works_without_torch(exported: Path) -> None:

@@ -120,7 +120,8 @@ def test_evaluate_command_writes_json(cache, quick_checkpoint, tmp_path, capsys)
     bach = result["free_running"]["bach"]
     assert 0.5 < bach["consonance_all"] <= 1.0  # Bach is mostly consonant
     assert bach["out_of_range_notes"] == 0
-    assert set(result["free_running"]["model"]) == {"0.8", "1"}
+    assert set(result["free_running"]["model"]) == {"0.8", "1", "0.8 unguarded"}
+    assert result["free_running"]["model"]["0.8"]["parallels_per_100"] == 0.0  # the guard bans all it counts
 
 
 def test_quick_defaults_do_not_touch_the_committed_model(cache):
@@ -132,5 +133,5 @@ def test_quick_defaults_do_not_touch_the_committed_model(cache):
     assert out != tr.DEFAULT_OUT and str(out).startswith(str(cache))
     assert cfg.limit == 12 and net.hidden == 32
     net, cfg, out = tr.configs_from_args(parser.parse_args([]))
-    assert out == tr.DEFAULT_OUT and net.hidden == 256 and cfg.limit is None
+    assert out == tr.DEFAULT_OUT and net.hidden == 128 and cfg.limit is None
     assert replace(cfg, seed=1).seed == 1
