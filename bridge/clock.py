@@ -51,6 +51,19 @@ class MidiClockFollower:
         return 60.0 / (self._pulse_seconds * PULSES_PER_QUARTER)
 
     @property
+    def pulse_seconds(self) -> float:
+        return self._pulse_seconds
+
+    @property
+    def last_pulse_t(self) -> float | None:
+        return self._last_pulse_t
+
+    @property
+    def next_pulse_ticks(self) -> bool:
+        """The next Clock pulse begins a step (a tick), if the transport is running."""
+        return self.running and self.pulse % self.pulses_per_step == 0
+
+    @property
     def step_seconds(self) -> float:
         return self._pulse_seconds * self.pulses_per_step
 

@@ -107,6 +107,28 @@ class StepInfo:
     reanswers: int
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What tick(t) would feed the model, worked out from the engine's state without changing it."""
+
+    lead: int
+    prev_lead: int
+    in_parts: tuple[int, ...]
+    pitch_prev: tuple[int, ...]
+    lead_pitch_prev: int
+    seen_id: int
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A step answered ahead of its tick (Engine.prepare): adopted if the tick's inputs are the same."""
+
+    key: tuple[Any, ...]
+    before: Any  # model state before the step (for a late re-answer)
+    after: Any  # model state after it
+    answer: np.ndarray
+
+
 class Engine:
     def __init__(self, model: StepModel, settings: EngineSettings) -> None:
         contract = model.contract
@@ -138,6 +160,11 @@ class Engine:
         self._in_parts = np.full(n_parts, vocab.rest, np.int64)  # prev_parts input of the current step
         self._tokens = np.full(n_parts, vocab.rest, np.int64)  # answer of the current step
         self._answer = np.empty(n_parts, np.int64)  # scratch for a re-answer before comparing
+        self._prep_parts = np.empty(n_parts, np.int64)  # prepare()'s prev_parts and pitches
+        self._prep_pitch = np.empty(n_parts, np.int64)
+        self._prepared: _Prepared | None = None
+        self.prepared_count = 0  # ticks answered from a prepared step (for stats and tests)
+        self._noise_ready = False  # the next step's noise is drawn (by prepare) and not used yet
         self._onsets: deque[tuple[int, float, int]] = deque(maxlen=_MAX_PENDING_ONSETS)  # (pitch, t, note_id)
         self.fault: str | None = None
         self._logged_fault: str | None = None
@@ -167,6 +194,7 @@ class Engine:
         self._tokens.fill(self.vocab.rest)
         self._pitch_prev.fill(NO_PITCH)
         self._lead_pitch_prev = NO_PITCH
+        self._prepared = None
         self._onsets.clear()
         self._voicer.forget_lines()
 
@@ -201,6 +229,7 @@ class Engine:
             log.warning("model fault: %s; parts silenced, model reset", reason)
             self._logged_fault = reason
         out = self._voicer.silence()
+        self._prepared = None
         try:
             self.model.reset()
         except Exception as exc:  # noqa: BLE001 - a broken model must not take the engine down
@@ -208,21 +237,29 @@ class Engine:
         self._forget_history()
         return out
 
-    def _guard_lead(self, lead: int) -> np.ndarray:
+    def _guard_lead(self, lead: int, pitch_prev: np.ndarray, lead_pitch_prev: int) -> np.ndarray:
         """The step's logit bias: the range bias, plus the guard's ban on moving in parallel with the lead."""
         if not self.settings.forbid_parallels or lead == self.vocab.unknown:
             return self._bias
-        lead_now = next_pitch(self._lead_pitch_prev, lead, self.vocab)
-        if not self._guard.update_lead(self._pitch_prev, self._lead_pitch_prev, lead_now):
+        lead_now = next_pitch(lead_pitch_prev, lead, self.vocab)
+        if not self._guard.update_lead(pitch_prev, lead_pitch_prev, lead_now):
             return self._bias
         np.add(self._bias, self._guard.lead_bias, out=self._step_bias)
         return self._step_bias
 
-    def _run_model(self, lead: int, position: tuple[int, int]) -> str | None:
-        """One model step into self._answer; the reason on a fault."""
-        bias = self._guard_lead(lead)
+    def _run_model(self, lead: int, position: tuple[int, int], prev_lead: int | None = None,
+                   in_parts: np.ndarray | None = None, pitch_prev: np.ndarray | None = None,
+                   lead_pitch_prev: int | None = None) -> str | None:
+        """One model step into self._answer (inputs default to the current step's); the reason on a fault."""
+        prev_lead = self._prev_lead if prev_lead is None else prev_lead
+        in_parts = self._in_parts if in_parts is None else in_parts
+        pitch_prev = self._pitch_prev if pitch_prev is None else pitch_prev
+        lead_pitch_prev = self._lead_pitch_prev if lead_pitch_prev is None else lead_pitch_prev
+        if self.settings.forbid_parallels:
+            self._guard.update_pairs(pitch_prev)
+        bias = self._guard_lead(lead, pitch_prev, lead_pitch_prev)
         try:
-            tokens = self.model.step(lead, self._prev_lead, self._in_parts, position, self._noise,
+            tokens = self.model.step(lead, prev_lead, in_parts, position, self._noise,
                                      self._temperature, self.settings.top_p, bias)
         except Exception as exc:  # noqa: BLE001 - any model failure is a fault, not a crash
             return f"model step failed: {type(exc).__name__}: {exc}"
@@ -260,6 +297,7 @@ class Engine:
         if lead == self._fed:
             return []
         self._fed = lead
+        self._prepared = None  # it was worked out from this step's first answer
         try:
             self.model.restore(self._snap)
         except Exception as exc:  # noqa: BLE001
@@ -274,8 +312,8 @@ class Engine:
         np.copyto(self._tokens, self._answer)
         return out
 
-    def tick(self, step: int, t: float, step_seconds: float, beats_per_bar: int = 4) -> list[mido.Message]:
-        """Answer grid step `step` (16ths since song start) at time `t`; `step_seconds` = time to the next tick."""
+    def _plan(self, t: float) -> _Plan:
+        """The model inputs of a tick at `t`, from the onsets so far; changes nothing."""
         vocab = self.vocab
         early_from = t - self.settings.early_window - SAME_TIME
         # Sort the onsets since the last tick: the newest early one is this step's lead; the newest
@@ -288,27 +326,89 @@ class Engine:
             else:
                 offgrid = entry
                 break
-        self._onsets.clear()
+        seen_id = self._seen_id
         if self._has_prev:
+            truth = self._truth
             if offgrid is not None:
-                self._truth = vocab.onset(offgrid[0])
-                self._seen_id = offgrid[2]
-            self._prev_lead = self._truth
-            np.copyto(self._in_parts, self._tokens)
-            for k in range(len(self._rows)):
-                self._pitch_prev[k] = next_pitch(int(self._pitch_prev[k]), int(self._in_parts[k]), vocab)
-            self._lead_pitch_prev = next_pitch(self._lead_pitch_prev, self._prev_lead, vocab)
+                truth = vocab.onset(offgrid[0])
+                seen_id = offgrid[2]
+            prev_lead = truth
+            in_parts = tuple(int(x) for x in self._tokens)
+            pitch_prev = tuple(next_pitch(int(p), k, vocab) for p, k in zip(self._pitch_prev, in_parts))
+            lead_pitch_prev = next_pitch(self._lead_pitch_prev, prev_lead, vocab)
         else:
-            self._prev_lead = vocab.rest
+            prev_lead = vocab.rest
+            in_parts = tuple(int(x) for x in self._in_parts)
+            pitch_prev = tuple(int(x) for x in self._pitch_prev)
+            lead_pitch_prev = self._lead_pitch_prev
         if early is not None:
             lead = vocab.onset(early[0])
-            self._seen_id = early[2]
+            seen_id = early[2]
         elif self._lead.pitch is not None:
             # Hold only if the model has seen this note begin (not so right after a reset).
-            lead = vocab.hold if self._lead.note_id == self._seen_id else vocab.onset(self._lead.pitch)
-            self._seen_id = self._lead.note_id
+            lead = vocab.hold if self._lead.note_id == seen_id else vocab.onset(self._lead.pitch)
+            seen_id = self._lead.note_id
         else:
             lead = vocab.unknown
+        return _Plan(lead, prev_lead, in_parts, pitch_prev, lead_pitch_prev, seen_id)
+
+    def _key(self, step: int, plan: _Plan, position: tuple[int, int]) -> tuple[Any, ...]:
+        """Everything a step's answer depends on besides the model state and the noise."""
+        return (step, plan.lead, plan.prev_lead, plan.in_parts, plan.pitch_prev, plan.lead_pitch_prev, position,
+                self._temperature, self.settings.top_p)
+
+    def prepare(self, step: int, t: float, now: float, beats_per_bar: int = 4) -> bool:
+        """Answer step `step`, expected to tick at `t`, ahead of time (it is `now`), so that the tick
+        only sends. The tick adopts the answer if its inputs turn out the same (no lead note arrived
+        in between, nothing was re-answered, the temperature did not change), else computes afresh:
+        either way it plays what it would have played without this call. Returns whether an answer is ready.
+
+        Not while the current step may still be re-answered (its late window is open): that would
+        change this step's inputs.
+        """
+        if self._has_prev and self._step_ok and now <= self._tick_t + self.settings.late_window + SAME_TIME:
+            return False
+        plan = self._plan(t)
+        position = self._position(step, beats_per_bar)
+        key = self._key(step, plan, position)
+        if self._prepared is not None and self._prepared.key == key:
+            return True
+        self._prepared = None
+        if not self._noise_ready:
+            gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # the next step's one draw
+            self._noise_ready = True
+        self._prep_parts[:] = plan.in_parts
+        self._prep_pitch[:] = plan.pitch_prev
+        try:
+            before = self.model.snapshot()
+        except Exception:  # noqa: BLE001 - the tick will meet (and report) the fault itself
+            return False
+        bad = self._run_model(plan.lead, position, plan.prev_lead, self._prep_parts, self._prep_pitch,
+                              plan.lead_pitch_prev)
+        try:
+            after = self.model.snapshot() if bad is None else None
+            self.model.restore(before)
+        except Exception:  # noqa: BLE001
+            return False
+        if bad is not None:
+            return False
+        self._prepared = _Prepared(key, before, after, self._answer.copy())
+        return True
+
+    def tick(self, step: int, t: float, step_seconds: float, beats_per_bar: int = 4) -> list[mido.Message]:
+        """Answer grid step `step` (16ths since song start) at time `t`; `step_seconds` = time to the next tick."""
+        vocab = self.vocab
+        plan = self._plan(t)
+        self._onsets.clear()
+        if self._has_prev:
+            self._prev_lead = plan.prev_lead
+            np.copyto(self._in_parts, self._tokens)
+            self._pitch_prev[:] = plan.pitch_prev
+            self._lead_pitch_prev = plan.lead_pitch_prev
+        else:
+            self._prev_lead = vocab.rest
+        self._seen_id = plan.seen_id
+        lead = plan.lead
         self._fed = lead
         self._truth = vocab.rest if lead == vocab.unknown else lead
         self._step = step
@@ -317,14 +417,24 @@ class Engine:
         self._step_reanswers = 0
         self._position_now = self._position(step, beats_per_bar)
         self.step_count += 1
-        if self.settings.late_window > 0.0:
-            self._snap = self.model.snapshot()  # only a late-window re-answer needs the state from before
-        gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # one draw per step, kept for a re-answer
-        if self.settings.forbid_parallels:
-            self._guard.update_pairs(self._pitch_prev)
-        bad = self._run_model(lead, self._position_now)
-        if bad is not None:
-            return self._fail(bad)
+        if not self._noise_ready:
+            gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # one draw per step, kept for a re-answer
+        self._noise_ready = False
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared.key == self._key(step, plan, self._position_now):
+            try:
+                self.model.restore(prepared.after)
+            except Exception as exc:  # noqa: BLE001
+                return self._fail(f"model restore failed: {type(exc).__name__}: {exc}")
+            self._snap = prepared.before
+            np.copyto(self._answer, prepared.answer)
+            self.prepared_count += 1
+        else:
+            if self.settings.late_window > 0.0:
+                self._snap = self.model.snapshot()  # only a late-window re-answer needs the state from before
+            bad = self._run_model(lead, self._position_now)
+            if bad is not None:
+                return self._fail(bad)
         self.fault = None
         self._has_prev = True
         self._step_ok = True
@@ -379,11 +489,13 @@ class Engine:
     def panic(self) -> list[mido.Message]:
         """Note-offs for everything, All Notes Off on the part channels, and forget held input keys."""
         self._lead.clear()
+        self._prepared = None
         return self._voicer.silence() + self._voicer.all_notes_off()
 
     def stop(self) -> list[mido.Message]:
         """Transport stopped: note-offs for everything sounding. The model keeps its state (Continue)."""
         self._step_ok = False  # no re-answer of a step after the music stopped
+        self._prepared = None
         return self._voicer.silence()
 
     def reset(self) -> None:

@@ -32,6 +32,9 @@ TRANSPORT_BYTES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))
 # In clock = "auto", with no MIDI clock for this long while the DAW is stopped, the internal clock takes over.
 MIDI_CLOCK_TIMEOUT = 2.0
 LATENCY_WINDOW = 4096  # engine.tick() durations kept for the status line's p50/p99
+# With the internal clock, answer the next step this long before its tick (Engine.prepare), so the
+# tick only sends; with MIDI clock the pulse before the tick (~21 ms before it at 120 BPM) does it.
+PREPARE_AHEAD = 0.02
 
 
 @dataclass
@@ -102,6 +105,7 @@ class LiveBridge:
         self._lock = threading.Lock()  # close() may race the engine thread's last send
         self._closed = False
         self.fault: str | None = None
+        self._prepared_for: tuple[str, int] | None = None  # the coming step _prepare_next last tried
 
     @property
     def engine(self) -> Engine:
@@ -153,6 +157,7 @@ class LiveBridge:
             self._last_input_t = t
             if listening:
                 self.input_notes.record(msg)
+                self._prepared_for = None  # the melody moved: answer the coming step again
         if self.engines:
             self._send(self.engine.handle(msg, t), t)
             if note_on and listening and self.clock_source == "internal" and not self.internal.running:
@@ -186,6 +191,7 @@ class LiveBridge:
             self._transport(event)
 
     def _transport(self, event: Transport) -> None:
+        self._prepared_for = None
         if self.recorder is not None:
             self.recorder.mark(event.kind, event.t, step=event.step)
         if not self.engines:
@@ -217,6 +223,7 @@ class LiveBridge:
         # The old model's notes end now; the new one answers from the next tick, in context from then on.
         self._send(self.engine.stop(), t)
         self.active = index
+        self._prepared_for = None
         self.engine.reset()
         self.stats.model_switches += 1
         if self.recorder is not None:
@@ -267,6 +274,8 @@ class LiveBridge:
             timeout = 0.05
             next_tick = self.internal.next_tick_time()
             if next_tick is not None:
+                if self._prepared_for != ("internal", self.internal.next_step):
+                    next_tick -= PREPARE_AHEAD  # wake up early to answer it ahead
                 timeout = min(timeout, max(0.0, next_tick - self.now()))
             received = self.inbox.get(timeout)
             while received is not None:
@@ -276,6 +285,27 @@ class LiveBridge:
                 self.handle(received)
                 received = self.inbox.get_nowait()
             self.poll_clock(self.now())
+            self._prepare_next(self.now())  # only when nothing waits in the inbox: idle time
+
+    def _prepare_next(self, now: float) -> None:
+        """Let the engine answer the coming step before its tick (once per step; again after a lead note)."""
+        if not self.engines:
+            return
+        if self.clock_source == "midi":
+            clock = self.midi_clock
+            if not clock.next_pulse_ticks or clock.last_pulse_t is None:
+                return
+            which = ("midi", clock.pulse)
+            if self._prepared_for != which:
+                self._prepared_for = which
+                self.engine.prepare(clock.pulse // clock.pulses_per_step, clock.last_pulse_t + clock.pulse_seconds,
+                                    now, self.beats_per_bar)
+        elif self.internal.running:
+            which = ("internal", self.internal.next_step)
+            t = self.internal.next_tick_time()
+            if self._prepared_for != which and t is not None and t - now <= PREPARE_AHEAD:
+                self._prepared_for = which
+                self.engine.prepare(self.internal.next_step, t, now, self.beats_per_bar)
 
     def start(self) -> None:
         # The driver's callback thread (JACK's process thread) needs the GIL for every message. With

@@ -263,20 +263,26 @@ def export_network(net: Any, meta: dict[str, Any], out: str | os.PathLike, comma
         tmp.unlink(missing_ok=True)
     int8_path = None
     if quantize:
-        from export.quantize import quantize_int8
-
-        int8_path = out.with_name(out.stem + ".int8.onnx")
-        # ONNX Runtime's quantizer cannot follow weights into an If's branches: quantize the graph
-        # without the If (the nucleus always computed), the same function.
-        plain = export_graph(net, exporter, branch_on_top_p=False)
-        set_contract(plain, contract)
-        plain_path = out.with_name(f".{out.stem}.plain.onnx")
-        try:
-            onnx.save(plain, plain_path)
-            quantize_int8(plain_path, int8_path)
-        finally:
-            plain_path.unlink(missing_ok=True)
+        int8_path = write_int8(net, contract, out.with_name(out.stem + ".int8.onnx"), exporter)
     return ExportResult(out, contract, tuple(reports), seq.source, int8_path)
+
+
+def write_int8(net: Any, contract: Contract, int8_path: Path, exporter: str = "dynamo") -> Path:
+    """A dynamic-int8 model of `net` at `int8_path`. ONNX Runtime's quantizer cannot follow weights
+    into an If's branches, so this quantizes the graph without the If (the nucleus always computed):
+    the same function."""
+    import onnx
+
+    from export.quantize import quantize_int8
+
+    plain = export_graph(net, exporter, branch_on_top_p=False)
+    set_contract(plain, contract)
+    plain_path = int8_path.with_name(f".{int8_path.stem}.plain.onnx")
+    try:
+        onnx.save(plain, plain_path)
+        return quantize_int8(plain_path, int8_path)
+    finally:
+        plain_path.unlink(missing_ok=True)
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:

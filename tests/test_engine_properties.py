@@ -112,3 +112,73 @@ def test_model_sees_only_valid_lead_tokens(settings_, ops):
         assert call["prev_lead"] != v.unknown
         for token in (call["lead"], call["prev_lead"]):
             assert token in (v.rest, v.hold, v.unknown) or lead.low <= v.pitch(token) <= lead.high
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.0, 0.06), st.floats(0.0, 0.06),
+       st.lists(st.tuples(dt, st.one_of(note_msg, note_msg, st.just(("tick",)), st.just(("tick",)),
+                                        st.tuples(st.just("prepare"), st.floats(0.0, 0.2)), control)),
+                max_size=100))
+def test_prepared_steps_play_exactly_what_unprepared_ones_do(seed, early, late, ops):
+    """Engine.prepare only moves work before the tick: with or without it, the same messages come out."""
+    from bridge.runtime import OnnxStepModel
+    from bridge.session import DEFAULT_MODEL
+
+    made = [Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3), seed=seed,
+                                                                     early_window=early, late_window=late))
+            for _ in range(2)]
+    plain, prepared = made
+    t, step = 0.0, 0
+    for delta, (kind, *args) in ops:
+        t += delta
+        if kind == "prepare":
+            prepared.prepare(step, t + args[0], t, beats_per_bar=3)  # a guess of when the tick will come
+            continue
+        outs = []
+        for engine in made:
+            if kind == "msg":
+                outs.append(engine.handle(args[0], t))
+            elif kind == "tick":
+                outs.append(engine.tick(step, t, 0.1, beats_per_bar=3))
+            elif kind == "enable":
+                outs.append(engine.set_enabled(args[0]))
+            elif kind == "mute":
+                outs.append(engine.set_muted(args[0], args[1]))
+            elif kind == "temperature":
+                engine.set_temperature(args[0])
+            elif kind == "panic":
+                outs.append(engine.panic())
+            elif kind == "stop":
+                outs.append(engine.stop())
+            elif kind == "reset":
+                engine.reset()
+        if kind == "tick":
+            step += 1
+        elif kind == "reset":
+            step = 0
+        if outs:
+            assert outs[0] == outs[1], (kind, outs)
+        assert plain.last_step == prepared.last_step
+
+
+def test_a_prepared_step_is_adopted_when_nothing_changed_and_recomputed_when_the_lead_did():
+    from bridge.runtime import OnnxStepModel
+    from bridge.session import DEFAULT_MODEL
+
+    plain, prepared = (Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3)))
+                       for _ in range(2))
+    note = mido.Message("note_on", note=67, velocity=90)
+    outs = []
+    for engine in (plain, prepared):
+        engine.handle(note, 0.0)
+        outs.append(engine.tick(0, 0.0, 0.125))
+    for k in range(1, 8):
+        t = k * 0.125
+        assert prepared.prepare(k, t, t - 0.02)
+        if k == 4:  # a new melody note inside the early window, after the step was prepared
+            for engine in (plain, prepared):
+                engine.handle(mido.Message("note_on", note=69, velocity=90), t - 0.01)
+        assert plain.tick(k, t, 0.125) == prepared.tick(k, t, 0.125)
+    assert prepared.prepared_count == 6  # all but step 4, which the new note changed
+    # Inside the late window of the step just ticked, a late note could still change it: no preparing.
+    assert not prepared.prepare(8, 1.0, 7 * 0.125 + 0.01)

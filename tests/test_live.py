@@ -197,3 +197,46 @@ def test_internal_ticks_due_before_a_message_fire_before_it_is_handled():
     assert bridge.stats.ticks == 3 and bridge.stats.step == 2  # ticks at 0.15 and 0.30, not 0.45
     bridge._fire_internal_ticks_before(0.45)  # a message stamped exactly at a tick goes before it
     assert bridge.stats.ticks == 3
+
+
+def _real_bridge(clock):
+    from bridge.runtime import OnnxStepModel
+    from bridge.session import DEFAULT_MODEL
+
+    config = Config().replace("bridge", clock=clock, thru=False)
+    engine = Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=PART_CHANNELS))
+    out = FakeOutput()
+    bridge = LiveBridge(config, Inbox(64), out, [engine], FakeRecorder(), now=lambda: 0.0)
+    bridge.output._flush_seconds = 0
+    return bridge, out
+
+
+def test_steps_answered_ahead_of_the_midi_clock_tick_play_the_same_notes():
+    """The bridge prepares each step at the pulse before its tick (when idle); the music is unchanged."""
+    ahead, out_ahead = _real_bridge("midi")
+    plain, out_plain = _real_bridge("midi")
+    melody = {0: 67, 24: 69, 30: 71, 48: 72, 70: 74}  # pulse -> a new melody note (70: just before a tick)
+    t = 0.0
+    for bridge in (ahead, plain):
+        feed(bridge, [0xFA], 0.0)
+    for pulse in range(96):
+        t = 0.01 + pulse * PULSE
+        for bridge in (ahead, plain):
+            if pulse in melody:
+                feed(bridge, [0x90, melody[pulse], 90], t - PULSE / 2)
+            feed(bridge, [0xF8], t)
+        ahead._prepare_next(t + 0.001)  # the engine thread found its inbox empty
+    assert [m for m in out_ahead.sent] == [m for m in out_plain.sent] and out_plain.sent
+    assert ahead.engine.prepared_count >= 10 and plain.engine.prepared_count == 0
+
+
+def test_internal_clock_steps_are_answered_before_their_tick():
+    bridge, out = _real_bridge("internal")
+    feed(bridge, [0x90, 67, 90], 1.0)  # starts the internal grid on this note
+    step_seconds = bridge.internal.step_seconds
+    for k in range(1, 6):
+        tick = 1.0 + k * step_seconds
+        bridge._prepare_next(tick - 0.05)  # too early: nothing yet
+        bridge._prepare_next(tick - 0.01)
+        bridge.poll_clock(tick)
+    assert bridge.engine.prepared_count == 5
