@@ -33,7 +33,8 @@ TRANSPORT_BYTES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))
 MIDI_CLOCK_TIMEOUT = 2.0
 LATENCY_WINDOW = 4096  # engine.tick() durations kept for the status line's p50/p99
 # With the internal clock, answer the next step this long before its tick (Engine.prepare), so the
-# tick only sends; with MIDI clock the pulse before the tick (~21 ms before it at 120 BPM) does it.
+# tick only sends; with MIDI clock, half a pulse before the tick (10 ms at 120 BPM): not at the pulse
+# itself, where a melody note played with it would wait behind the model.
 PREPARE_AHEAD = 0.02
 
 
@@ -274,9 +275,10 @@ class LiveBridge:
             timeout = 0.05
             next_tick = self.internal.next_tick_time()
             if next_tick is not None:
-                if self._prepared_for != ("internal", self.internal.next_step):
-                    next_tick -= PREPARE_AHEAD  # wake up early to answer it ahead
                 timeout = min(timeout, max(0.0, next_tick - self.now()))
+            coming = self._coming_step() if self.engines else None
+            if coming is not None and self._prepared_for != coming[0]:
+                timeout = min(timeout, max(0.0, coming[3] - self.now()))  # wake up to answer it ahead
             received = self.inbox.get(timeout)
             while received is not None:
                 # Internal-clock ticks due before this message was stamped go first: the engine must
@@ -287,32 +289,35 @@ class LiveBridge:
             self.poll_clock(self.now())
             self._prepare_next(self.now())  # only when nothing waits in the inbox: idle time
 
+    def _coming_step(self) -> tuple[tuple[str, int], int, float, float] | None:
+        """(which, step, expected tick time, when to prepare it) of the next tick, if one is coming."""
+        if self.clock_source == "midi":
+            clock = self.midi_clock
+            if not clock.next_pulse_ticks or clock.last_pulse_t is None:
+                return None
+            tick_t = clock.last_pulse_t + clock.pulse_seconds
+            return ("midi", clock.pulse), clock.pulse // clock.pulses_per_step, tick_t, tick_t - clock.pulse_seconds / 2
+        t = self.internal.next_tick_time()
+        if t is None:
+            return None
+        return ("internal", self.internal.next_step), self.internal.next_step, t, t - PREPARE_AHEAD
+
     def _prepare_next(self, now: float) -> None:
         """Let the engine answer the coming step before its tick (once per step; again after a lead note)."""
         if not self.engines:
             return
-        if self.clock_source == "midi":
-            clock = self.midi_clock
-            if not clock.next_pulse_ticks or clock.last_pulse_t is None:
-                return
-            which = ("midi", clock.pulse)
-            if self._prepared_for != which:
-                self._prepared_for = which
-                self.engine.prepare(clock.pulse // clock.pulses_per_step, clock.last_pulse_t + clock.pulse_seconds,
-                                    now, self.beats_per_bar)
-        elif self.internal.running:
-            which = ("internal", self.internal.next_step)
-            t = self.internal.next_tick_time()
-            if self._prepared_for != which and t is not None and t - now <= PREPARE_AHEAD:
-                self._prepared_for = which
-                self.engine.prepare(self.internal.next_step, t, now, self.beats_per_bar)
+        coming = self._coming_step()
+        if coming is None or self._prepared_for == coming[0] or now < coming[3]:
+            return
+        self._prepared_for = coming[0]
+        self.engine.prepare(coming[1], coming[2], now, self.beats_per_bar)
 
     def start(self) -> None:
-        # The driver's callback thread (JACK's process thread) needs the GIL for every message. With
-        # CPython's default 5 ms switch interval it can wait that long behind this thread or the
-        # recorder's, longer than a JACK period (1.3 ms at 64 frames): the server skips that client's
-        # cycle and its MIDI is lost. `sideman bench live`, 2,000 msg/s at period 64 on 2 busy cores:
-        # 130-200 of 20,000 messages lost at 5 ms, 18-98 at 0.5 ms (docs/benchmarks.md).
+        # The thread that hands input to this one (rtmidi's callback thread for ALSA/CoreMIDI, the
+        # relay's reader for JACK) needs the GIL for every message; with CPython's default 5 ms switch
+        # interval it can wait that long behind this thread or the recorder's. (Before JACK input
+        # moved to a relay process, that wait made JACK drop MIDI: at 2,000 msg/s, period 64, 130-200
+        # of 20,000 messages lost at 5 ms, 18-98 at 0.5 ms; docs/benchmarks.md.)
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self._thread = threading.Thread(target=self._run_guarded, name="sideman-engine", daemon=True)
         self._thread.start()

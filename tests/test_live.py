@@ -215,7 +215,7 @@ def test_steps_answered_ahead_of_the_midi_clock_tick_play_the_same_notes():
     """The bridge prepares each step at the pulse before its tick (when idle); the music is unchanged."""
     ahead, out_ahead = _real_bridge("midi")
     plain, out_plain = _real_bridge("midi")
-    melody = {0: 67, 24: 69, 30: 71, 48: 72, 70: 74}  # pulse -> a new melody note (70: just before a tick)
+    melody = {0: 67, 24: 69, 30: 71, 48: 72, 71: 74}  # pulse -> a new melody note (71: after the step was prepared)
     t = 0.0
     for bridge in (ahead, plain):
         feed(bridge, [0xFA], 0.0)
@@ -223,9 +223,10 @@ def test_steps_answered_ahead_of_the_midi_clock_tick_play_the_same_notes():
         t = 0.01 + pulse * PULSE
         for bridge in (ahead, plain):
             if pulse in melody:
-                feed(bridge, [0x90, melody[pulse], 90], t - PULSE / 2)
+                feed(bridge, [0x90, melody[pulse], 90], t - 0.3 * PULSE)
             feed(bridge, [0xF8], t)
-        ahead._prepare_next(t + 0.001)  # the engine thread found its inbox empty
+        ahead._prepare_next(t + 0.2 * PULSE)  # too soon: half a pulse before the tick at the earliest
+        ahead._prepare_next(t + 0.6 * PULSE)  # the engine thread woke up for it
     assert [m for m in out_ahead.sent] == [m for m in out_plain.sent] and out_plain.sent
     assert ahead.engine.prepared_count >= 10 and plain.engine.prepared_count == 0
 
