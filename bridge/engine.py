@@ -164,7 +164,10 @@ class Engine:
         self._prep_pitch = np.empty(n_parts, np.int64)
         self._prepared: _Prepared | None = None
         self.prepared_count = 0  # ticks answered from a prepared step (for stats and tests)
-        self._noise_ready = False  # the next step's noise is drawn (by prepare) and not used yet
+        # The next step's noise, drawn by prepare() and not used yet. Apart from self._noise, which a
+        # late re-answer of the current step still needs (even one handled after prepare()).
+        self._next_noise = np.zeros_like(self._noise)
+        self._noise_ready = False
         self._onsets: deque[tuple[int, float, int]] = deque(maxlen=_MAX_PENDING_ONSETS)  # (pitch, t, note_id)
         self.fault: str | None = None
         self._logged_fault: str | None = None
@@ -249,7 +252,7 @@ class Engine:
 
     def _run_model(self, lead: int, position: tuple[int, int], prev_lead: int | None = None,
                    in_parts: np.ndarray | None = None, pitch_prev: np.ndarray | None = None,
-                   lead_pitch_prev: int | None = None) -> str | None:
+                   lead_pitch_prev: int | None = None, noise: np.ndarray | None = None) -> str | None:
         """One model step into self._answer (inputs default to the current step's); the reason on a fault."""
         prev_lead = self._prev_lead if prev_lead is None else prev_lead
         in_parts = self._in_parts if in_parts is None else in_parts
@@ -259,7 +262,7 @@ class Engine:
             self._guard.update_pairs(pitch_prev)
         bias = self._guard_lead(lead, pitch_prev, lead_pitch_prev)
         try:
-            tokens = self.model.step(lead, prev_lead, in_parts, position, self._noise,
+            tokens = self.model.step(lead, prev_lead, in_parts, position, self._noise if noise is None else noise,
                                      self._temperature, self.settings.top_p, bias)
         except Exception as exc:  # noqa: BLE001 - any model failure is a fault, not a crash
             return f"model step failed: {type(exc).__name__}: {exc}"
@@ -375,7 +378,7 @@ class Engine:
             return True
         self._prepared = None
         if not self._noise_ready:
-            gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # the next step's one draw
+            gumbel_noise(self._rng, self._next_noise.shape, out=self._next_noise)  # the next step's one draw
             self._noise_ready = True
         self._prep_parts[:] = plan.in_parts
         self._prep_pitch[:] = plan.pitch_prev
@@ -384,7 +387,7 @@ class Engine:
         except Exception:  # noqa: BLE001 - the tick will meet (and report) the fault itself
             return False
         bad = self._run_model(plan.lead, position, plan.prev_lead, self._prep_parts, self._prep_pitch,
-                              plan.lead_pitch_prev)
+                              plan.lead_pitch_prev, self._next_noise)
         try:
             after = self.model.snapshot() if bad is None else None
             self.model.restore(before)
@@ -417,8 +420,11 @@ class Engine:
         self._step_reanswers = 0
         self._position_now = self._position(step, beats_per_bar)
         self.step_count += 1
-        if not self._noise_ready:
-            gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # one draw per step, kept for a re-answer
+        # One noise draw per step (prepare() may have made it), kept for a late re-answer.
+        if self._noise_ready:
+            np.copyto(self._noise, self._next_noise)
+        else:
+            gumbel_noise(self._rng, self._noise.shape, out=self._noise)
         self._noise_ready = False
         prepared, self._prepared = self._prepared, None
         if prepared is not None and prepared.key == self._key(step, plan, self._position_now):

@@ -182,3 +182,23 @@ def test_a_prepared_step_is_adopted_when_nothing_changed_and_recomputed_when_the
     assert prepared.prepared_count == 6  # all but step 4, which the new note changed
     # Inside the late window of the step just ticked, a late note could still change it: no preparing.
     assert not prepared.prepare(8, 1.0, 7 * 0.125 + 0.01)
+
+
+def test_a_late_note_handled_after_the_next_step_was_prepared_re_answers_with_its_own_noise():
+    """A message stamped inside the late window can reach the engine after prepare() ran (it was in
+    transit): the re-answer must use the current step's noise and state, not the prepared step's."""
+    from bridge.runtime import OnnxStepModel
+    from bridge.session import DEFAULT_MODEL
+
+    plain, prepared = (Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3), seed=5))
+                       for _ in range(2))
+    for k, pitch in enumerate((67, 69, 71, 72, 74, 76)):
+        t = k * 0.125
+        outs = [e.tick(k, t, 0.125) for e in (plain, prepared)]
+        assert outs[0] == outs[1]
+        assert prepared.prepare(k + 1, t + 0.125, t + 0.06)  # after the late window, by the clock
+        late = mido.Message("note_on", note=pitch, velocity=90)
+        outs = [e.handle(late, t + 0.03) for e in (plain, prepared)]  # stamped inside it
+        assert outs[0] == outs[1]
+        assert plain.last_step == prepared.last_step
+    assert plain.reanswer_count == prepared.reanswer_count >= 5
