@@ -283,8 +283,17 @@ def _lost(phase: Phase, kind: str) -> int:
 def _late(run: ServerRun, phase: Phase) -> str:
     if phase.late is None:
         return "n/a"
-    bridge = sum(n for client, n in phase.late.items() if client in (run.tag, f"{run.tag}-01"))
+    # The bridge's JACK clients: its output ("tag", "tag-01" if the name was taken) and its input relay ("tag-in").
+    bridge = sum(n for client, n in phase.late.items() if client in (run.tag, f"{run.tag}-01", f"{run.tag}-in"))
     return f"{sum(phase.late.values())}/{bridge}"
+
+
+def _late_by_client(run: ServerRun, phase: Phase) -> str:
+    """The clients jackd named most often, with the benchmark's tag shortened to '~'."""
+    if not phase.late:
+        return "-" if phase.late is not None else "n/a"
+    top = sorted(phase.late.items(), key=lambda kv: -kv[1])[:3]
+    return " ".join(f"{name.replace(run.tag, '~')}:{n}" for name, n in top)
 
 
 def _verdict(ok: bool | None) -> str:
@@ -316,6 +325,7 @@ def table(runs: list[ServerRun], hours: list[Hour], tempo: float) -> list[str]:
     row("lost in all/dropped by the inbox", lambda r, p: f"{_lost(p, 'total')}/{p.dropped}")
     row("DAW got: thru'd note-offs/clock", lambda r, p: f"{p.daw_thru.get('note_off', 0):,}/{p.daw_thru.get('clock', 0):,}")
     row("JACK xruns: late clients/the bridge's", lambda r, p: _late(r, p))
+    row("  most often late (~ = bench tag)", lambda r, p: _late_by_client(r, p))
     row("RSS start -> end, MB", lambda r, p: "n/a" if None in p.rss else f"{p.rss[0]:.1f} -> {p.rss[1]:.1f}")
 
     heads = [f"p{r.period_frames}={r.period_s * 1e3:.2f}ms {p.name} {p.seconds:g}s" for r, p in columns]
