@@ -317,7 +317,7 @@ class LiveBridge:
         # relay's reader for JACK) needs the GIL for every message; with CPython's default 5 ms switch
         # interval it can wait that long behind this thread or the recorder's. (Before JACK input
         # moved to a relay process, that wait made JACK drop MIDI: at 2,000 msg/s, period 64, 130-200
-        # of 20,000 messages lost at 5 ms, 18-98 at 0.5 ms; docs/benchmarks.md.)
+        # of 20,000 messages lost at 5 ms, 18-98 at 0.5 ms, in an earlier `sideman bench live`.)
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self._thread = threading.Thread(target=self._run_guarded, name="sideman-engine", daemon=True)
         self._thread.start()
