@@ -58,6 +58,31 @@ class OutputJudge:
                 self.sounding.pop(m.channel, None)
 
 
+def apply_op(engine: Engine, kind: str, args: list, t: float, step: int) -> list[mido.Message]:
+    """Do one generated operation on the engine at time t; the messages it sent."""
+    if kind == "msg":
+        return engine.handle(args[0], t)
+    if kind == "tick":
+        return engine.tick(step, t, 0.1, beats_per_bar=3)
+    if kind == "enable":
+        return engine.set_enabled(args[0])
+    if kind == "mute":
+        return engine.set_muted(args[0], args[1])
+    if kind == "panic":
+        return engine.panic()
+    if kind == "stop":
+        return engine.stop()
+    if kind == "temperature":
+        engine.set_temperature(args[0])
+    elif kind == "reset":
+        engine.reset()
+    return []
+
+
+def next_step(kind: str, step: int) -> int:
+    return step + 1 if kind == "tick" else 0 if kind == "reset" else step
+
+
 @settings(max_examples=300, deadline=None)
 @given(engine_settings, st.lists(st.tuples(dt, op), max_size=120), st.sets(st.integers(0, 60), max_size=3),
        st.sets(st.integers(0, 60), max_size=3), st.sampled_from([None, -0.5, 0.5, 2.0]))
@@ -68,24 +93,8 @@ def test_engine_output_is_always_playable(settings_, ops, fail_at, bad_at, hold_
     t, step = 0.0, 0
     for delta, (kind, *args) in ops:
         t += delta
-        if kind == "msg":
-            judge.feed(engine.handle(args[0], t))
-        elif kind == "tick":
-            judge.feed(engine.tick(step, t, 0.1, beats_per_bar=3))
-            step += 1
-        elif kind == "enable":
-            judge.feed(engine.set_enabled(args[0]))
-        elif kind == "mute":
-            judge.feed(engine.set_muted(args[0], args[1]))
-        elif kind == "temperature":
-            engine.set_temperature(args[0])
-        elif kind == "panic":
-            judge.feed(engine.panic())
-        elif kind == "stop":
-            judge.feed(engine.stop())
-        elif kind == "reset":
-            engine.reset()
-            step = 0
+        judge.feed(apply_op(engine, kind, args, t, step))
+        step = next_step(kind, step)
         # What the engine believes is sounding is what the synth would be playing.
         assert {CH[k]: p for k, p in engine.sounding.items()} == judge.sounding
     judge.feed(engine.stop())
@@ -134,30 +143,9 @@ def test_prepared_steps_play_exactly_what_unprepared_ones_do(seed, early, late, 
         if kind == "prepare":
             prepared.prepare(step, t + args[0], t, beats_per_bar=3)  # a guess of when the tick will come
             continue
-        outs = []
-        for engine in made:
-            if kind == "msg":
-                outs.append(engine.handle(args[0], t))
-            elif kind == "tick":
-                outs.append(engine.tick(step, t, 0.1, beats_per_bar=3))
-            elif kind == "enable":
-                outs.append(engine.set_enabled(args[0]))
-            elif kind == "mute":
-                outs.append(engine.set_muted(args[0], args[1]))
-            elif kind == "temperature":
-                engine.set_temperature(args[0])
-            elif kind == "panic":
-                outs.append(engine.panic())
-            elif kind == "stop":
-                outs.append(engine.stop())
-            elif kind == "reset":
-                engine.reset()
-        if kind == "tick":
-            step += 1
-        elif kind == "reset":
-            step = 0
-        if outs:
-            assert outs[0] == outs[1], (kind, outs)
+        outs = [apply_op(engine, kind, args, t, step) for engine in made]
+        step = next_step(kind, step)
+        assert outs[0] == outs[1], (kind, outs)
         assert plain.last_step == prepared.last_step
 
 
