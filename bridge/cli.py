@@ -115,7 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     watch = None
     stop_signals = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
     try:
-        bridge.input = open_input(api, p.client_name, p.input_name, inbox.put, p.connect_input)
+        bridge.input = open_input(api, p.client_name, p.input_name, inbox.put, p.connect_input,
+                                  on_lost=lambda reason: bridge.request_stop())
         # The recording opens only once both ports are open: a port error must leave neither an
         # empty session file nor a stray journal behind (nothing has been recorded yet).
         bridge.recorder = recorder = open_recorder(config, engines, paths)
@@ -153,6 +154,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Session saved: {recording}", flush=True)
     if watch is not None and watch.lost is not None:
         raise PortError(f"the JACK server stopped while Sideman was running ({watch.lost}); start it again, then `sideman run`")
+    lost_input = getattr(bridge.input, "lost", None)
+    if lost_input is not None:
+        raise PortError(f"the MIDI input relay process stopped while Sideman was running ({lost_input}); "
+                        "nothing came in after that; run `sideman run` again")
     return 0
 
 

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Callable
 
 from bridge.errors import PortError, PortNotFoundError
 
@@ -46,14 +47,18 @@ _ERRORS = {"PortNotFoundError": PortNotFoundError, "PortError": PortError}
 class RelayedInput:
     """A JACK MIDI input port owned by a relay process; calls on_message(data, t) from a reader thread."""
 
-    def __init__(self, client_name: str, port_name: str, on_message, connect: str = "") -> None:  # noqa: ANN001
+    def __init__(self, client_name: str, port_name: str, on_message, connect: str = "",  # noqa: ANN001
+                 on_lost: Callable[[str], None] | None = None) -> None:
+        """`on_lost(reason)` is called (from the reader thread) if the relay ends while the port is open."""
         cmd = [sys.executable, "-m", "bridge.midi_relay", "--client", client_name, "--port", port_name]
         if connect:
             cmd += ["--connect", connect]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._on_message = on_message
+        self._on_lost = on_lost
         self._closing = False
+        self.lost: str | None = None  # why the relay ended while in use, if it did
         out = self._proc.stdout.fileno()  # type: ignore[union-attr]
         try:
             self.name = self._read_ready(out)
@@ -108,8 +113,14 @@ class RelayedInput:
                 pos = start + size
             pending = buf[pos:]
         if not self._closing:
-            code = self._proc.poll()
-            log.error("the MIDI input relay stopped (exit code %s): no more MIDI input", code)
+            try:
+                code = self._proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                code = None
+            self.lost = f"exit code {code}"
+            log.error("the MIDI input relay stopped (%s): no more MIDI input", self.lost)
+            if self._on_lost is not None:
+                self._on_lost(self.lost)
 
     def _stop_child(self) -> None:
         try:

@@ -143,15 +143,17 @@ class RtMidiInput:
         self._midi.delete()
 
 
-def open_input(api: int, client_name: str, port_name: str, on_message: OnMessage, connect: str = "") -> InputPort:
+def open_input(api: int, client_name: str, port_name: str, on_message: OnMessage, connect: str = "",
+               on_lost: Callable[[str], None] | None = None) -> InputPort:
     """The input port for `api`: for JACK through a relay process (bridge/midi_relay.py: JACK drops a
     cycle's MIDI when a client's process callback waits, and a Python callback waits for the GIL),
-    for the others rtmidi's callback directly (their drivers queue, so a wait only delays)."""
+    for the others rtmidi's callback directly (their drivers queue, so a wait only delays).
+    `on_lost(reason)`: the relay ended while in use (rtmidi's own inputs report nothing of the kind)."""
     if api == rtmidi.API_UNIX_JACK:
         from bridge.midi_relay import RelayedInput
 
         # Its own JACK client, named so that scripts can rely on it: "Sideman-in:Sideman In".
-        return RelayedInput(f"{client_name}-in", port_name, on_message, connect)
+        return RelayedInput(f"{client_name}-in", port_name, on_message, connect, on_lost)
     return RtMidiInput(api, client_name, port_name, on_message, connect)
 
 

@@ -432,3 +432,28 @@ def test_a_disk_filling_up_mid_session_loses_no_recording(tmp_path, jack_server)
     assert Path(out.split("Session saved:")[1].split()[0]).parent == tmp_path
     assert note_ons(midi) >= sum(1 for m in got if m.type == "note_on" and m.velocity)
     assert journal.exists()  # kept, as far as it got: the disk failed during the session
+
+
+@pytest.mark.jack
+def test_the_input_relay_dying_stops_the_bridge_cleanly_with_one_line(tmp_path, jack_server):
+    """The JACK input port lives in a relay process (bridge/midi_relay.py): if it dies, the bridge
+    ends every note, saves the session and says what happened, instead of playing on deaf."""
+    bridge = start_bridge(tmp_path)
+    daw = DumpDawClient(*bridge.ports)
+    try:
+        got = play_until_parts_sound(daw)
+        children = Path(f"/proc/{bridge.proc.pid}/task/{bridge.proc.pid}/children").read_text().split()
+        relays = [int(c) for c in children if b"bridge.midi_relay" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(relays) == 1, children
+        os.kill(relays[0], signal.SIGKILL)
+        out, err = bridge.proc.communicate(timeout=20)
+        got += [s.msg for s in daw.collect(timeout=2.0)]
+    finally:
+        daw.close()
+        if bridge.proc.poll() is None:
+            bridge.terminate()
+    assert bridge.proc.returncode == 2 and "Traceback" not in err, err
+    assert "sideman: error: the MIDI input relay process stopped while Sideman was running (exit code -9)" in err
+    assert err.count("\n") <= 3, err  # the log line and the error, nothing more
+    assert unmatched_note_ons(got) == set()
+    assert note_ons(saved_midi(out)) > 0
