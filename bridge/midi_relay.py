@@ -24,6 +24,7 @@ import argparse
 import fcntl
 import logging
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -70,17 +71,25 @@ class RelayedInput:
 
     def _read_ready(self, fd: int) -> str:
         deadline = time.monotonic() + _START_TIMEOUT
-        head = b""
-        while len(head) < _RECORD.size:
-            chunk = os.read(fd, _RECORD.size - len(head)) if time.monotonic() < deadline else b""
-            if not chunk:
-                raise self._startup_error()
-            head += chunk
-        _, size = _RECORD.unpack(head)
+        _, size = _RECORD.unpack(self._read_starting(fd, _RECORD.size, deadline))
         if size != _READY:
             raise PortError("the MIDI input relay sent a message before it was ready")
-        (name_len,) = struct.unpack("<H", _read_exactly(fd, 2))
-        return _read_exactly(fd, name_len).decode()
+        (name_len,) = struct.unpack("<H", self._read_starting(fd, 2, deadline))
+        return self._read_starting(fd, name_len, deadline).decode()
+
+    def _read_starting(self, fd: int, n: int, deadline: float) -> bytes:
+        """n bytes from the starting relay: its own error if it ends, a PortError if it hangs."""
+        data = b""
+        while len(data) < n:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                self._proc.kill()
+                raise PortError(f"the MIDI input relay did not start within {_START_TIMEOUT:g} s")
+            chunk = os.read(fd, n - len(data))
+            if not chunk:
+                raise self._startup_error()
+            data += chunk
+        return data
 
     def _startup_error(self) -> Exception:
         try:
@@ -140,16 +149,6 @@ class RelayedInput:
         for stream in (self._proc.stdout, self._proc.stderr):
             if stream is not None:
                 stream.close()
-
-
-def _read_exactly(fd: int, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = os.read(fd, n - len(data))
-        if not chunk:
-            raise PortError("the MIDI input relay stopped while starting")
-        data += chunk
-    return data
 
 
 def relay_main(argv: list[str] | None = None) -> int:

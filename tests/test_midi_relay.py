@@ -74,3 +74,25 @@ def test_the_relay_process_ends_with_close_and_with_its_parent_pipe(jack_server)
     proc.stdin.close()
     assert proc.wait(timeout=5) == 0
     inp.close()
+
+
+def test_a_relay_that_hangs_while_starting_is_killed_with_one_line(monkeypatch):
+    """No JACK needed: the 'relay' here is a process that never answers."""
+    import subprocess
+
+    from bridge import midi_relay
+    from bridge.errors import PortError
+
+    started = []
+    real_popen = subprocess.Popen
+
+    def hanging(cmd, **kwargs):
+        started.append(real_popen(["sleep", "30"], **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(midi_relay.subprocess, "Popen", hanging)
+    monkeypatch.setattr(midi_relay, "_START_TIMEOUT", 0.3)
+    t0 = time.monotonic()
+    with pytest.raises(PortError, match="did not start within 0.3 s"):
+        RelayedInput("relay-test-hang", "Relay In", lambda d, t: None)
+    assert time.monotonic() - t0 < 5 and started[0].poll() is not None
