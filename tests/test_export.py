@@ -259,3 +259,18 @@ def test_held_out_data_falls_back_to_a_synthetic_melody_and_says_so(net, monkeyp
     assert len(seq) == 64 and seq.source.startswith("synthetic")
     sessions = parity.held_out_sessions(contract, 64)
     assert len(sessions) == 1 and sessions[0].source.startswith("synthetic")
+
+
+def test_a_network_whose_position_embeddings_do_not_fill_a_row_exports_through_sample_step(seq, tmp_path: Path) -> None:
+    """export/step_graph.py fuses the embeddings only when step + beat fill one row (2 * max(4, E // 2) == E);
+    other shapes are traced from sample_step itself, and must pass the same parity check."""
+    from export.step_graph import StepGraph, step_module
+
+    torch.manual_seed(3)
+    odd = ChoraleNet(NetConfig(hidden=16, embed=6)).eval()
+    with pytest.raises(ValueError):
+        StepGraph(odd)
+    assert not isinstance(step_module(odd), StepGraph)
+    result = export_network(odd, META, tmp_path / "odd.onnx", "test", sequence=seq)
+    assert all(r.ok for r in result.parity)
+    assert OnnxStepModel.load(result.path).pair_bias is not None  # the guard's input is there too
