@@ -81,6 +81,13 @@ class MeteredPort:
 
     def send(self, msg) -> None:
         self.port.send(msg)
+        self._measure()
+
+    def send_bytes(self, data: bytes) -> None:
+        self.port.send_bytes(data)
+        self._measure()
+
+    def _measure(self) -> None:
         m = self.meter
         if m.enabled:
             i = m.count % len(m.seconds)
@@ -120,6 +127,7 @@ class Phase:
     tick: np.ndarray  # bridge-internal: tick stamp -> part send (s)
     thru: np.ndarray  # bridge-internal: input stamp -> its send (s)
     engine: np.ndarray  # engine.tick() alone (s)
+    ahead: tuple[int, int]  # (ticks answered ahead by Engine.prepare, ticks)
     onset: np.ndarray  # at the DAW: clock tick -> part note (s)
     sent: dict[str, int]
     received: dict[str, int]
@@ -184,7 +192,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
         inbox = Inbox(config.bridge.queue_capacity)
         output = MeteredPort(RtMidiOutput(rtmidi.API_UNIX_JACK, tag, "Sideman Out"), meter)
         bridge = metered_bridge(config, inbox, output, engines, meter=meter)
-        bridge.input = open_input(rtmidi.API_UNIX_JACK, tag, "Sideman In", inbox.put)
+        bridge.input = open_input(rtmidi.API_UNIX_JACK, tag, "Sideman In", inbox)
         bridge.recorder = open_recorder(config, engines, [model])
         for p in procs:
             p.start()
@@ -202,6 +210,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
             gc.collect()
             rss0, log_at = rss_mb(), _log_size(log)
             status0, dropped0, ticks0 = bridge.by_status.copy(), inbox.dropped, bridge.stats.tick_count
+            ahead0 = bridge.engine.prepared_count
             meter.count, meter.enabled = 0, True
             load_conn.send({"seconds": seconds, "rate": flood_rate, "bpm": args.tempo, "seed": len(run.phases)})
             if not load_conn.poll(seconds + 120):
@@ -217,6 +226,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
             # If neither side lost a pulse, the DAW can count the bridge's ticks; else onset_delays falls back.
             counted = received["clock"] == daw_counts["clock"] == sent.get("clock", 0)
             run.phases.append(Phase(name, seconds, meter.of(TICK), meter.of(INPUT), bridge.stats.tick_seconds[ticks].copy(),
+                                    (bridge.engine.prepared_count - ahead0, bridge.stats.tick_count - ticks0),
                                     onset_delays(events, counted, 60.0 / (args.tempo * 24)), sent, received,
                                     inbox.dropped - dropped0, daw_counts, (rss0, rss_mb()), _late_since(log, log_at)))
     finally:
@@ -313,6 +323,7 @@ def table(runs: list[ServerRun], hours: list[Hour], tempo: float) -> list[str]:
     row("bridge: tick -> part send, ms", lambda r, p: _ms(p.tick), within, lambda r, p: _p99_ms(p.tick) <= TARGET_INTERNAL_P99_MS)
     row("bridge: input -> its thru send, ms", lambda r, p: _ms(p.thru), within, lambda r, p: _p99_ms(p.thru) <= TARGET_INTERNAL_P99_MS)
     row("  of which engine.tick() alone, ms", lambda r, p: _ms(p.engine))
+    row("  steps answered ahead of their tick", lambda r, p: f"{p.ahead[0]:,} of {p.ahead[1]:,}")
     row("JACK: tick -> part note at the DAW, ms", lambda r, p: _ms(p.onset))
     row("  in periods: 1/2/3+ (share of notes)", lambda r, p: _in_periods(p.onset, r.period_s))
     row("  jitter beyond one period, ms", lambda r, p: f"{jitter_beyond_period(p.onset, r.period_s) * 1e3:.2f}",

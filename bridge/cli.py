@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     watch = None
     stop_signals = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
     try:
-        bridge.input = open_input(api, p.client_name, p.input_name, inbox.put, p.connect_input,
+        bridge.input = open_input(api, p.client_name, p.input_name, inbox, p.connect_input,
                                   on_lost=lambda reason: bridge.request_stop())
         # The recording opens only once both ports are open: a port error must leave neither an
         # empty session file nor a stray journal behind (nothing has been recorded yet).

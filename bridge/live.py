@@ -23,6 +23,7 @@ from bridge.clock import InternalClock, MidiClockFollower, Tick, Transport
 from bridge.config import Config
 from bridge.engine import Engine, handled_before_tick
 from bridge.inbox import Inbox, Received
+from bridge.lead import SUSTAIN
 from bridge.notes import NoteTracker, is_note_off, is_note_on
 from bridge.ports import InputPort, OutputPort, SilencingOutput
 
@@ -64,6 +65,18 @@ def parse(data: list[int]) -> mido.Message | None:
         return mido.Message.from_bytes(data)
     except (ValueError, TypeError, IndexError, KeyError):
         return None
+
+
+def channel_message_bytes(data: list[int]) -> bytes | None:
+    """The bytes of one valid channel voice message (status 0x80-0xEF), or None if `data` is not one."""
+    size = 2 if 0xC0 <= data[0] < 0xE0 else 3
+    if len(data) != size:
+        return None
+    try:
+        raw = bytes(data)
+    except (ValueError, TypeError):  # values outside 0..255
+        return None
+    return raw if raw[1] < 0x80 and raw[-1] < 0x80 else None
 
 
 def temperature_from_cc(value: int) -> float:
@@ -117,6 +130,15 @@ class LiveBridge:
         return self.config.bridge.beats_per_bar
 
     # -- output ----------------------------------------------------------------------------------
+    def _send_thru_bytes(self, raw: bytes, t: float) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self.output.send_bytes(raw)
+            if self.recorder is not None:
+                self.recorder.record_output(raw, t)
+            self.stats.sent += 1
+
     def _send(self, messages: Sequence[mido.Message] | None, t: float) -> None:
         if not messages:
             return
@@ -142,6 +164,19 @@ class LiveBridge:
             else:
                 self._malformed(data)
             return
+        if data and 0x80 <= data[0] < 0xF0:
+            raw = channel_message_bytes(data)
+            if raw is None:
+                self._malformed(data)
+                return
+            if not self._engine_needs(raw):
+                # The fast path (most of a flood): nothing here can change the accompaniment, so no mido
+                # message is built; the bytes go thru as they came. Same outcome as below, ~3x cheaper.
+                if raw[0] < 0xA0:  # a note on or off, on a channel not listened to: still "playing"
+                    self._last_input_t = t
+                if self.config.bridge.thru:
+                    self._send_thru_bytes(raw, t)
+                return
         msg = parse(data)
         if msg is None:
             self._malformed(data)
@@ -166,6 +201,19 @@ class LiveBridge:
                 self._start_internal(t)
         if self.config.bridge.thru:
             self._send((msg,), t)
+
+    def _engine_needs(self, raw: bytes) -> bool:
+        """Whether a valid channel message can matter beyond thru: notes, the sustain pedal, the controls
+        and program changes on the channel Sideman listens to. (The engine ignores everything else.)"""
+        channel = self.config.bridge.input_channel
+        if channel and (raw[0] & 0x0F) != channel - 1:
+            return False
+        kind = raw[0] & 0xF0
+        if kind == 0x80 or kind == 0x90:
+            return True
+        if kind == 0xB0:
+            return raw[1] == SUSTAIN or raw[1] in self._cc_actions
+        return kind == 0xC0
 
     def _listening_to(self, msg: mido.Message) -> bool:
         channel = self.config.bridge.input_channel

@@ -34,19 +34,38 @@ class NoteTracker:
     def record(self, msg: mido.Message) -> None:
         """Update the books after `msg` has been sent."""
         if is_note_on(msg):
-            key = (msg.channel, msg.note)
-            self._held[key] = self._held.get(key, 0) + 1
-            self.channels_used.add(msg.channel)
+            self._strike(msg.channel, msg.note)
         elif is_note_off(msg):
-            key = (msg.channel, msg.note)
-            count = self._held.get(key, 0)
-            if count <= 1:
-                self._held.pop(key, None)
-            else:
-                self._held[key] = count - 1
+            self._release(msg.channel, msg.note)
         elif msg.type == "control_change" and msg.control == ALL_NOTES_OFF:
-            for key in [k for k in self._held if k[0] == msg.channel]:
-                del self._held[key]
+            self._all_off(msg.channel)
+
+    def record_bytes(self, data: bytes) -> None:
+        """`record` for one valid channel message sent as raw bytes (the thru fast path: no mido object)."""
+        kind, channel = data[0] & 0xF0, data[0] & 0x0F
+        if kind == 0x90 and data[2] > 0:
+            self._strike(channel, data[1])
+        elif kind == 0x80 or kind == 0x90:
+            self._release(channel, data[1])
+        elif kind == 0xB0 and data[1] == ALL_NOTES_OFF:
+            self._all_off(channel)
+
+    def _strike(self, channel: int, note: int) -> None:
+        key = (channel, note)
+        self._held[key] = self._held.get(key, 0) + 1
+        self.channels_used.add(channel)
+
+    def _release(self, channel: int, note: int) -> None:
+        key = (channel, note)
+        count = self._held.get(key, 0)
+        if count <= 1:
+            self._held.pop(key, None)
+        else:
+            self._held[key] = count - 1
+
+    def _all_off(self, channel: int) -> None:
+        for key in [k for k in self._held if k[0] == channel]:
+            del self._held[key]
 
     @property
     def held(self) -> list[tuple[int, int]]:

@@ -17,6 +17,7 @@ import mido
 import rtmidi
 
 from bridge.errors import PortError
+from bridge.inbox import Inbox
 from bridge.notes import NoteTracker
 from bridge.port_names import _find_port, _quiet_c_stderr
 
@@ -44,6 +45,8 @@ class InputPort(Protocol):
 
 
 class OutputPort(Protocol):
+    """`send_bytes(data)` is optional: SilencingOutput uses it, when a port has it, for thru."""
+
     name: str
 
     def send(self, msg: mido.Message) -> None: ...
@@ -143,18 +146,21 @@ class RtMidiInput:
         self._midi.delete()
 
 
-def open_input(api: int, client_name: str, port_name: str, on_message: OnMessage, connect: str = "",
+def open_input(api: int, client_name: str, port_name: str, inbox: Inbox, connect: str = "",
                on_lost: Callable[[str], None] | None = None) -> InputPort:
-    """The input port for `api`: for JACK through a relay process (bridge/midi_relay.py: JACK drops a
-    cycle's MIDI when a client's process callback waits, and a Python callback waits for the GIL),
-    for the others rtmidi's callback directly (their drivers queue, so a wait only delays).
+    """The input port for `api`, delivering into `inbox`: for JACK through a relay process
+    (bridge/midi_relay.py: JACK drops a cycle's MIDI when a client's process callback waits, and a
+    Python callback waits for the GIL) that the inbox reads itself; for the others rtmidi's callback
+    puts directly (their drivers queue, so a wait only delays).
     `on_lost(reason)`: the relay ended while in use (rtmidi's own inputs report nothing of the kind)."""
     if api == rtmidi.API_UNIX_JACK:
         from bridge.midi_relay import RelayedInput
 
         # Its own JACK client, named so that scripts can rely on it: "Sideman-in:Sideman In".
-        return RelayedInput(f"{client_name}-in", port_name, on_message, connect, on_lost)
-    return RtMidiInput(api, client_name, port_name, on_message, connect)
+        port = RelayedInput(f"{client_name}-in", port_name, connect, on_lost)
+        inbox.pull_from(port)
+        return port
+    return RtMidiInput(api, client_name, port_name, inbox.put, connect)
 
 
 class RtMidiOutput:
@@ -179,6 +185,9 @@ class RtMidiOutput:
     def send(self, msg: mido.Message) -> None:
         self._midi.send_message(msg.bytes())
 
+    def send_bytes(self, data: bytes) -> None:
+        self._midi.send_message(data)
+
     def close(self) -> None:
         self._midi.close_port()
         self._midi.delete()
@@ -201,6 +210,15 @@ class SilencingOutput:
     def send(self, msg: mido.Message) -> None:
         self.port.send(msg)
         self.notes.record(msg)
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send one valid channel message given as raw bytes (thru, without building a mido message)."""
+        send_bytes = getattr(self.port, "send_bytes", None)
+        if send_bytes is not None:
+            send_bytes(data)
+        else:
+            self.port.send(mido.Message.from_bytes(data))
+        self.notes.record_bytes(data)
 
     def silence(self) -> int:
         """Send the note-offs still owed; returns how many messages that took."""

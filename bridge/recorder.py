@@ -168,8 +168,8 @@ class SessionRecorder:
             if not self._closed:
                 self._pending.append(("in", t, raw))
 
-    def record_output(self, msg: mido.Message, t: float) -> None:
-        """A message Sideman sent (kept by reference: sent messages are never mutated)."""
+    def record_output(self, msg: mido.Message | bytes, t: float) -> None:
+        """A message Sideman sent, or its raw bytes (kept by reference: sent messages are never mutated)."""
         with self._lock:
             if not self._closed:
                 self._pending.append(("out", t, msg))
@@ -219,7 +219,7 @@ class SessionRecorder:
                     if kind == "mark":
                         lines.append(mark_line(rel, *payload))
                     else:
-                        lines.append(midi_line(rel, kind, payload if kind == "in" else bytes(payload.bytes())))
+                        lines.append(midi_line(rel, kind, payload if isinstance(payload, bytes) else bytes(payload.bytes())))
                 except Exception as exc:  # one odd message must not stop the recording
                     self._unencodable += 1
                     if self._unencodable == 1:

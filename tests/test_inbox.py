@@ -31,3 +31,36 @@ def test_essential_classification():
 
 def test_get_times_out_with_none():
     assert Inbox(8).get(timeout=0.001) is None
+
+
+class ListSource:
+    """A pull source (bridge.inbox.PullSource) holding batches the way a pipe would deliver them."""
+
+    def __init__(self, batches: list[list[tuple[list[int], float]]]) -> None:
+        self.batches = batches
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return bool(self.batches)
+
+    def read(self) -> list[tuple[list[int], float]]:
+        return self.batches.pop(0) if self.batches else []
+
+    def waiting(self) -> bool:
+        return bool(self.batches)
+
+
+def test_a_pulled_batch_keeps_order_and_the_same_overflow_policy():
+    notes = [([0x90, 60 + i, 100], float(i)) for i in range(4)]
+    source = ListSource([notes + [([0x90, 70, 100], 5.0), ([0x80, 60, 0], 6.0), ([0xF8], 6.0), ([0xB0, 1, 9], 6.0)],
+                         [([0xFC], 7.0)]])
+    box = Inbox(capacity=4)
+    box.pull_from(source)
+    assert len(box) == 1  # unread bytes in the source count as "something waits"
+    got = []
+    while (r := box.get(timeout=0.5)) is not None:
+        got.append((r.data, r.t))
+    assert got == notes + [([0x80, 60, 0], 6.0), ([0xF8], 6.0), ([0xFC], 7.0)]
+    assert box.dropped == 2 and len(box) == 0
+    assert box.get_nowait() is None and source.waits[-1] == 0.5  # it waited on the source, not on a queue

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import mido
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.config import Config
 from bridge.engine import Engine, EngineSettings
@@ -241,3 +243,43 @@ def test_internal_clock_steps_are_answered_before_their_tick():
         bridge._prepare_next(tick - 0.01)
         bridge.poll_clock(tick)
     assert bridge.engine.prepared_count == 5
+
+
+def _melody_over_clock(bridge, other: list[list[int]]) -> None:
+    """Start, then a melody on channel 1 over 96 pulses; `other` messages are spread between the pulses."""
+    feed(bridge, [0xFA], 0.0)
+    t = 0.0
+    for pulse in range(96):
+        if pulse % 12 == 0:
+            feed(bridge, [0x90, 60 + pulse // 12, 90], t)
+        for data in other[pulse::96]:
+            feed(bridge, data, t + PULSE / 2)
+        t += PULSE
+        feed(bridge, [0xF8], t)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.builds(lambda status, ch, a, b: [status | ch, a, b][:2 if status in (0xC0, 0xD0) else 3],
+                          st.sampled_from([0x80, 0x90, 0xA0, 0xB0, 0xC0, 0xD0, 0xE0]), st.integers(4, 15),
+                          st.integers(0, 127), st.integers(0, 127)), max_size=300))
+def test_other_channels_go_thru_byte_exact_and_change_nothing_in_the_parts(other):
+    """What bypasses the engine (bridge.live's fast path) must not matter to it: the parts play exactly
+    what they play without those messages, which go thru as they came and are silenced on close."""
+    def run(extra):
+        config = Config().replace("bridge", clock="midi", thru=True, input_channel=1)
+        engine = Engine(FakeStepModel(), EngineSettings(part_channels=PART_CHANNELS, input_channel=0))
+        out = FakeOutput()
+        bridge = LiveBridge(config, Inbox(64), out, [engine], FakeRecorder(), now=lambda: 0.0)
+        bridge.output._flush_seconds = 0
+        _melody_over_clock(bridge, extra)
+        sent_while_playing = len(out.sent)
+        bridge.close()
+        return bridge, out.sent[:sent_while_playing], out.sent
+    _, alone, _ = run([])
+    bridge, played, everything = run(other)
+    parts = [m.bytes() for m in played if m.channel in PART_CHANNELS]
+    assert parts == [m.bytes() for m in alone if m.channel in PART_CHANNELS]
+    thru_other = [m.bytes() for m in played if m.channel >= 4]
+    assert thru_other == [list(d) for d in other]  # every one, in order, byte for byte
+    assert [b for b, _ in bridge.recorder.outputs if isinstance(b, bytes)] == [bytes(d) for d in other]
+    assert not sounding(everything)

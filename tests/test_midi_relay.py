@@ -10,6 +10,7 @@ import pytest
 import rtmidi
 
 from bridge.errors import PortNotFoundError
+from bridge.inbox import Inbox
 from bridge.midi_relay import RelayedInput
 from bridge.ports import open_input
 
@@ -26,18 +27,21 @@ def _source_into(client: str) -> rtmidi.MidiOut:
 def test_messages_arrive_whole_in_order_and_stamped_in_the_jack_thread(jack_server):
     client = f"relay-test-{os.getpid()}"
     got: list[tuple[list[int], float, float]] = []
-    done = threading.Event()
+    inbox = Inbox(1000)
 
-    def on_message(data: list[int], t: float) -> None:
-        got.append((data, t, time.perf_counter()))
-        if len(got) == 300:
-            done.set()
+    def collect() -> None:  # the engine thread's part: the inbox reads the relay's pipe itself
+        deadline = time.monotonic() + 5
+        while len(got) < 300 and time.monotonic() < deadline:
+            if (r := inbox.get(0.05)) is not None:
+                got.append((r.data, r.t, time.perf_counter()))
 
-    inp = open_input(rtmidi.API_UNIX_JACK, client, "Relay In", on_message)
+    inp = open_input(rtmidi.API_UNIX_JACK, client, "Relay In", inbox)
     assert isinstance(inp, RelayedInput) and inp.name == "Relay In"
     src = _source_into(f"{client}-in")  # the relay's own JACK client
+    reader = threading.Thread(target=collect)
     try:
         time.sleep(0.1)  # let the connection settle before timing anything
+        reader.start()
         before = time.perf_counter()
         sent = []
         for i in range(100):  # three sizes of message, sent in bursts within JACK cycles
@@ -45,7 +49,8 @@ def test_messages_arrive_whole_in_order_and_stamped_in_the_jack_thread(jack_serv
                 src.send_message(msg)
                 sent.append(msg)
             time.sleep(0.001)
-        assert done.wait(5), f"only {len(got)} of 300 messages arrived"
+        reader.join()
+        assert len(got) == 300, f"only {len(got)} of 300 messages arrived"
     finally:
         src.close_port()
         src.delete()
@@ -57,19 +62,42 @@ def test_messages_arrive_whole_in_order_and_stamped_in_the_jack_thread(jack_serv
     assert all(t <= seen for _, t, seen in got)
 
 
+def test_what_the_relay_sent_before_close_is_still_read_after_it(jack_server):
+    """The bridge drains its inbox after closing the input: a note-off in flight must reach the books."""
+    client = f"relay-test-{os.getpid()}"
+    inbox = Inbox(1000)
+    inp = open_input(rtmidi.API_UNIX_JACK, client, "Relay In", inbox)
+    src = _source_into(f"{client}-in")
+    try:
+        time.sleep(0.1)
+        for note in range(40, 60):
+            src.send_message([0x80, note, 0])
+        time.sleep(0.1)  # delivered by JACK into the pipe; nobody has read it
+        assert len(inbox) >= 1
+    finally:
+        src.close_port()
+        src.delete()
+        inp.close()
+    got = []
+    while (r := inbox.get_nowait()) is not None:
+        got.append(r.data)
+    assert got == [[0x80, note, 0] for note in range(40, 60)]
+    assert inbox.get(0.01) is None and inp.lost is None
+
+
 def test_an_unknown_port_to_connect_is_the_same_one_line_error(jack_server):
     with pytest.raises(PortNotFoundError, match="no MIDI input port matches 'No Such Port 9000'"):
-        RelayedInput(f"relay-test-{os.getpid()}", "Relay In", lambda d, t: None, connect="No Such Port 9000")
+        RelayedInput(f"relay-test-{os.getpid()}", "Relay In", connect="No Such Port 9000")
 
 
 def test_the_relay_process_ends_with_close_and_with_its_parent_pipe(jack_server):
-    inp = RelayedInput(f"relay-test-{os.getpid()}", "Relay In", lambda d, t: None)
+    inp = RelayedInput(f"relay-test-{os.getpid()}", "Relay In")
     proc = inp._proc
     assert proc.poll() is None
     inp.close()
     assert proc.poll() == 0
     # A bridge killed with -9 closes the relay's stdin with it: the relay exits by itself.
-    inp = RelayedInput(f"relay-test-{os.getpid()}", "Relay In", lambda d, t: None)
+    inp = RelayedInput(f"relay-test-{os.getpid()}", "Relay In")
     proc = inp._proc
     proc.stdin.close()
     assert proc.wait(timeout=5) == 0
@@ -94,5 +122,5 @@ def test_a_relay_that_hangs_while_starting_is_killed_with_one_line(monkeypatch):
     monkeypatch.setattr(midi_relay, "_START_TIMEOUT", 0.3)
     t0 = time.monotonic()
     with pytest.raises(PortError, match="did not start within 0.3 s"):
-        RelayedInput("relay-test-hang", "Relay In", lambda d, t: None)
+        RelayedInput("relay-test-hang", "Relay In")
     assert time.monotonic() - t0 < 5 and started[0].poll() is not None
