@@ -127,6 +127,10 @@ class _Prepared:
     before: Any  # model state before the step (for a late re-answer)
     after: Any  # model state after it
     answer: np.ndarray
+    # For the tick's shortcut: if none of these changed, its plan is this one (no recomputing, no key).
+    plan: _Plan
+    t: float  # the tick time prepare() expected
+    lead_state: tuple[int, int | None, int]  # (lead note_id, lead pitch, onsets since the last tick)
 
 
 class Engine:
@@ -356,7 +360,8 @@ class Engine:
         return _Plan(lead, prev_lead, in_parts, pitch_prev, lead_pitch_prev, seen_id)
 
     def _key(self, step: int, plan: _Plan, position: tuple[int, int]) -> tuple[Any, ...]:
-        """Everything a step's answer depends on besides the model state and the noise."""
+        """Everything a step's answer depends on besides the model state and the noise.
+        (_prepared_plan reads step, position and temperature by their places: 0, 6, 7.)"""
         return (step, plan.lead, plan.prev_lead, plan.in_parts, plan.pitch_prev, plan.lead_pitch_prev, position,
                 self._temperature, self.settings.top_p)
 
@@ -395,13 +400,35 @@ class Engine:
             return False
         if bad is not None:
             return False
-        self._prepared = _Prepared(key, before, after, self._answer.copy())
+        self._prepared = _Prepared(key, before, after, self._answer.copy(), plan, t, self._lead_state())
         return True
+
+    def _lead_state(self) -> tuple[int, int | None, int]:
+        # Every lead onset gets a new note_id and every release changes the pitch: with the onsets
+        # list, that is everything _plan reads that can change between a prepare and its tick.
+        return (self._lead.note_id, self._lead.pitch, len(self._onsets))
+
+    def _prepared_plan(self, prepared: _Prepared | None, step: int, t: float) -> _Plan | None:
+        """The prepared step's plan, if it is certainly the plan of this tick (a cheaper `_plan(t)`)."""
+        if (prepared is None or prepared.key[0] != step or prepared.key[6] != self._position_now
+                or prepared.key[7] != self._temperature or prepared.lead_state != self._lead_state()):
+            return None
+        if t != prepared.t:  # the tick came at another time: the same onsets must fall in the early window
+            edge = self.settings.early_window + SAME_TIME
+            if any((o[1] >= prepared.t - edge) != (o[1] >= t - edge) for o in self._onsets):
+                return None
+        return prepared.plan
 
     def tick(self, step: int, t: float, step_seconds: float, beats_per_bar: int = 4) -> list[mido.Message]:
         """Answer grid step `step` (16ths since song start) at time `t`; `step_seconds` = time to the next tick."""
         vocab = self.vocab
-        plan = self._plan(t)
+        self._position_now = self._position(step, beats_per_bar)
+        prepared, self._prepared = self._prepared, None
+        plan = self._prepared_plan(prepared, step, t)
+        same_as_prepared = plan is not None
+        if plan is None:
+            plan = self._plan(t)
+            same_as_prepared = prepared is not None and prepared.key == self._key(step, plan, self._position_now)
         self._onsets.clear()
         if self._has_prev:
             self._prev_lead = plan.prev_lead
@@ -418,7 +445,6 @@ class Engine:
         self._tick_t = t
         self._step_seconds = step_seconds
         self._step_reanswers = 0
-        self._position_now = self._position(step, beats_per_bar)
         self.step_count += 1
         # One noise draw per step (prepare() may have made it), kept for a late re-answer.
         if self._noise_ready:
@@ -426,8 +452,7 @@ class Engine:
         else:
             gumbel_noise(self._rng, self._noise.shape, out=self._noise)
         self._noise_ready = False
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared.key == self._key(step, plan, self._position_now):
+        if same_as_prepared:
             try:
                 self.model.restore(prepared.after)
             except Exception as exc:  # noqa: BLE001

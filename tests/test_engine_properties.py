@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mido
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -170,6 +171,27 @@ def test_a_prepared_step_is_adopted_when_nothing_changed_and_recomputed_when_the
     assert prepared.prepared_count == 6  # all but step 4, which the new note changed
     # Inside the late window of the step just ticked, a late note could still change it: no preparing.
     assert not prepared.prepare(8, 1.0, 7 * 0.125 + 0.01)
+
+
+@pytest.mark.parametrize("expected, actual", [(0.13, 0.11), (0.11, 0.13)])
+def test_a_tick_at_another_time_than_prepared_sees_the_notes_its_own_early_window_holds(expected, actual):
+    """A note played before prepare() ran is in the early window of a tick at 0.11 (from 0.06), not of
+    one at 0.13 (from 0.08): when the tick comes at the other time, the prepared plan must not be reused."""
+    from bridge.runtime import OnnxStepModel
+    from bridge.session import DEFAULT_MODEL
+
+    plain, prepared = (Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3)))
+                       for _ in range(2))
+    for engine in (plain, prepared):
+        engine.tick(0, 0.0, 0.125)
+        engine.handle(mido.Message("note_on", note=67, velocity=90), 0.07)
+    assert prepared.prepare(1, expected, 0.08)
+    assert plain.tick(1, actual, 0.125) == prepared.tick(1, actual, 0.125)
+    assert plain.last_step == prepared.last_step
+    assert prepared.prepared_count == 0
+    # The same, ticking when expected: adopted.
+    assert prepared.prepare(2, 0.25, 0.2) and plain.tick(2, 0.25, 0.125) == prepared.tick(2, 0.25, 0.125)
+    assert prepared.prepared_count == 1
 
 
 def test_a_late_note_handled_after_the_next_step_was_prepared_re_answers_with_its_own_noise():
