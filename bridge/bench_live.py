@@ -204,6 +204,9 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
         clock, flood, daw = (find_port(env, f"{tag}-{name}:") for name in ("clock", "load", "daw"))
         for source, dest in ((clock, sideman_in), (flood, sideman_in), (clock, daw), (sideman_out, daw)):
             connect(env, source, dest)
+        # A connection the server lists is live only some cycles later: a Start sent at once could reach
+        # nobody (it did, now and then, in runs that began with the flood: every onset cell was n/a).
+        time.sleep(0.25)
         for name, seconds, flood_rate in (("idle", args.idle_seconds, 0), ("flood", args.flood_seconds, args.flood_rate)):
             if seconds <= 0:
                 continue
