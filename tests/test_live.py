@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mido
 import pytest
 from hypothesis import given, settings
@@ -20,6 +22,8 @@ PART_CHANNELS = (1, 2, 3)
 
 
 class FakeRecorder:
+    journal_path = Path("session.journal")
+
     def __init__(self):
         self.inputs, self.outputs, self.marks, self.closed = [], [], [], False
 
@@ -231,6 +235,10 @@ def test_steps_answered_ahead_of_the_midi_clock_tick_play_the_same_notes():
         ahead._prepare_next(t + 0.6 * PULSE)  # the engine thread woke up for it
     assert [m for m in out_ahead.sent] == [m for m in out_plain.sent] and out_plain.sent
     assert ahead.engine.prepared_count >= 10 and plain.engine.prepared_count == 0
+    from bridge.status import status_text
+
+    share = round(100 * ahead.engine.prepared_count / ahead.engine.step_count)
+    assert f"({share:3.0f}% ahead)" in status_text(ahead) and "(  0% ahead)" in status_text(plain)
 
 
 def test_internal_clock_steps_are_answered_before_their_tick():
