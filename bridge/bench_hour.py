@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.bench_clients import MELODY
+from bridge.bench_clients import MELODY, flood_messages
 
 
 def rss_mb(pid: int | str = "self") -> float | None:
@@ -50,6 +50,9 @@ class CountingOutput:
         self.sent = 0
 
     def send(self, msg) -> None:
+        self.sent += 1
+
+    def send_bytes(self, data: bytes) -> None:  # as RtMidiOutput has: the thru fast path
         self.sent += 1
 
     def close(self) -> None:
@@ -136,3 +139,30 @@ def hour_live(model: Path, steps: int, bpm: float, window: int, workdir: Path) -
     extra = (f"its journal: {journal_mb:.1f} MB (also kept in memory); closing wrote {saved.stat().st_size / 1e3:.0f} kB "
              f"of MIDI in {close_s:.1f} s")
     return _hour("LiveBridge.handle/poll_clock + recorder", cost, window, rss0, rss1, bpm, extra)
+
+
+def flood_message_cost(model: Path, workdir: Path, n: int = 20_000) -> tuple[float, float]:
+    """p50 and p99 (us) of LiveBridge.handle for one message of the benchmark's flood (channels 5-16,
+    listening on 1, thru and recording on), offline: the engine thread's own cost per flood message."""
+    from bridge.config import Config
+    from bridge.inbox import Inbox, Received
+    from bridge.live import LiveBridge
+    from bridge.session import build_engines, open_recorder
+
+    config = (Config().replace("bridge", clock="midi", thru=True, input_channel=1)
+              .replace("recording", directory=str(workdir / "flood-cost")))
+    engines = build_engines(config, [model])
+    bridge = LiveBridge(config, Inbox(config.bridge.queue_capacity), CountingOutput(), engines,
+                        open_recorder(config, engines, [model]), now=lambda: 0.0)
+    bridge.output._flush_seconds = 0.0
+    messages = flood_messages(n, seed=1)
+    cost = np.ones(n)
+    clock = time.perf_counter_ns
+    for i, data in enumerate(messages):
+        received = Received(data, i * 0.0005)
+        start = clock()
+        bridge.handle(received)
+        cost[i] = clock() - start
+    bridge.close()
+    p50, p99 = np.percentile(cost, [50, 99]) / 1e3
+    return float(p50), float(p99)

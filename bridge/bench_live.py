@@ -43,7 +43,7 @@ import numpy as np
 
 from bridge.bench_clients import (PrivateJack, connect, daw_worker, find_port, jack_tool, late_clients, load_worker,
                                   onset_delays)
-from bridge.bench_hour import Hour, hour_engine, hour_live, rss_mb
+from bridge.bench_hour import Hour, flood_message_cost, hour_engine, hour_live, rss_mb
 from bridge.errors import ModelError, PortError
 
 TARGET_INTERNAL_P99_MS = 1.0
@@ -421,6 +421,7 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
         hours = [hour_engine(model, steps, args.tempo, window)]
         note(f"offline: {steps:,} steps through LiveBridge.handle/poll_clock with a recorder")
         hours.append(hour_live(model, steps, args.tempo, window, workdir))
+        flood_cost = flood_message_cost(model, workdir)
     load = f"; load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     server = f"JACK server {args.jack_server!r}" if args.jack_server else f"private JACK servers ({'realtime' if args.realtime else 'not realtime'}, dummy backend)"
     print(f"sideman bench live: model {model.name}, {args.tempo:g} BPM, thru on, recording on, flood {args.flood_rate:,} msg/s "
@@ -428,6 +429,8 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
     print(REFERENCES)
     for line in table(runs, hours, args.tempo):
         print(line)
+    print(f"offline LiveBridge.handle of one flood message (thru + recording; not the lead), us: p50 {flood_cost[0]:.1f}, "
+          f"p99 {flood_cost[1]:.1f}")
     print("ms cells: p50/p99/max. Onsets: JACK frame times of the clock tick and of each part note at one DAW port; the server "
           "delivers once a period, so whole periods are its quantization, not the bridge's.")
     return 0
