@@ -461,8 +461,9 @@ class Engine:
             np.copyto(self._answer, prepared.answer)
             self.prepared_count += 1
         else:
-            if self.settings.late_window > 0.0:
-                self._snap = self.model.snapshot()  # only a late-window re-answer needs the state from before
+            # A re-answer needs the state from before the step: inside the late window, and even with no late
+            # window for a note stamped at the tick itself but handled after it (see handle()).
+            self._snap = self.model.snapshot()
             bad = self._run_model(lead, self._position_now)
             if bad is not None:
                 return self._fail(bad)

@@ -194,6 +194,19 @@ def test_a_tick_at_another_time_than_prepared_sees_the_notes_its_own_early_windo
     assert prepared.prepared_count == 1
 
 
+def test_with_no_late_window_a_note_at_the_tick_handled_after_it_still_re_answers():
+    """Found by the property test above: with late_window = 0 the plain tick kept no state to re-answer
+    from, and a note stamped at the tick but handled after it made a model fault."""
+    from bridge.runtime import OnnxStepModel
+    from bridge.session import DEFAULT_MODEL
+
+    engine = Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3), early_window=0.0,
+                                                                      late_window=0.0))
+    engine.tick(0, 0.0, 0.125)
+    engine.handle(mido.Message("note_on", note=67, velocity=90), 0.0)
+    assert engine.fault is None and engine.last_step is not None and engine.last_step.reanswers == 1
+
+
 def test_a_late_note_handled_after_the_next_step_was_prepared_re_answers_with_its_own_noise():
     """A message stamped inside the late window can reach the engine after prepare() ran (it was in
     transit): the re-answer must use the current step's noise and state, not the prepared step's."""
