@@ -186,6 +186,10 @@ def onset_delays(events: list[tuple[float, int, int]], counted: bool = True, pul
     late with its clock can also put a later pulse in the note's cycle, making a delay look shorter.
     """
     delays, pulses, last_tick = [], None, None
+    if not any(status == 0xFA for _, status, _ in events):
+        # The DAW lost the Start itself (a late client's cycle, not realtime, in a flood): the count
+        # of pulses since Start is unknown, so time each note from the pulse before it.
+        counted, pulses = False, 0
     for jt, status, _ in events:
         if status == 0xFA:
             pulses, last_tick = 0, None

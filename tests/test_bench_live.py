@@ -70,3 +70,5 @@ def test_onset_delays_count_ticks_as_the_bridge_does():
     # Uncounted, a note more than half a pulse after the pulse before it lost its tick pulse: left out.
     late = events[:9] + [(6 * pulse + 0.015, 0x93, 40)] + events[9:]
     assert np.allclose(onset_delays(late, counted=False), [0.001, 0.0, 0.002])
+    # The DAW lost Start (a late cycle): each note is timed from the pulse before it, up to Stop.
+    assert np.allclose(onset_delays(events[1:]), [0.001, 0.0, 0.002])
