@@ -211,6 +211,23 @@ class RelayedInput:
                     stream.close()
 
 
+def _thread_state_keeper() -> Callable[[], object]:
+    """What the callback calls once in JACK's thread to keep that thread's Python state for its life.
+
+    python-rtmidi enters Python from JACK's (non-Python) thread through PyGILState_Ensure, which, for a
+    thread without a Python thread state, creates one, and deletes it again on release: for every
+    message. One extra Ensure that is never released keeps the state. (The callback holds the GIL, so
+    this Ensure only counts up.) Made ready here, not in the callback: an import there blows the cycle,
+    and JACK then delivers a late client's buffer again (duplicated and lost messages).
+    """
+    import ctypes
+
+    ensure = ctypes.pythonapi.PyGILState_Ensure
+    ensure.restype = ctypes.c_int
+    ensure.argtypes = []
+    return ensure
+
+
 def relay_main(argv: list[str] | None = None) -> int:
     """The child: open the JACK input port, write a record per message to stdout until stdin closes."""
     import rtmidi
@@ -247,8 +264,12 @@ def relay_main(argv: list[str] | None = None) -> int:
         print(f"{kind}: {exc}", file=sys.stderr)
         return 2
     pack, perf_counter, write = _RECORD.pack, time.perf_counter, os.write
+    keep_thread_state, get_ident, kept = _thread_state_keeper(), threading.get_ident, set()
 
     def callback(event: tuple[list[int], float], _data: object) -> None:
+        if get_ident() not in kept:
+            keep_thread_state()
+            kept.add(get_ident())
         data = bytes(event[0])
         try:
             write(out, pack(perf_counter(), len(data)) + data)
