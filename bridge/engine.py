@@ -360,8 +360,7 @@ class Engine:
         return _Plan(lead, prev_lead, in_parts, pitch_prev, lead_pitch_prev, seen_id)
 
     def _key(self, step: int, plan: _Plan, position: tuple[int, int]) -> tuple[Any, ...]:
-        """Everything a step's answer depends on besides the model state and the noise.
-        (_prepared_plan reads step, position and temperature by their places: 0, 6, 7.)"""
+        """Everything a step's answer depends on besides the model state and the noise."""
         return (step, plan.lead, plan.prev_lead, plan.in_parts, plan.pitch_prev, plan.lead_pitch_prev, position,
                 self._temperature, self.settings.top_p)
 
@@ -410,13 +409,14 @@ class Engine:
 
     def _prepared_plan(self, prepared: _Prepared | None, step: int, t: float) -> _Plan | None:
         """The prepared step's plan, if it is certainly the plan of this tick (a cheaper `_plan(t)`)."""
-        if (prepared is None or prepared.key[0] != step or prepared.key[6] != self._position_now
-                or prepared.key[7] != self._temperature or prepared.lead_state != self._lead_state()):
+        if prepared is None or prepared.lead_state != self._lead_state():
             return None
         if t != prepared.t:  # the tick came at another time: the same onsets must fall in the early window
             edge = self.settings.early_window + SAME_TIME
             if any((o[1] >= prepared.t - edge) != (o[1] >= t - edge) for o in self._onsets):
                 return None
+        if prepared.key != self._key(step, prepared.plan, self._position_now):  # step, position, temperature
+            return None
         return prepared.plan
 
     def tick(self, step: int, t: float, step_seconds: float, beats_per_bar: int = 4) -> list[mido.Message]:
