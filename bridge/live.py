@@ -156,16 +156,17 @@ class LiveBridge:
         """Process one received message (engine thread)."""
         data, t = received
         self.stats.received += 1
+        channel_message = bool(data) and 0x80 <= data[0] < 0xF0
+        raw = channel_message_bytes(data) if channel_message else None
         if self.recorder is not None:
-            self.recorder.record_input(data, t)
+            self.recorder.record_input(data if raw is None else raw, t)  # bytes of bytes: no copy
         if data and data[0] in TRANSPORT_BYTES:
             if len(data) == (3 if data[0] == 0xF2 else 1):
                 self._on_transport_bytes(data, t)
             else:
                 self._malformed(data)
             return
-        if data and 0x80 <= data[0] < 0xF0:
-            raw = channel_message_bytes(data)
+        if channel_message:
             if raw is None:
                 self._malformed(data)
                 return
@@ -361,9 +362,9 @@ class LiveBridge:
         self.engine.prepare(coming[1], coming[2], now, self.beats_per_bar)
 
     def start(self) -> None:
-        # The thread that hands input to this one (rtmidi's callback thread for ALSA/CoreMIDI, the
-        # relay's reader for JACK) needs the GIL for every message; with CPython's default 5 ms switch
-        # interval it can wait that long behind this thread or the recorder's. (Before JACK input
+        # rtmidi's callback thread (ALSA/CoreMIDI input; JACK input is read by this thread from the
+        # relay's pipe) needs the GIL for every message; with CPython's default 5 ms switch interval it
+        # can wait that long behind this thread or the recorder's. (Before JACK input
         # moved to a relay process, that wait made JACK drop MIDI: at 2,000 msg/s, period 64, 130-200
         # of 20,000 messages lost at 5 ms, 18-98 at 0.5 ms, in an earlier `sideman bench live`.)
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))

@@ -13,8 +13,8 @@ nothing else: its main thread sleeps in a blocking read with the GIL released, s
 takes the GIL at once, stamps the message with `time.perf_counter()` (CLOCK_MONOTONIC, the same
 clock in every process) and writes one small record to a pipe. The bridge's engine thread reads that
 pipe itself, through its Inbox (`Inbox.pull_from`): it sleeps in `select` on the pipe until a message
-or its next deadline, so no thread stands between the relay and the engine. (A reader thread handing
-records on cost a second wake-up per message: 0.1-0.4 ms from stamp to engine in `sideman bench live`.)
+or its next deadline, so no thread stands between the relay and the engine (one thread and one
+wake-up per message fewer than a reader thread; `sideman bench live` showed no difference beyond noise).
 
 Lifetime: the child reads its stdin until EOF, so it ends when the bridge closes the pipe or dies.
 Errors (no JACK server, no such port) come back as one line and the same exception class.

@@ -206,6 +206,8 @@ class SilencingOutput:
         self.notes = NoteTracker()
         self._flush_seconds = flush_seconds
         self._closed = False
+        # Thru's raw bytes: the port's own send_bytes if it has one (looked up once, not per message).
+        self._send_bytes = getattr(port, "send_bytes", None) or (lambda data: port.send(mido.Message.from_bytes(data)))
 
     def send(self, msg: mido.Message) -> None:
         self.port.send(msg)
@@ -213,11 +215,7 @@ class SilencingOutput:
 
     def send_bytes(self, data: bytes) -> None:
         """Send one valid channel message given as raw bytes (thru, without building a mido message)."""
-        send_bytes = getattr(self.port, "send_bytes", None)
-        if send_bytes is not None:
-            send_bytes(data)
-        else:
-            self.port.send(mido.Message.from_bytes(data))
+        self._send_bytes(data)
         self.notes.record_bytes(data)
 
     def silence(self) -> int:
