@@ -44,7 +44,7 @@ import numpy as np
 from bridge.bench_clients import (PrivateJack, connect, daw_worker, find_port, jack_tool, late_clients, load_worker,
                                   onset_delays)
 from bridge.bench_hour import Hour, flood_message_cost, hour_engine, hour_live, rss_mb
-from bridge.errors import ModelError, PortError
+from bridge.errors import ConfigError, ModelError, PortError
 
 TARGET_INTERNAL_P99_MS = 1.0
 TARGET_JITTER_MS = 1.0
@@ -143,6 +143,7 @@ class ServerRun:
     period_s: float
     tag: str
     phases: list[Phase] = field(default_factory=list)
+    scheduling: str = ""  # the bridge's engine thread: LiveBridge.scheduling
 
 
 def _received(by_status: np.ndarray) -> dict[str, int]:
@@ -168,15 +169,18 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
 
     from bridge.config import Config
     from bridge.inbox import Inbox
+    from bridge.jack_watch import jack_server_realtime
     from bridge.live import LATENCY_WINDOW
     from bridge.ports import RtMidiOutput, open_input
     from bridge.session import build_engines, open_recorder
+    from bridge.thread_priority import JACK_NOT_REALTIME
 
     frames = int(jack_tool(["jack_bufsize"], env).split()[0])
     rate = int(jack_tool(["jack_samplerate"], env).split()[0])
     tag = f"sideman-bench-{os.getpid()}"
     run = ServerRun(frames, frames / rate, tag)
-    config = (Config().replace("bridge", clock="midi", thru=True, input_channel=1, tempo=args.tempo)
+    config = (Config().replace("bridge", clock="midi", thru=True, input_channel=1, tempo=args.tempo,
+                               realtime_priority=args.realtime_priority)
               .replace("ports", client_name=tag).replace("recording", directory=str(workdir / "sessions")))
     saved_server = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = env["JACK_DEFAULT_SERVER"]  # libjack reads it when a client opens
@@ -199,7 +203,9 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
         for conn in (load_conn, daw_conn):
             if not conn.poll(60) or conn.recv() != "ready":
                 raise PortError("a benchmark client did not start")
-        bridge.start()
+        jack_realtime = jack_server_realtime(f"{tag}-probe")
+        bridge.start(ordinary_because=JACK_NOT_REALTIME if jack_realtime is False else "")
+        run.scheduling = bridge.scheduling
         sideman_in, sideman_out = find_port(env, tag, ":Sideman In"), find_port(env, tag, ":Sideman Out")
         clock, flood, daw = (find_port(env, f"{tag}-{name}:") for name in ("clock", "load", "daw"))
         for source, dest in ((clock, sideman_in), (flood, sideman_in), (clock, daw), (sideman_out, daw)):
@@ -368,6 +374,8 @@ def add_bench_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--periods", default="64,256", help="JACK periods in frames at 48 kHz, each on a private JACK server (default 64,256)")
     parser.add_argument("--jack-server", metavar="NAME", help="use this running JACK server (e.g. default) instead; its own period only")
     parser.add_argument("--realtime", action="store_true", help="start the private JACK servers in realtime mode (jackd -R: needs rtprio rights)")
+    parser.add_argument("--realtime-priority", type=int, default=None, metavar="N",
+                        help="the bridge's engine thread: SCHED_FIFO priority, 0 = ordinary (default: the config's, 1)")
     parser.add_argument("--idle-seconds", type=float, default=None, help="clock + melody alone (default 30; 3 with --quick)")
     parser.add_argument("--flood-seconds", type=float, default=None, help="clock + melody + flood (default 60; 4 with --quick)")
     parser.add_argument("--flood-rate", type=int, default=2000, help="flood messages per second (default 2000)")
@@ -385,6 +393,12 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
     args.flood_seconds = args.flood_seconds if args.flood_seconds is not None else (4.0 if quick else 60.0)
     steps = args.hour_steps or (1200 if quick else 28_800)
     model = args.model or DEFAULT_MODEL
+    if args.realtime_priority is None:
+        from bridge.config import BridgeConfig
+
+        args.realtime_priority = BridgeConfig().realtime_priority
+    elif not 0 <= args.realtime_priority <= 98:
+        raise ConfigError(f"--realtime-priority {args.realtime_priority}: expected 0 (ordinary) to 98")
     if not model.is_file():
         raise ModelError(f"{model}: no such model file")
     try:
@@ -424,8 +438,9 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
         flood_cost = flood_message_cost(model, workdir)
     load = f"; load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     server = f"JACK server {args.jack_server!r}" if args.jack_server else f"private JACK servers ({'realtime' if args.realtime else 'not realtime'}, dummy backend)"
+    engine_thread = "; engine thread " + ", ".join(sorted({r.scheduling for r in runs})) if runs else ""
     print(f"sideman bench live: model {model.name}, {args.tempo:g} BPM, thru on, recording on, flood {args.flood_rate:,} msg/s "
-          f"on channels 5-16; {server}; {os.cpu_count()} CPUs{load}")
+          f"on channels 5-16; {server}{engine_thread}; {os.cpu_count()} CPUs{load}")
     print(REFERENCES)
     for line in table(runs, hours, args.tempo):
         print(line)

@@ -127,12 +127,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             watch = JackWatch.open(f"{p.client_name} watch", lambda reason: bridge.request_stop())
         for sig in stop_signals:
             signal.signal(sig, lambda signum, frame: bridge.request_stop())
-        bridge.start()
+        from bridge.thread_priority import JACK_NOT_REALTIME
+
+        bridge.start(ordinary_because=JACK_NOT_REALTIME if watch is not None and not watch.server_realtime else "")
         opened_ms = (time.perf_counter() - started) * 1000
         models = ", ".join(path.name for path in paths) or "none (thru only)"
         print(f"Sideman {__version__}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "
               f"({API_NAMES[api]}; model {models}; clock {config.bridge.clock}; thru {'on' if config.bridge.thru else 'off'}); "
-              f"ports open after {opened_ms:.0f} ms. Ctrl-C to stop.", flush=True)
+              f"engine thread {bridge.scheduling}; ports open after {opened_ms:.0f} ms. Ctrl-C to stop.", flush=True)
         if recorder is not None:
             print(f"Recording this session to {recorder.journal_path}", flush=True)
         if not config.status.quiet:

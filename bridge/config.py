@@ -50,6 +50,7 @@ class BridgeConfig:
     tempo: float = _ranged(100.0, 20.0, 300.0)
     beats_per_bar: int = _ranged(4, 1, 16)
     queue_capacity: int = _ranged(4096, 64, 1_000_000)
+    realtime_priority: int = _ranged(1, 0, 98)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ def _libjack() -> ctypes.CDLL | None:
         lib.jack_on_info_shutdown.argtypes = [ctypes.c_void_p, _INFO_SHUTDOWN, ctypes.c_void_p]
         lib.jack_client_close.restype = ctypes.c_int
         lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        lib.jack_is_realtime.restype = ctypes.c_int
+        lib.jack_is_realtime.argtypes = [ctypes.c_void_p]
         return lib
     return None
 
@@ -64,6 +66,11 @@ class JackWatch:
             return None
         return cls(lib, client, on_lost)
 
+    @property
+    def server_realtime(self) -> bool:
+        """Whether the server runs its clients' process threads with realtime scheduling (jackd -R)."""
+        return bool(self._client) and bool(self._lib.jack_is_realtime(self._client))
+
     def _shutdown(self, code: int, reason: bytes | None, _arg: object) -> None:
         text = (reason or b"").decode("utf-8", "replace").strip() or "no reason given"
         self.lost = text
@@ -74,3 +81,14 @@ class JackWatch:
         if self._client and self.lost is None:
             self._lib.jack_client_close(self._client)
         self._client = 0
+
+
+def jack_server_realtime(name: str = "sideman-probe") -> bool | None:
+    """Whether the default JACK server (JACK_DEFAULT_SERVER) runs realtime; None if it cannot be asked."""
+    watch = JackWatch.open(name, lambda reason: None)
+    if watch is None:
+        return None
+    try:
+        return watch.server_realtime
+    finally:
+        watch.close()

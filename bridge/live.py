@@ -26,6 +26,7 @@ from bridge.inbox import Inbox, Received
 from bridge.lead import SUSTAIN
 from bridge.notes import NoteTracker, is_note_off, is_note_on
 from bridge.ports import InputPort, OutputPort, SilencingOutput
+from bridge.thread_priority import make_this_thread_realtime
 
 log = logging.getLogger("sideman")
 
@@ -120,6 +121,9 @@ class LiveBridge:
         self._closed = False
         self.fault: str | None = None
         self._prepared_for: tuple[str, int] | None = None  # the coming step _prepare_next last tried
+        # How the engine thread is scheduled: "realtime priority N" or "ordinary (why)"; set by start().
+        self.scheduling = "not started"
+        self._scheduled = threading.Event()
 
     @property
     def engine(self) -> Engine:
@@ -361,17 +365,25 @@ class LiveBridge:
         self._prepared_for = coming[0]
         self.engine.prepare(coming[1], coming[2], now, self.beats_per_bar)
 
-    def start(self) -> None:
+    def start(self, realtime_priority: int | None = None, ordinary_because: str = "") -> None:
+        """Start the engine thread, at `realtime_priority` (default: the config's) unless `ordinary_because`
+        says why it must stay an ordinary thread (bridge.thread_priority)."""
         # rtmidi's callback thread (ALSA/CoreMIDI input; JACK input is read by this thread from the
         # relay's pipe) needs the GIL for every message; with CPython's default 5 ms switch interval it
         # can wait that long behind this thread or the recorder's. (Before JACK input
         # moved to a relay process, that wait made JACK drop MIDI: at 2,000 msg/s, period 64, 130-200
         # of 20,000 messages lost at 5 ms, 18-98 at 0.5 ms, in an earlier `sideman bench live`.)
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        self._thread = threading.Thread(target=self._run_guarded, name="sideman-engine", daemon=True)
+        priority = self.config.bridge.realtime_priority if realtime_priority is None else realtime_priority
+        self._thread = threading.Thread(target=self._run_guarded, args=(0 if ordinary_because else priority, ordinary_because),
+                                        name="sideman-engine", daemon=True)
         self._thread.start()
+        self._scheduled.wait(timeout=2.0)  # the thread sets its own priority first: report it with the ports
 
-    def _run_guarded(self) -> None:
+    def _run_guarded(self, priority: int = 0, ordinary_because: str = "") -> None:
+        why_not = ordinary_because or make_this_thread_realtime(priority)  # only the thread itself can (pid 0 = this thread)
+        self.scheduling = f"realtime priority {priority}" if why_not is None else f"ordinary ({why_not})"
+        self._scheduled.set()
         try:
             self.run_forever()
         except Exception:  # a bug, not a user error: log it, and let close() silence everything

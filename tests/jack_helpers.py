@@ -332,3 +332,14 @@ class DumpDawClient(DawClient):
             self._dump.kill()
             self._dump.wait()
         self._reader.join(timeout=5)
+
+
+def realtime_allowed() -> bool:
+    """Whether this process may give a thread SCHED_FIFO (root or an rtprio limit); tried on a throwaway thread."""
+    from bridge.thread_priority import make_this_thread_realtime
+
+    answer: list[str | None] = []
+    probe = threading.Thread(target=lambda: answer.append(make_this_thread_realtime(1)))
+    probe.start()
+    probe.join()
+    return answer[0] is None

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bridge.bench_clients import flood_messages, onset_delays
+from tests.jack_helpers import realtime_allowed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,6 +28,8 @@ def test_bench_live_quick_prints_the_table_and_loses_nothing_idle_at_period_256(
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     print(out)
+    # The private servers are not realtime: the engine thread must not outrank their clients.
+    assert "engine thread ordinary (the JACK server is not realtime" in out.splitlines()[0]
     header = out.splitlines()[2]
     assert [h for h in header.split() if h.startswith("p")] == ["p64=1.33ms"] * 2 + ["p256=5.33ms"] * 2
     for label in ("bridge: tick -> part send, ms", "JACK: tick -> part note at the DAW, ms", "  jitter beyond one period, ms",
@@ -42,6 +45,22 @@ def test_bench_live_quick_prints_the_table_and_loses_nothing_idle_at_period_256(
     assert [cell.split("/")[1] for cell in row(out, "lost in all/dropped by the inbox")[:4]] == ["0"] * 4
     sent = row(out, "load sent: all/note-offs/clock")
     assert all(int(cell.split("/")[2].replace(",", "")) > 0 for cell in sent[:4])  # the clock ran in every phase
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_under_realtime_jack_the_engine_thread_runs_realtime_and_loses_nothing_idle(jack_server):
+    if not realtime_allowed():
+        pytest.skip("no realtime rights here (not root, no rtprio limit): jackd -R cannot run realtime")
+    proc = subprocess.run([sys.executable, "-m", "bridge", "bench", "live", "--quick", "--realtime", "--periods", "64",
+                           "--hour-steps", "100"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    print(out)
+    assert "private JACK servers (realtime, dummy backend); engine thread realtime priority 1;" in out.splitlines()[0]
+    assert row(out, "lost note-offs/clock")[0] == "0/0"
+    assert row(out, "lost in all/dropped by the inbox")[0] == "0/0"
+
 
 
 def test_flood_ends_every_note_it_starts_and_stays_off_the_lead_and_part_channels():
