@@ -173,7 +173,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
     from bridge.live import LATENCY_WINDOW
     from bridge.ports import RtMidiOutput, open_input
     from bridge.session import build_engines, open_recorder
-    from bridge.thread_priority import JACK_NOT_REALTIME
+    from bridge.thread_priority import ordinary_under_jack
 
     frames = int(jack_tool(["jack_bufsize"], env).split()[0])
     rate = int(jack_tool(["jack_samplerate"], env).split()[0])
@@ -204,7 +204,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
             if not conn.poll(60) or conn.recv() != "ready":
                 raise PortError("a benchmark client did not start")
         jack_realtime = jack_server_realtime(f"{tag}-probe")
-        bridge.start(ordinary_because=JACK_NOT_REALTIME if jack_realtime is False else "")
+        bridge.start(ordinary_because=ordinary_under_jack(jack_realtime))
         run.scheduling = bridge.scheduling
         sideman_in, sideman_out = find_port(env, tag, ":Sideman In"), find_port(env, tag, ":Sideman Out")
         clock, flood, daw = (find_port(env, f"{tag}-{name}:") for name in ("clock", "load", "daw"))

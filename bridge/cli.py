@@ -127,9 +127,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             watch = JackWatch.open(f"{p.client_name} watch", lambda reason: bridge.request_stop())
         for sig in stop_signals:
             signal.signal(sig, lambda signum, frame: bridge.request_stop())
-        from bridge.thread_priority import JACK_NOT_REALTIME
+        from bridge.thread_priority import ordinary_under_jack
 
-        bridge.start(ordinary_because=JACK_NOT_REALTIME if watch is not None and not watch.server_realtime else "")
+        jack_realtime = None if watch is None else watch.server_realtime
+        bridge.start(ordinary_because=ordinary_under_jack(jack_realtime) if api == API_IDS["jack"] else "")
         opened_ms = (time.perf_counter() - started) * 1000
         models = ", ".join(path.name for path in paths) or "none (thru only)"
         print(f"Sideman {__version__}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "

@@ -25,6 +25,13 @@ import sys
 JACK_NOT_REALTIME = "the JACK server is not realtime; the engine must not outrank its threads"
 
 
+def ordinary_under_jack(server_realtime: bool | None) -> str:
+    """Why the engine thread must stay ordinary under this JACK server; "" if it may be realtime."""
+    if server_realtime is None:
+        return "could not ask the JACK server whether it is realtime"
+    return "" if server_realtime else JACK_NOT_REALTIME
+
+
 def make_this_thread_realtime(priority: int) -> str | None:
     """Give the calling thread SCHED_FIFO at `priority`. None if it now has it, else why not (a short phrase)."""
     if priority <= 0:

@@ -14,7 +14,7 @@ from bridge.engine import Engine, EngineSettings
 from bridge.inbox import Inbox
 from bridge.live import LiveBridge
 from bridge.ports import FakeOutput
-from bridge.thread_priority import make_this_thread_realtime, thread_policy
+from bridge.thread_priority import JACK_NOT_REALTIME, make_this_thread_realtime, ordinary_under_jack, thread_policy
 from tests.fakes import FakeStepModel
 from tests.jack_helpers import realtime_allowed
 
@@ -56,6 +56,19 @@ def test_priority_zero_keeps_an_ordinary_thread():
         assert bridge.scheduling == "ordinary (realtime_priority = 0 in the config)"
         assert thread_policy(bridge._thread.native_id)[0] == "SCHED_OTHER"
         assert handles_input(bridge)
+    finally:
+        bridge.close()
+
+
+def test_under_jack_only_a_server_known_to_be_realtime_lets_the_engine_be_realtime():
+    assert ordinary_under_jack(True) == ""
+    assert ordinary_under_jack(False) == JACK_NOT_REALTIME
+    assert ordinary_under_jack(None).startswith("could not ask")
+    bridge = LiveBridge(Config(), Inbox(64), FakeOutput(), [])
+    bridge.start(realtime_priority=1, ordinary_because=ordinary_under_jack(False))
+    try:
+        assert bridge.scheduling == f"ordinary ({JACK_NOT_REALTIME})"
+        assert thread_policy(bridge._thread.native_id)[0] == "SCHED_OTHER"
     finally:
         bridge.close()
 

@@ -7,6 +7,8 @@ import signal
 import mido
 import pytest
 
+from bridge.jack_watch import jack_server_realtime
+from bridge.thread_priority import JACK_NOT_REALTIME
 from tests.jack_helpers import BridgeProcess, DumpDawClient, private_port_names
 
 pytestmark = pytest.mark.jack
@@ -68,4 +70,9 @@ def test_sigint_also_silences(bridge_and_daw):
 def test_ports_open_quickly_and_banner_names_them(bridge_and_daw):
     bridge, _ = bridge_and_daw
     assert "listening on 'Sideman In" in bridge.banner and "playing on 'Sideman Out" in bridge.banner
+    # Under a server that is not realtime (CI's) the engine thread must not outrank JACK's threads.
+    if jack_server_realtime() is False:
+        assert f"engine thread ordinary ({JACK_NOT_REALTIME})" in bridge.banner
+    else:
+        assert "engine thread realtime priority 1" in bridge.banner or "engine thread ordinary (no realtime rights" in bridge.banner
     print(f"sideman run: ports open {bridge.ready_seconds * 1000:.0f} ms after process start")
