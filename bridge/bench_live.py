@@ -44,7 +44,7 @@ import numpy as np
 from bridge.bench_clients import (PrivateJack, connect, daw_worker, find_port, jack_tool, late_clients, load_worker,
                                   onset_delays)
 from bridge.bench_hour import Hour, flood_message_cost, hour_engine, hour_live, rss_mb
-from bridge.errors import ConfigError, ModelError, PortError
+from bridge.errors import ModelError, PortError
 
 TARGET_INTERNAL_P99_MS = 1.0
 TARGET_JITTER_MS = 1.0
@@ -393,12 +393,11 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
     args.flood_seconds = args.flood_seconds if args.flood_seconds is not None else (4.0 if quick else 60.0)
     steps = args.hour_steps or (1200 if quick else 28_800)
     model = args.model or DEFAULT_MODEL
-    if args.realtime_priority is None:
-        from bridge.config import BridgeConfig
+    from bridge.config import Config
 
-        args.realtime_priority = BridgeConfig().realtime_priority
-    elif not 0 <= args.realtime_priority <= 98:
-        raise ConfigError(f"--realtime-priority {args.realtime_priority}: expected 0 (ordinary) to 98")
+    if args.realtime_priority is None:
+        args.realtime_priority = Config().bridge.realtime_priority
+    Config().replace("bridge", realtime_priority=args.realtime_priority)  # its range check: one clear line, before any JACK
     if not model.is_file():
         raise ModelError(f"{model}: no such model file")
     try:

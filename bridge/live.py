@@ -365,17 +365,16 @@ class LiveBridge:
         self._prepared_for = coming[0]
         self.engine.prepare(coming[1], coming[2], now, self.beats_per_bar)
 
-    def start(self, realtime_priority: int | None = None, ordinary_because: str = "") -> None:
-        """Start the engine thread, at `realtime_priority` (default: the config's) unless `ordinary_because`
-        says why it must stay an ordinary thread (bridge.thread_priority)."""
+    def start(self, ordinary_because: str = "") -> None:
+        """Start the engine thread, at the config's realtime priority unless `ordinary_because` says why it
+        must stay an ordinary thread (bridge.thread_priority)."""
         # rtmidi's callback thread (ALSA/CoreMIDI input; JACK input is read by this thread from the
         # relay's pipe) needs the GIL for every message; with CPython's default 5 ms switch interval it
         # can wait that long behind this thread or the recorder's. (Before JACK input
         # moved to a relay process, that wait made JACK drop MIDI: at 2,000 msg/s, period 64, 130-200
         # of 20,000 messages lost at 5 ms, 18-98 at 0.5 ms, in an earlier `sideman bench live`.)
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        priority = self.config.bridge.realtime_priority if realtime_priority is None else realtime_priority
-        self._thread = threading.Thread(target=self._run_guarded, args=(0 if ordinary_because else priority, ordinary_because),
+        self._thread = threading.Thread(target=self._run_guarded, args=(self.config.bridge.realtime_priority, ordinary_because),
                                         name="sideman-engine", daemon=True)
         self._thread.start()
         self._scheduled.wait(timeout=2.0)  # the thread sets its own priority first: report it with the ports

@@ -48,9 +48,3 @@ def make_this_thread_realtime(priority: int) -> str | None:
         return f"refused ({exc.strerror or exc})"
     return None
 
-
-def thread_policy(native_id: int) -> tuple[str, int]:
-    """(policy name, priority) of a thread of this process, by its native id (Linux); for tests and the bench."""
-    policy = os.sched_getscheduler(native_id) & ~getattr(os, "SCHED_RESET_ON_FORK", 0)
-    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
-    return names.get(policy, str(policy)), os.sched_getparam(native_id).sched_priority

@@ -14,11 +14,18 @@ from bridge.engine import Engine, EngineSettings
 from bridge.inbox import Inbox
 from bridge.live import LiveBridge
 from bridge.ports import FakeOutput
-from bridge.thread_priority import JACK_NOT_REALTIME, make_this_thread_realtime, ordinary_under_jack, thread_policy
+from bridge.thread_priority import JACK_NOT_REALTIME, make_this_thread_realtime, ordinary_under_jack
 from tests.fakes import FakeStepModel
 from tests.jack_helpers import realtime_allowed
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_FIFO per thread is Linux's")
+
+
+def thread_policy(native_id: int) -> tuple[str, int]:
+    """(policy name, priority) of a thread of this process, by its native id (Linux)."""
+    policy = os.sched_getscheduler(native_id) & ~getattr(os, "SCHED_RESET_ON_FORK", 0)
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
+    return names.get(policy, str(policy)), os.sched_getparam(native_id).sched_priority
 
 
 def started_bridge(priority: int) -> LiveBridge:
@@ -65,7 +72,7 @@ def test_under_jack_only_a_server_known_to_be_realtime_lets_the_engine_be_realti
     assert ordinary_under_jack(False) == JACK_NOT_REALTIME
     assert ordinary_under_jack(None).startswith("could not ask")
     bridge = LiveBridge(Config(), Inbox(64), FakeOutput(), [])
-    bridge.start(realtime_priority=1, ordinary_because=ordinary_under_jack(False))
+    bridge.start(ordinary_because=ordinary_under_jack(False))
     try:
         assert bridge.scheduling == f"ordinary ({JACK_NOT_REALTIME})"
         assert thread_policy(bridge._thread.native_id)[0] == "SCHED_OTHER"
