@@ -21,6 +21,7 @@ def row(out: str, label: str) -> list[str]:
 
 
 @pytest.mark.jack
+@pytest.mark.private_jack
 @pytest.mark.slow
 def test_bench_live_quick_prints_the_table_and_loses_nothing_idle_at_period_256(jack_server):
     proc = subprocess.run([sys.executable, "-m", "bridge", "bench", "live", "--quick"], capture_output=True, text=True,
@@ -48,6 +49,7 @@ def test_bench_live_quick_prints_the_table_and_loses_nothing_idle_at_period_256(
 
 
 @pytest.mark.jack
+@pytest.mark.private_jack
 @pytest.mark.slow
 def test_under_realtime_jack_the_engine_thread_runs_realtime_and_loses_nothing_idle(jack_server):
     if not realtime_allowed():

@@ -304,6 +304,7 @@ def test_the_daw_going_away_and_coming_back(tmp_path, jack_server):
 
 
 @pytest.mark.jack
+@pytest.mark.private_jack
 def test_the_jack_server_going_away_stops_the_bridge_with_one_line(tmp_path, jack_server, monkeypatch):
     server = PrivateJackServer()
     bridge = None
