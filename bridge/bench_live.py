@@ -335,8 +335,11 @@ def table(runs: list[ServerRun], hours: list[Hour], tempo: float) -> list[str]:
     row("  steps answered ahead of their tick", lambda r, p: f"{p.ahead[0]:,} of {p.ahead[1]:,}")
     row("JACK: tick -> part note at the DAW, ms", lambda r, p: _ms(p.onset))
     row("  in periods: 1/2/3+ (share of notes)", lambda r, p: _in_periods(p.onset, r.period_s))
-    row("  jitter beyond one period, ms", lambda r, p: f"{jitter_beyond_period(p.onset, r.period_s) * 1e3:.2f}",
-        f"<= {TARGET_JITTER_MS:g} ms", lambda r, p: jitter_beyond_period(p.onset, r.period_s) * 1e3 <= TARGET_JITTER_MS)
+    # No part note timed (the DAW's client heard none: see the xruns rows) is no measurement: "-", not MISS.
+    row("  jitter beyond one period, ms",
+        lambda r, p: f"{jitter_beyond_period(p.onset, r.period_s) * 1e3:.2f}" if len(p.onset) else "n/a",
+        f"<= {TARGET_JITTER_MS:g} ms",
+        lambda r, p: jitter_beyond_period(p.onset, r.period_s) * 1e3 <= TARGET_JITTER_MS if len(p.onset) else None)
     row("  part notes timed", lambda r, p: f"{len(p.onset):,}")
     row("load sent: all/note-offs/clock", lambda r, p: f"{p.sent.get('total', 0):,}/{p.sent.get('note_off', 0):,}/{p.sent.get('clock', 0):,}")
     row("bridge got: all/note-offs/clock", lambda r, p: f"{p.received['total']:,}/{p.received['note_off']:,}/{p.received['clock']:,}")

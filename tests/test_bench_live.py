@@ -93,3 +93,20 @@ def test_onset_delays_count_ticks_as_the_bridge_does():
     assert np.allclose(onset_delays(late, counted=False), [0.001, 0.0, 0.002])
     # The DAW lost Start (a late cycle): each note is timed from the pulse before it, up to Stop.
     assert np.allclose(onset_delays(events[1:]), [0.001, 0.0, 0.002])
+
+
+def test_a_column_whose_daw_client_heard_no_part_note_is_not_measured_not_a_miss():
+    from bridge.bench_live import Phase, ServerRun, table
+
+    def phase(name: str, onset: list[float]) -> Phase:
+        ms = np.full(100, 0.0003)
+        return Phase(name, 10.0, ms, ms, ms, (10, 10), np.array(onset), {"total": 5, "note_off": 1, "clock": 4},
+                     {"total": 5, "note_off": 1, "clock": 4}, 0, {}, (100.0, 101.0), {})
+
+    period = 256 / 48000
+    run = ServerRun(256, period, "tag", [phase("idle", [period] * 50), phase("flood", []), phase("late", [period, 5 * period] * 25)])
+    lines = table([run], [], 120.0)
+    jitter = next(line for line in lines if line.startswith("  jitter beyond one period, ms"))
+    cells, verdicts = jitter.split("<=")[0].split()[-3:], jitter.split()[-3:]
+    assert cells == ["0.00", "n/a", "5.33"]  # p99 5 periods - p50 3 - the one period of quantization
+    assert verdicts == ["PASS", "-", "MISS"]
