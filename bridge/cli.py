@@ -113,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     bridge = LiveBridge(config, inbox, RtMidiOutput(api, p.client_name, p.output_name, p.connect_output), engines)
     status = None
     watch = None
+    jack_realtime: bool | None = None
     stop_signals = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
     try:
         bridge.input = open_input(api, p.client_name, p.input_name, inbox, p.connect_input,
@@ -124,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             # rtmidi reports nothing when the JACK server stops; without this the bridge would run on, deaf and mute.
             from bridge.jack_watch import JackWatch
 
-            watch = JackWatch.open(f"{p.client_name} watch", lambda reason: bridge.request_stop())
+            watch = JackWatch.open(f"{p.client_name} watch", lambda reason: bridge.request_stop(), count_xruns=True)
         for sig in stop_signals:
             signal.signal(sig, lambda signum, frame: bridge.request_stop())
         from bridge.thread_priority import ordinary_under_jack
@@ -141,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not config.status.quiet:
             from bridge.status import StatusLine
 
-            status = StatusLine(bridge)
+            status = StatusLine(bridge, xruns=(lambda: watch.xruns) if watch is not None and watch.counting_xruns else None)
             status.start()
         while not bridge.wait(timeout=0.5):
             pass
@@ -155,6 +156,10 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{bridge.inbox.dropped} dropped, {bridge.stats.malformed} malformed.", flush=True)
     if recording is not None:
         print(f"Session saved: {recording}", flush=True)
+    if watch is not None and watch.xruns:
+        print(f"The JACK server reported {watch.xruns} xrun(s): cycles where some client finished late, when JACK "
+              f"may drop or repeat MIDI. {'A larger JACK period or a less busy machine helps.' if jack_realtime else 'Run JACK realtime (jackd -R).'}",
+              flush=True)
     if watch is not None and watch.lost is not None:
         raise PortError(f"the JACK server stopped while Sideman was running ({watch.lost}); start it again, then `sideman run`")
     lost_input = getattr(bridge.input, "lost", None)

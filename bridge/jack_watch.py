@@ -4,8 +4,12 @@ python-rtmidi says nothing when the JACK server stops: sends still succeed (into
 drains), the input just falls silent, and port listings keep showing the dead server's ports. A
 bridge would play on into nothing until killed. JACK's own notice is a client's shutdown callback,
 which rtmidi does not expose, so this module opens one more JACK client through libjack (ctypes, no
-new dependency: rtmidi's JACK backend loads the same library) only to receive that callback. The
-client is never activated and has no ports: it is not in the process graph and costs it nothing.
+new dependency: rtmidi's JACK backend loads the same library) only to receive that callback.
+
+The same client can count the server's xruns (`count_xruns=True`): cycles in which some client, any
+client, finished late. Then JACK drops or repeats that cycle's MIDI whatever Sideman does, and a
+musician should know. libjack sends xrun notices only to active clients, so such a watch is activated;
+it has no ports and no process callback, so the server never waits for it in a cycle.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ log = logging.getLogger("sideman")
 
 _NO_START_SERVER = 0x01  # JackNoStartServer: never start a server as a side effect
 _INFO_SHUTDOWN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+_XRUN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
 
 
 def _libjack() -> ctypes.CDLL | None:
@@ -37,6 +42,10 @@ def _libjack() -> ctypes.CDLL | None:
         lib.jack_client_close.argtypes = [ctypes.c_void_p]
         lib.jack_is_realtime.restype = ctypes.c_int
         lib.jack_is_realtime.argtypes = [ctypes.c_void_p]
+        lib.jack_set_xrun_callback.restype = ctypes.c_int
+        lib.jack_set_xrun_callback.argtypes = [ctypes.c_void_p, _XRUN, ctypes.c_void_p]
+        lib.jack_activate.restype = ctypes.c_int
+        lib.jack_activate.argtypes = [ctypes.c_void_p]
         return lib
     return None
 
@@ -46,15 +55,21 @@ class JackWatch:
 
     def __init__(self, lib: ctypes.CDLL, client: int, on_lost: Callable[[str], None]) -> None:
         self.lost: str | None = None
+        self.xruns = 0  # xrun notices since the watch opened (only with count_xruns)
+        self.counting_xruns = False
         self._lib = lib
         self._client = client
         self._on_lost = on_lost
         self._callback = _INFO_SHUTDOWN(self._shutdown)  # kept referenced: libjack holds a raw pointer
         lib.jack_on_info_shutdown(client, self._callback, None)
+        self._xrun_callback = _XRUN(self._xrun)
 
     @classmethod
-    def open(cls, name: str, on_lost: Callable[[str], None]) -> "JackWatch | None":
-        """A watch on the default JACK server, or None if libjack or the server cannot be reached."""
+    def open(cls, name: str, on_lost: Callable[[str], None], count_xruns: bool = False) -> "JackWatch | None":
+        """A watch on the default JACK server, or None if libjack or the server cannot be reached.
+
+        With count_xruns, `xruns` counts the server's xrun notices (if it cannot, `counting_xruns` stays False).
+        """
         lib = _libjack()
         if lib is None:
             log.debug("libjack not found: the bridge cannot notice if the JACK server stops")
@@ -64,7 +79,12 @@ class JackWatch:
         if not client:
             log.debug("cannot open a JACK watch client (status 0x%x)", status.value)
             return None
-        return cls(lib, client, on_lost)
+        watch = cls(lib, client, on_lost)
+        if count_xruns:
+            # Callbacks must be set before activation; activation is what makes libjack deliver xrun notices.
+            watch.counting_xruns = lib.jack_set_xrun_callback(client, watch._xrun_callback, None) == 0 \
+                and lib.jack_activate(client) == 0
+        return watch
 
     @property
     def server_realtime(self) -> bool:
@@ -75,6 +95,10 @@ class JackWatch:
         text = (reason or b"").decode("utf-8", "replace").strip() or "no reason given"
         self.lost = text
         self._on_lost(text)
+
+    def _xrun(self, _arg: object) -> int:
+        self.xruns += 1  # libjack's notification thread; only this thread writes it
+        return 0
 
     def close(self) -> None:
         # After a shutdown the client is already dead: closing it again would talk to no server.

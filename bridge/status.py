@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TextIO
+from typing import Callable, TextIO
 
 from bridge.contract import pitch_name
 from bridge.live import LiveBridge
@@ -20,7 +20,8 @@ def position_text(step: int, steps_per_beat: int, beats_per_bar: int) -> str:
     return f"{step // per_bar + 1}:{(step // steps_per_beat) % beats_per_bar + 1}:{step % steps_per_beat + 1}"
 
 
-def status_text(bridge: LiveBridge) -> str:
+def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
+    """The line; `xruns`: the JACK server's xrun notices so far (shown once there is one)."""
     clock = bridge.midi_clock if bridge.clock_source == "midi" else bridge.internal
     running = clock.running
     parts = [f"{bridge.clock_source} clock {clock.bpm:5.1f} BPM {'▶' if running else '■'}"]
@@ -39,6 +40,8 @@ def status_text(bridge: LiveBridge) -> str:
         if len(bridge.engines) > 1:
             parts.append(f"model {bridge.active + 1}/{len(bridge.engines)}")
     parts.append(f"dropped {bridge.inbox.dropped}")
+    if xruns:
+        parts.append(f"JACK xruns {xruns}")
     if bridge.fault:
         parts.append(f"FAULT: {bridge.fault}")
     if bridge.recorder is not None:
@@ -49,8 +52,10 @@ def status_text(bridge: LiveBridge) -> str:
 class StatusLine:
     """Redraws one terminal line a few times a second (or prints a line every few seconds to a non-terminal)."""
 
-    def __init__(self, bridge: LiveBridge, stream: TextIO = sys.stdout, interval: float = 0.2) -> None:
+    def __init__(self, bridge: LiveBridge, stream: TextIO = sys.stdout, interval: float = 0.2,
+                 xruns: Callable[[], int] | None = None) -> None:
         self.bridge = bridge
+        self.xruns = xruns or (lambda: 0)
         self.stream = stream
         self.tty = stream.isatty()
         self.interval = interval if self.tty else 5.0
@@ -62,7 +67,7 @@ class StatusLine:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            text = status_text(self.bridge)
+            text = status_text(self.bridge, self.xruns())
             if self.tty:
                 self.stream.write("\r\x1b[2K" + text)
             else:

@@ -4,7 +4,7 @@ A `jack` test that fails while the shared JACK server reports xruns (some client
 late) is run again, up to `_JACK_ATTEMPTS` times in all, and the run lists each such attempt at the
 end. Why: with a server that is not realtime (CI's) on a shared 2-core machine, a client late for
 its cycle makes JACK hand on a stale buffer (the DAW sees a message several times) or drop a cycle's
-MIDI, whatever the bridge does (tests/jack_helpers.py: JackXrunCounter). Such xruns come with most
+MIDI, whatever the bridge does (bridge/jack_watch.py counts the server's xrun notices). Such xruns come with most
 JACK tests here (client start and stop), so in practice a failing JACK test gets three attempts: a
 bridge bug that always fails still fails, and one that fails only sometimes shows in that list.
 A failure with no xrun fails at once. Tests marked `private_jack` run their own servers: the shared
@@ -18,10 +18,12 @@ import os
 import pytest
 from _pytest.runner import runtestprotocol
 
-from tests.jack_helpers import JackXrunCounter, jack_running
+from bridge.jack_watch import JackWatch
+from tests.jack_helpers import jack_running
 
 _JACK_ATTEMPTS = 3
-_xruns: JackXrunCounter | None = None
+_xruns: JackWatch | None = None
+_xruns_tried = False
 _runs_again: list[str] = []
 
 
@@ -34,11 +36,12 @@ def jack_server() -> None:
     pytest.skip("no JACK server running (start one: jackd --no-realtime -d dummy -r 48000 -p 64 &)")
 
 
-def _xrun_counter() -> JackXrunCounter | None:
-    global _xruns
-    if _xruns is None and jack_running():
-        _xruns = JackXrunCounter()
-    return _xruns if _xruns is not None and _xruns.listening else None
+def _xrun_watch() -> JackWatch | None:
+    global _xruns, _xruns_tried
+    if not _xruns_tried and jack_running():
+        _xruns_tried = True
+        _xruns = JackWatch.open(f"sideman-test-xruns-{os.getpid()}", lambda reason: None, count_xruns=True)
+    return _xruns if _xruns is not None and _xruns.counting_xruns else None
 
 
 def _failure_line(reports: list) -> str:
@@ -53,14 +56,14 @@ def _failure_line(reports: list) -> str:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     if item.get_closest_marker("jack") is None or item.get_closest_marker("private_jack") is not None:
         return None
-    counter = _xrun_counter()
-    if counter is None:
+    watch = _xrun_watch()
+    if watch is None:
         return None
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     for attempt in range(1, _JACK_ATTEMPTS + 1):
-        xruns_before = counter.count
+        xruns_before = watch.xruns
         reports = runtestprotocol(item, nextitem=nextitem, log=False)
-        xruns = counter.count - xruns_before
+        xruns = watch.xruns - xruns_before
         if not any(r.failed for r in reports) or xruns == 0 or attempt == _JACK_ATTEMPTS:
             break
         _runs_again.append(f"{item.nodeid}: attempt {attempt} failed while JACK reported {xruns} xrun(s) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import queue
@@ -346,52 +347,33 @@ def realtime_allowed() -> bool:
     return answer[0] is None
 
 
-_XRUN_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+
+_PROCESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 
 
-class JackXrunCounter:
-    """Counts the xruns the default JACK server reports: cycles where some client finished late.
+@contextlib.contextmanager
+def late_jack_client(late_cycles: int = 5, oversleep: float = 0.01):
+    """A JACK client on the default server whose process callback oversleeps its first `late_cycles`
+    cycles (0.01 s is 7.5 periods of 64 frames at 48 kHz): the server reports xruns, as for any late client."""
+    from bridge.jack_watch import _libjack
 
-    In a late cycle JACK2 hands the next client the late client's port buffer from the cycle before
-    (the DAW sees a message twice) or drops what the late client should have read. On a shared
-    machine with a server that is not realtime (CI's) that happens whatever the bridge does; the
-    conftest runs a JACK test again only when it failed while the server reported xruns.
-    The client is activated (libjack delivers xrun notices only to active clients) but has no
-    process callback, so the server never waits for it.
-    """
+    lib = _libjack()
+    lib.jack_set_process_callback.argtypes = [ctypes.c_void_p, _PROCESS, ctypes.c_void_p]
+    lib.jack_deactivate.argtypes = [ctypes.c_void_p]
+    left = [late_cycles]
 
-    def __init__(self, name: str = "sideman-test-xruns") -> None:
-        from bridge.jack_watch import _libjack
-
-        self.count = 0
-        self._client = None
-        lib = _libjack()
-        if lib is None:
-            return
-        lib.jack_set_xrun_callback.argtypes = [ctypes.c_void_p, _XRUN_CALLBACK, ctypes.c_void_p]
-        lib.jack_set_xrun_callback.restype = ctypes.c_int
-        lib.jack_activate.argtypes = [ctypes.c_void_p]
-        lib.jack_activate.restype = ctypes.c_int
-        status = ctypes.c_int(0)
-        with _quiet_c_stderr():
-            client = lib.jack_client_open(f"{name}-{os.getpid()}".encode(), 0x01, ctypes.byref(status))
-        if not client:
-            return
-        self._callback = _XRUN_CALLBACK(self._xrun)  # kept referenced: libjack holds a raw pointer
-        if lib.jack_set_xrun_callback(client, self._callback, None) or lib.jack_activate(client):
-            lib.jack_client_close(client)
-            return
-        self._lib, self._client = lib, client
-
-    @property
-    def listening(self) -> bool:
-        return self._client is not None
-
-    def _xrun(self, _arg: object) -> int:
-        self.count += 1
+    def process(_frames: int, _arg: object) -> int:
+        if left[0] > 0:
+            left[0] -= 1
+            time.sleep(oversleep)
         return 0
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._lib.jack_client_close(self._client)
-            self._client = None
+    callback = _PROCESS(process)  # kept referenced until the client is closed
+    client = lib.jack_client_open(f"sideman-test-late-{os.getpid()}".encode(), 0x01, ctypes.byref(ctypes.c_int(0)))
+    assert client, "cannot open a JACK client"
+    try:
+        assert lib.jack_set_process_callback(client, callback, None) == 0 and lib.jack_activate(client) == 0
+        yield
+    finally:
+        lib.jack_deactivate(client)
+        lib.jack_client_close(client)

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import ctypes
 import textwrap
-import time
 
 import pytest
 
-from tests.jack_helpers import REPO, JackXrunCounter
+from tests.jack_helpers import REPO
 
 pytest_plugins = ["pytester"]
 
-# The inner session uses the real hook from tests/conftest.py, with a fake xrun counter whose count
+# The inner session uses the real hook from tests/conftest.py, with a fake JackWatch whose xruns
 # the inner tests move themselves (a real late cycle cannot be made to order).
 INNER_CONFTEST = textwrap.dedent("""
     import tests.conftest as real
     from tests.conftest import pytest_runtest_protocol, pytest_terminal_summary
 
-    class FakeCounter:
-        listening = True
-        count = 0
+    class FakeWatch:
+        xruns = 0
 
-    COUNTER = FakeCounter()
-    real._xrun_counter = lambda: COUNTER
+    COUNTER = FakeWatch()
+    real._xrun_watch = lambda: COUNTER
 """)
 
 INNER_TESTS = textwrap.dedent("""
@@ -36,7 +33,7 @@ INNER_TESTS = textwrap.dedent("""
     def test_fails_once_with_xruns():
         attempts["flaky"] += 1
         if attempts["flaky"] == 1:
-            COUNTER.count += 4
+            COUNTER.xruns += 4
             assert False, "replayed buffer"
 
     @pytest.mark.jack
@@ -47,19 +44,19 @@ INNER_TESTS = textwrap.dedent("""
     @pytest.mark.jack
     def test_fails_every_time_with_xruns():
         attempts["always"] += 1
-        COUNTER.count += 1
+        COUNTER.xruns += 1
         assert False, f"always, attempt {attempts['always']}"
 
     @pytest.mark.jack
     @pytest.mark.private_jack
     def test_on_a_private_server():
         attempts["private"] += 1
-        COUNTER.count += 1
+        COUNTER.xruns += 1
         assert False, f"private, attempt {attempts['private']}"
 
     def test_not_a_jack_test():
         attempts["unmarked"] += 1
-        COUNTER.count += 1
+        COUNTER.xruns += 1
         assert False, f"unmarked, attempt {attempts['unmarked']}"
 """)
 
@@ -83,39 +80,3 @@ def test_only_failures_with_xruns_run_again_and_the_run_says_so(pytester: pytest
     for name in ("test_fails_without_xruns", "test_not_a_jack_test", "test_on_a_private_server"):
         assert name not in summary
 
-
-_PROCESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
-
-
-@pytest.mark.jack
-def test_the_counter_hears_a_real_late_client(jack_server) -> None:
-    """A client whose process callback oversleeps its cycle: the server reports xruns, the counter counts them."""
-    from bridge.jack_watch import _libjack
-
-    counter = JackXrunCounter("sideman-test-xruns-check")
-    assert counter.listening
-    lib = _libjack()
-    lib.jack_set_process_callback.argtypes = [ctypes.c_void_p, _PROCESS, ctypes.c_void_p]
-    lib.jack_activate.argtypes = lib.jack_deactivate.argtypes = [ctypes.c_void_p]
-    late_cycles = [5]
-
-    def process(_frames: int, _arg: object) -> int:
-        if late_cycles[0] > 0:
-            late_cycles[0] -= 1
-            time.sleep(0.01)  # 7.5 periods of 64 frames at 48 kHz
-        return 0
-
-    callback = _PROCESS(process)
-    client = lib.jack_client_open(b"sideman-test-late", 0x01, ctypes.byref(ctypes.c_int(0)))
-    assert client
-    try:
-        before = counter.count
-        assert lib.jack_set_process_callback(client, callback, None) == 0 and lib.jack_activate(client) == 0
-        deadline = time.monotonic() + 5.0
-        while counter.count == before and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert counter.count > before
-    finally:
-        lib.jack_deactivate(client)
-        lib.jack_client_close(client)
-        counter.close()

@@ -241,6 +241,14 @@ def test_steps_answered_ahead_of_the_midi_clock_tick_play_the_same_notes():
     assert f"({share:3.0f}% ahead)" in status_text(ahead) and "(  0% ahead)" in status_text(plain)
 
 
+def test_the_status_line_shows_jack_xruns_once_there_is_one():
+    from bridge.status import status_text
+
+    bridge, _ = make_bridge()
+    assert "xruns" not in status_text(bridge) and "xruns" not in status_text(bridge, 0)
+    assert "| JACK xruns 3 |" in status_text(bridge, 3) + " |"
+
+
 def test_internal_clock_steps_are_answered_before_their_tick():
     bridge, out = _real_bridge("internal")
     feed(bridge, [0x90, 67, 90], 1.0)  # starts the internal grid on this note
