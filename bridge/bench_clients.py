@@ -100,8 +100,14 @@ def play(clock, flood, seconds: float, rate: int, bpm: float, seed: int) -> dict
 
 
 def load_worker(conn, clock_client: str, flood_client: str) -> None:
-    """Process body: two JACK outputs, 'clock' and 'flood'; plays each job received until None."""
+    """Process body: two JACK outputs, 'clock' and 'flood'; plays each job received until None.
+    SIGUSR1 prints its threads' Python stacks to stderr (the benchmark sends it if the load client hangs)."""
+    import faulthandler
+    import signal
+
     import rtmidi
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     clock = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=clock_client)
     clock.open_virtual_port("clock")

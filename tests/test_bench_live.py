@@ -110,3 +110,30 @@ def test_a_column_whose_daw_client_heard_no_part_note_is_not_measured_not_a_miss
     cells, verdicts = jitter.split("<=")[0].split()[-3:], jitter.split()[-3:]
     assert cells == ["0.00", "n/a", "5.33"]  # p99 5 periods - p50 3 - the one period of quantization
     assert verdicts == ["PASS", "-", "MISS"]
+
+
+@pytest.mark.jack
+def test_the_load_client_prints_its_python_stacks_on_sigusr1(jack_server, capfd):
+    """What `sideman bench live` asks of a load client that stopped answering, so the next hang can be read."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    from bridge.bench_clients import load_worker
+
+    ctx = multiprocessing.get_context("spawn")
+    conn, end = ctx.Pipe()
+    tag = f"sideman-test-load-{os.getpid()}"
+    proc = ctx.Process(target=load_worker, args=(end, f"{tag}-clock", f"{tag}-flood"), daemon=True)
+    proc.start()
+    try:
+        assert conn.poll(30) and conn.recv() == "ready"
+        os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(0.5)
+        assert proc.is_alive()  # a dump, not a death
+    finally:
+        conn.send(None)
+        proc.join(10)
+    err = capfd.readouterr().err
+    assert "in load_worker" in err and "Current thread" in err, err
