@@ -403,9 +403,10 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
     model = args.model or DEFAULT_MODEL
     from bridge.config import Config
 
+    defaults = Config()
     if args.realtime_priority is None:
-        args.realtime_priority = Config().bridge.realtime_priority
-    Config().replace("bridge", realtime_priority=args.realtime_priority)  # its range check: one clear line, before any JACK
+        args.realtime_priority = defaults.bridge.realtime_priority
+    defaults.replace("bridge", realtime_priority=args.realtime_priority)  # its range check: one clear line, before any JACK
     if not model.is_file():
         raise ModelError(f"{model}: no such model file")
     try:

@@ -142,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not config.status.quiet:
             from bridge.status import StatusLine
 
-            status = StatusLine(bridge, xruns=(lambda: watch.xruns) if watch is not None and watch.counting_xruns else None)
+            status = StatusLine(bridge, xruns=(lambda: watch.xruns) if watch is not None else None)
             status.start()
         while not bridge.wait(timeout=0.5):
             pass

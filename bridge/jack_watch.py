@@ -53,16 +53,18 @@ def _libjack() -> ctypes.CDLL | None:
 class JackWatch:
     """Calls `on_lost(reason)` (from a libjack thread) if the JACK server shuts down or drops us."""
 
-    def __init__(self, lib: ctypes.CDLL, client: int, on_lost: Callable[[str], None]) -> None:
+    def __init__(self, lib: ctypes.CDLL, client: int, on_lost: Callable[[str], None], count_xruns: bool = False) -> None:
         self.lost: str | None = None
-        self.xruns = 0  # xrun notices since the watch opened (only with count_xruns)
-        self.counting_xruns = False
+        self.xruns = 0  # xrun notices since the watch opened (stays 0 unless counting_xruns)
         self._lib = lib
         self._client = client
         self._on_lost = on_lost
         self._callback = _INFO_SHUTDOWN(self._shutdown)  # kept referenced: libjack holds a raw pointer
         lib.jack_on_info_shutdown(client, self._callback, None)
         self._xrun_callback = _XRUN(self._xrun)
+        # Callbacks must be set before activation; activation is what makes libjack deliver xrun notices.
+        self.counting_xruns = count_xruns and lib.jack_set_xrun_callback(client, self._xrun_callback, None) == 0 \
+            and lib.jack_activate(client) == 0
 
     @classmethod
     def open(cls, name: str, on_lost: Callable[[str], None], count_xruns: bool = False) -> "JackWatch | None":
@@ -79,12 +81,7 @@ class JackWatch:
         if not client:
             log.debug("cannot open a JACK watch client (status 0x%x)", status.value)
             return None
-        watch = cls(lib, client, on_lost)
-        if count_xruns:
-            # Callbacks must be set before activation; activation is what makes libjack deliver xrun notices.
-            watch.counting_xruns = lib.jack_set_xrun_callback(client, watch._xrun_callback, None) == 0 \
-                and lib.jack_activate(client) == 0
-        return watch
+        return cls(lib, client, on_lost, count_xruns)
 
     @property
     def server_realtime(self) -> bool:

@@ -347,7 +347,6 @@ def realtime_allowed() -> bool:
     return answer[0] is None
 
 
-
 _PROCESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 
 
@@ -355,7 +354,7 @@ _PROCESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 def late_jack_client(late_cycles: int = 5, oversleep: float = 0.01):
     """A JACK client on the default server whose process callback oversleeps its first `late_cycles`
     cycles (0.01 s is 7.5 periods of 64 frames at 48 kHz): the server reports xruns, as for any late client."""
-    from bridge.jack_watch import _libjack
+    from bridge.jack_watch import _NO_START_SERVER, _libjack
 
     lib = _libjack()
     lib.jack_set_process_callback.argtypes = [ctypes.c_void_p, _PROCESS, ctypes.c_void_p]
@@ -369,7 +368,7 @@ def late_jack_client(late_cycles: int = 5, oversleep: float = 0.01):
         return 0
 
     callback = _PROCESS(process)  # kept referenced until the client is closed
-    client = lib.jack_client_open(f"sideman-test-late-{os.getpid()}".encode(), 0x01, ctypes.byref(ctypes.c_int(0)))
+    client = lib.jack_client_open(f"sideman-test-late-{os.getpid()}".encode(), _NO_START_SERVER, ctypes.byref(ctypes.c_int(0)))
     assert client, "cannot open a JACK client"
     try:
         assert lib.jack_set_process_callback(client, callback, None) == 0 and lib.jack_activate(client) == 0
