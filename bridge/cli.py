@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bridge.inbox import Inbox
     from bridge.live import LiveBridge
     from bridge.ports import API_IDS, API_NAMES, RtMidiOutput, open_input, resolve_api
-    from bridge.session import build_engines, model_paths, open_recorder
+    from bridge.session import build_engines, model_paths, open_jack_watch, open_recorder
 
     started = time.perf_counter()
     config = config_from_args(args)
@@ -123,9 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         bridge.recorder = recorder = open_recorder(config, engines, paths)
         if api == API_IDS["jack"]:
             # rtmidi reports nothing when the JACK server stops; without this the bridge would run on, deaf and mute.
-            from bridge.jack_watch import JackWatch
-
-            watch = JackWatch.open(f"{p.client_name} watch", lambda reason: bridge.request_stop(), count_xruns=True)
+            watch = open_jack_watch(bridge, p.client_name)
         for sig in stop_signals:
             signal.signal(sig, lambda signum, frame: bridge.request_stop())
         from bridge.thread_priority import ordinary_under_jack

@@ -167,6 +167,11 @@ class RtMidiOutput:
     """A python-rtmidi output, virtual or connected to an existing port by name."""
 
     def __init__(self, api: int, client_name: str, port_name: str, connect: str = "") -> None:
+        self._args = (api, client_name, port_name, connect)
+        self._open()
+
+    def _open(self) -> None:
+        api, client_name, port_name, connect = self._args
         with _quiet_c_stderr():
             try:
                 self._midi = rtmidi.MidiOut(rtapi=api, name=client_name)
@@ -181,6 +186,11 @@ class RtMidiOutput:
                 raise PortError("Windows has no virtual MIDI ports: create one with loopMIDI and pass --out 'loopMIDI Port'")
             self._midi.open_virtual_port(port_name)
             self.name = port_name
+
+    def reopen(self) -> None:
+        """Close the client and open it again, same ports: before anything was sent (bridge.jack_watch.reopen_while_stale)."""
+        self.close()
+        self._open()
 
     def send(self, msg: mido.Message) -> None:
         self._midi.send_message(msg.bytes())

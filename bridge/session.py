@@ -6,8 +6,9 @@ Kept apart from the CLI so tests and the live benchmark build sessions exactly a
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from bridge.config import Config
 from bridge.engine import Engine, EngineSettings
@@ -15,6 +16,8 @@ from bridge.errors import ConfigError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
+
+log = logging.getLogger("sideman")
 
 
 def model_paths(config: Config, flags: Sequence[str] | None = None) -> list[Path]:
@@ -81,3 +84,34 @@ def open_recorder(config: Config, engines: Sequence[Engine], paths: Sequence[Pat
         started_at=_dt.datetime.now().isoformat(timespec="seconds"),
     )
     return SessionRecorder(Path(config.recording.directory).expanduser(), info)
+
+
+def open_jack_watch(bridge, client_name: str, stale: Callable[[], list[str]] | None = None):
+    """`sideman run`'s JACK watch (server loss, xruns), opened once the bridge's output is open.
+
+    Then this process's JACK clients are all open, and if one of them caught a closed client's
+    semaphore while opening (bridge.jack_watch.stale_wakeups: a JACK2 bug that leaves a later client
+    listening to Sideman Out woken in only part of the cycles), the output and the watch are closed and
+    opened again, before anything was sent. The input port lives in the relay process, which only
+    receives (it wakes no other client), so it needs no such check. Returns the watch, or None.
+    """
+    from bridge.jack_watch import JackWatch, reopen_while_stale, stale_wakeups
+
+    def open_watch() -> JackWatch | None:
+        return JackWatch.open(f"{client_name} watch", lambda reason: bridge.request_stop(), count_xruns=True)
+
+    watch = open_watch()
+
+    def reopen() -> None:
+        nonlocal watch
+        if watch is not None:
+            watch.close()
+        bridge.output.port.reopen()
+        watch = open_watch()
+
+    left = reopen_while_stale(reopen, stale=stale or stale_wakeups)
+    if left:
+        log.warning("JACK: this process still holds the semaphore of closed client(s) %s after reopening 3 times: "
+                    "a client that starts later and listens to Sideman Out may miss MIDI (a JACK2 bug; restart "
+                    "Sideman if one does)", ", ".join(left))
+    return watch

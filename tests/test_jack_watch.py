@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -56,3 +57,70 @@ def test_sideman_run_says_how_many_xruns_the_server_reported(jack_server, tmp_pa
     line = next((line for line in out.splitlines() if line.startswith("The JACK server reported ")), "")
     assert int(line.split()[4]) >= 1, out
     assert "may drop or repeat MIDI" in line and ("Run JACK realtime" in line or "larger JACK period" in line)
+
+
+class _BridgeStub:
+    def __init__(self, output) -> None:
+        from bridge.ports import SilencingOutput
+
+        self.output = SilencingOutput(output)
+        self.stops = 0
+
+    def request_stop(self) -> None:
+        self.stops += 1
+
+
+def _jack_ports() -> str:
+    import subprocess
+
+    return subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout
+
+
+def test_sideman_run_reopens_its_jack_clients_while_one_holds_a_closed_client_s_semaphore(jack_server, caplog) -> None:
+    import rtmidi
+
+    from bridge.ports import RtMidiOutput
+    from bridge.session import open_jack_watch
+
+    client = f"sideman-test-stale-{os.getpid()}"
+    output = RtMidiOutput(rtmidi.API_UNIX_JACK, client, "Sideman Out")
+    bridge = _BridgeStub(output)
+    first_client = output._midi
+    answers = [["0_default_jack_lsp"], []]
+    watch = open_jack_watch(bridge, client, stale=lambda: answers.pop(0))
+    try:
+        assert output._midi is not first_client  # closed and opened again
+        assert watch is not None and watch.counting_xruns
+        assert _wait_for(lambda: f"{client}:Sideman Out" in _jack_ports())
+        assert not any("still holds" in r.message for r in caplog.records)
+        output.send_bytes(bytes([0x90, 60, 100]))  # the reopened client sends
+    finally:
+        if watch is not None:
+            watch.close()
+        bridge.output.close()
+    assert bridge.stops == 0
+
+
+def test_sideman_run_says_so_when_its_jack_clients_stay_stale(jack_server, caplog) -> None:
+    import rtmidi
+
+    from bridge.ports import RtMidiOutput
+    from bridge.session import open_jack_watch
+
+    client = f"sideman-test-stale2-{os.getpid()}"
+    output = RtMidiOutput(rtmidi.API_UNIX_JACK, client, "Sideman Out")
+    bridge = _BridgeStub(output)
+    reopened = []
+    real_reopen = output.reopen
+    output.reopen = lambda: (reopened.append(1), real_reopen())
+    with caplog.at_level("WARNING", logger="sideman"):
+        watch = open_jack_watch(bridge, client, stale=lambda: ["0_default_jack_lsp"])
+    try:
+        assert len(reopened) == 3
+        warnings = [r.message for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1 and "0_default_jack_lsp" in warnings[0] and "restart Sideman" in warnings[0]
+        assert watch is not None and watch.counting_xruns
+    finally:
+        if watch is not None:
+            watch.close()
+        bridge.output.close()
