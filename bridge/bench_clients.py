@@ -107,13 +107,24 @@ def load_worker(conn, clock_client: str, flood_client: str) -> None:
 
     import rtmidi
 
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    from bridge.jack_watch import reopen_while_stale
 
-    clock = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=clock_client)
-    clock.open_virtual_port("clock")
-    flood = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=flood_client)
-    flood.open_virtual_port("flood")
-    conn.send("ready")
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    ports: list = []
+
+    def open_ports() -> None:
+        for port in ports:
+            port.close_port()
+            port.delete()
+        ports[:] = [rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name=client) for client in (clock_client, flood_client)]
+        ports[0].open_virtual_port("clock")
+        ports[1].open_virtual_port("flood")
+
+    open_ports()
+    # Both ports wake the bridge's relay and the clock wakes the DAW client: no stale semaphore here.
+    left = reopen_while_stale(open_ports)
+    conn.send(f"its JACK clients still hold closed clients' semaphores ({', '.join(left)})" if left else "ready")
+    clock, flood = ports
     while (job := conn.recv()) is not None:
         conn.send(play(clock, flood, **job))
     for port in (clock, flood):

@@ -96,6 +96,9 @@ class MeteredPort:
             m.kind[i] = m.cause
             m.count += 1
 
+    def reopen(self) -> None:
+        self.port.reopen()
+
     def close(self) -> None:
         self.port.close()
 
@@ -170,7 +173,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
 
     from bridge.config import Config
     from bridge.inbox import Inbox
-    from bridge.jack_watch import jack_server_realtime
+    from bridge.jack_watch import jack_server_realtime, reopen_while_stale
     from bridge.live import LATENCY_WINDOW
     from bridge.ports import RtMidiOutput, open_input
     from bridge.session import build_engines, open_recorder
@@ -195,16 +198,22 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
         engines = build_engines(config, [model])
         meter = SendMeter(int((args.flood_rate + 300) * max(args.flood_seconds, args.idle_seconds) * 1.2) + 10_000)
         inbox = Inbox(config.bridge.queue_capacity)
+        # JACK clients open one after another, each with no other client closing meanwhile (the probe's
+        # closes before the output opens; the DAW's tool clients run once the load client is open): a
+        # client that closes while another opens can leave that one waking a later client in only part
+        # of the cycles (bridge.jack_watch.stale_wakeups). Each sending process checks and reopens.
+        jack_realtime = jack_server_realtime(f"{tag}-probe")
         output = MeteredPort(RtMidiOutput(rtmidi.API_UNIX_JACK, tag, "Sideman Out"), meter)
         bridge = metered_bridge(config, inbox, output, engines, meter=meter)
         bridge.input = open_input(rtmidi.API_UNIX_JACK, tag, "Sideman In", inbox)
         bridge.recorder = open_recorder(config, engines, [model])
-        for p in procs:
+        for p, conn in zip(procs, (load_conn, daw_conn)):
             p.start()
-        for conn in (load_conn, daw_conn):
-            if not conn.poll(60) or conn.recv() != "ready":
-                raise PortError("a benchmark client did not start")
-        jack_realtime = jack_server_realtime(f"{tag}-probe")
+            ready = conn.recv() if conn.poll(60) else "no answer in 60 s"
+            if ready != "ready":
+                raise PortError(f"a benchmark client did not start ({ready})")
+        if left := reopen_while_stale(output.reopen):
+            raise PortError(f"the benchmark's JACK output still holds closed clients' semaphores ({', '.join(left)}) after reopening it")
         bridge.start(ordinary_because=ordinary_under_jack(jack_realtime))
         run.scheduling = bridge.scheduling
         sideman_in, sideman_out = find_port(env, tag, ":Sideman In"), find_port(env, tag, ":Sideman Out")
