@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from bridge.config import Config
 from bridge.engine import Engine, EngineSettings
@@ -16,6 +16,10 @@ from bridge.errors import ConfigError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
+
+if TYPE_CHECKING:
+    from bridge.jack_watch import JackWatch
+    from bridge.live import LiveBridge
 
 log = logging.getLogger("sideman")
 
@@ -86,7 +90,7 @@ def open_recorder(config: Config, engines: Sequence[Engine], paths: Sequence[Pat
     return SessionRecorder(Path(config.recording.directory).expanduser(), info)
 
 
-def open_jack_watch(bridge, client_name: str, stale: Callable[[], list[str]] | None = None):
+def open_jack_watch(bridge: LiveBridge, client_name: str, stale: Callable[[], list[str]] | None = None) -> JackWatch | None:
     """`sideman run`'s JACK watch (server loss, xruns), opened once the bridge's output is open.
 
     Then this process's JACK clients are all open, and if one of them caught a closed client's

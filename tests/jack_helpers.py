@@ -291,7 +291,7 @@ class DumpDawClient(DawClient):
     """DawClient whose receiving side is JACK's own `jack_midi_dump` (C) instead of an rtmidi input.
 
     An rtmidi input either runs a Python callback in JACK's process thread (it waits for the GIL;
-    late cycles make JACK drop or repeat MIDI, and a client late too often is dropped altogether) or
+    late cycles make JACK drop or repeat MIDI) or
     queues for polling (python-rtmidi 1.5 / RtMidi 5.0's queue is not thread-safe: a test segfaulted
     in get_message). The sending side stays rtmidi: sending only writes a ring buffer.
     """
