@@ -21,6 +21,7 @@ INNER_CONFTEST = textwrap.dedent("""
 
     COUNTER = FakeWatch()
     real._xrun_watch = lambda: COUNTER
+    real._stale = lambda: ["0_default_jack_lsp"]
 """)
 
 INNER_TESTS = textwrap.dedent("""
@@ -76,6 +77,7 @@ def test_only_failures_with_xruns_run_again_and_the_run_says_so(pytester: pytest
     summary = text.split("JACK tests run again after xruns")[1].split("short test summary info")[0]
     assert "test_fails_once_with_xruns: attempt 1 failed while JACK reported 4 xrun(s)" in summary
     assert "AssertionError: replayed buffer" in summary
+    assert "; this process held the semaphores of closed JACK clients 0_default_jack_lsp" in summary
     assert summary.count("test_fails_every_time_with_xruns: attempt") == 2
     for name in ("test_fails_without_xruns", "test_not_a_jack_test", "test_on_a_private_server"):
         assert name not in summary
