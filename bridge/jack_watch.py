@@ -146,7 +146,10 @@ def stale_wakeups(maps: str | None = None) -> list[str]:
     return stale
 
 
-def reopen_while_stale(reopen: Callable[[], None], attempts: int = 3,
+REOPEN_ATTEMPTS = 10  # each try is another opening: with clients closing nonstop, ~half of them catch one
+
+
+def reopen_while_stale(reopen: Callable[[], None], attempts: int = REOPEN_ATTEMPTS,
                        stale: Callable[[], list[str]] = stale_wakeups) -> list[str]:
     """While this process holds a closed client's semaphore, call `reopen`, at most `attempts` times.
 

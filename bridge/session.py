@@ -99,7 +99,7 @@ def open_jack_watch(bridge: LiveBridge, client_name: str, stale: Callable[[], li
     opened again, before anything was sent. The input port lives in the relay process, which only
     receives (it wakes no other client), so it needs no such check. Returns the watch, or None.
     """
-    from bridge.jack_watch import JackWatch, reopen_while_stale, stale_wakeups
+    from bridge.jack_watch import REOPEN_ATTEMPTS, JackWatch, reopen_while_stale, stale_wakeups
 
     def open_watch() -> JackWatch | None:
         return JackWatch.open(f"{client_name} watch", lambda reason: bridge.request_stop(), count_xruns=True)
@@ -115,7 +115,7 @@ def open_jack_watch(bridge: LiveBridge, client_name: str, stale: Callable[[], li
 
     left = reopen_while_stale(reopen, stale=stale or stale_wakeups)
     if left:
-        log.warning("JACK: this process still holds the semaphore of closed client(s) %s after reopening 3 times: "
+        log.warning("JACK: this process still holds the semaphore of closed client(s) %s after reopening %d times: "
                     "a client that starts later and listens to Sideman Out may miss MIDI (a JACK2 bug; restart "
-                    "Sideman if one does)", ", ".join(left))
+                    "Sideman if one does)", ", ".join(left), REOPEN_ATTEMPTS)
     return watch

@@ -10,7 +10,7 @@ import mmap
 import os
 from pathlib import Path
 
-from bridge.jack_watch import reopen_while_stale, stale_wakeups
+from bridge.jack_watch import REOPEN_ATTEMPTS, reopen_while_stale, stale_wakeups
 
 _MAPS = """\
 7f1c2e000000-7f1c2e001000 rw-s 00000000 00:1a 118 /dev/shm/jack_sem.0_default_sideman-test-daw (deleted)
@@ -40,12 +40,15 @@ def test_stale_wakeups_reads_this_process_s_real_mappings(tmp_path) -> None:
         path.unlink(missing_ok=True)
 
 
-def test_reopen_while_stale_reopens_until_clean_or_three_times() -> None:
+def test_reopen_while_stale_reopens_until_clean_or_out_of_attempts() -> None:
     answers, reopened = [["gone"], ["gone"], []], []
     assert reopen_while_stale(lambda: reopened.append(1), stale=lambda: answers.pop(0)) == []
     assert len(reopened) == 2
     reopened.clear()
     assert reopen_while_stale(lambda: reopened.append(1), stale=lambda: ["gone"]) == ["gone"]
+    assert len(reopened) == REOPEN_ATTEMPTS
+    reopened.clear()
+    assert reopen_while_stale(lambda: reopened.append(1), attempts=3, stale=lambda: ["gone"]) == ["gone"]
     assert len(reopened) == 3
     reopened.clear()
     assert reopen_while_stale(lambda: reopened.append(1), stale=lambda: []) == [] and not reopened
