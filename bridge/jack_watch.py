@@ -46,6 +46,8 @@ def _libjack() -> ctypes.CDLL | None:
         lib.jack_set_xrun_callback.argtypes = [ctypes.c_void_p, _XRUN, ctypes.c_void_p]
         lib.jack_activate.restype = ctypes.c_int
         lib.jack_activate.argtypes = [ctypes.c_void_p]
+        lib.jack_last_frame_time.restype = ctypes.c_uint32
+        lib.jack_last_frame_time.argtypes = [ctypes.c_void_p]
         return lib
     return None
 
@@ -87,6 +89,11 @@ class JackWatch:
     def server_realtime(self) -> bool:
         """Whether the server runs its clients' process threads with realtime scheduling (jackd -R)."""
         return bool(self._client) and bool(self._lib.jack_is_realtime(self._client))
+
+    def last_frame_time(self) -> int:
+        """The server's frame time at its last cycle (shared memory, no request): it stands still while the
+        server runs no cycle (bridge.stall_guard)."""
+        return int(self._lib.jack_last_frame_time(self._client)) if self._client else 0
 
     def _shutdown(self, code: int, reason: bytes | None, _arg: object) -> None:
         text = (reason or b"").decode("utf-8", "replace").strip() or "no reason given"

@@ -20,6 +20,7 @@ from bridge.errors import PortError
 from bridge.inbox import Inbox
 from bridge.notes import NoteTracker
 from bridge.port_names import _find_port, _quiet_c_stderr
+from bridge.stall_guard import StallGuard
 
 OnMessage = Callable[[list[int], float], None]
 
@@ -168,6 +169,7 @@ class RtMidiOutput:
 
     def __init__(self, api: int, client_name: str, port_name: str, connect: str = "") -> None:
         self._args = (api, client_name, port_name, connect)
+        self._guard: StallGuard | None = None
         self._open()
 
     def _open(self) -> None:
@@ -192,11 +194,27 @@ class RtMidiOutput:
         self.close()
         self._open()
 
-    def send(self, msg: mido.Message) -> None:
-        self._midi.send_message(msg.bytes())
+    def guard_with(self, last_frame_time: Callable[[], int]) -> None:
+        """JACK: never wait for room in rtmidi's buffer (bridge.stall_guard); `last_frame_time` from a JackWatch."""
+        self._guard = StallGuard(last_frame_time)
 
-    def send_bytes(self, data: bytes) -> None:
-        self._midi.send_message(data)
+    @property
+    def dropped_in_stalls(self) -> int:
+        return self._guard.dropped if self._guard is not None else 0
+
+    def send(self, msg: mido.Message) -> None:
+        self.send_bytes(msg.bytes())
+
+    def send_bytes(self, data: bytes | list[int]) -> None:
+        guard = self._guard
+        if guard is None:
+            self._midi.send_message(data)
+            return
+        allowed = guard.allow(data)
+        for owed in guard.owed():
+            self._midi.send_message(owed)
+        if allowed:
+            self._midi.send_message(data)
 
     def close(self) -> None:
         self._midi.close_port()

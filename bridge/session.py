@@ -97,7 +97,8 @@ def open_jack_watch(bridge: LiveBridge, client_name: str, stale: Callable[[], li
     semaphore while opening (bridge.jack_watch.stale_wakeups: a JACK2 bug that leaves a later client
     listening to Sideman Out woken in only part of the cycles), the output and the watch are closed and
     opened again, before anything was sent. The input port lives in the relay process, which only
-    receives (it wakes no other client), so it needs no such check. Returns the watch, or None.
+    receives (it wakes no other client), so it needs no such check. The output is then guarded against a
+    server that stops running cycles (bridge.stall_guard). Returns the watch, or None.
     """
     from bridge.jack_watch import REOPEN_ATTEMPTS, JackWatch, reopen_while_stale, stale_wakeups
 
@@ -114,6 +115,9 @@ def open_jack_watch(bridge: LiveBridge, client_name: str, stale: Callable[[], li
         watch = open_watch()
 
     left = reopen_while_stale(reopen, stale=stale or stale_wakeups)
+    if watch is not None:
+        # Sends must never wait on a server that runs no cycle (bridge.stall_guard): the watch sees its cycles.
+        bridge.output.port.guard_with(watch.last_frame_time)
     if left:
         log.warning("JACK: this process still holds the semaphore of closed client(s) %s after reopening %d times: "
                     "a client that starts later and listens to Sideman Out may miss MIDI (a JACK2 bug; restart "
