@@ -99,6 +99,9 @@ class MeteredPort:
     def reopen(self) -> None:
         self.port.reopen()
 
+    def guard_with(self, last_frame_time) -> None:
+        self.port.guard_with(last_frame_time)
+
     def close(self) -> None:
         self.port.close()
 
@@ -173,10 +176,9 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
 
     from bridge.config import Config
     from bridge.inbox import Inbox
-    from bridge.jack_watch import jack_server_realtime, reopen_while_stale
     from bridge.live import LATENCY_WINDOW
     from bridge.ports import RtMidiOutput, open_input
-    from bridge.session import build_engines, open_recorder
+    from bridge.session import build_engines, open_jack_watch, open_recorder
     from bridge.thread_priority import ordinary_under_jack
 
     frames = int(jack_tool(["jack_bufsize"], env).split()[0])
@@ -193,28 +195,28 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
     daw_conn, daw_end = ctx.Pipe()
     procs = [ctx.Process(target=load_worker, args=(load_end, f"{tag}-clock", f"{tag}-load"), daemon=True),
              ctx.Process(target=daw_worker, args=(daw_end, f"{tag}-daw", PART_CHANNELS), daemon=True)]
-    bridge = None
+    bridge = watch = None
     try:
         engines = build_engines(config, [model])
         meter = SendMeter(int((args.flood_rate + 300) * max(args.flood_seconds, args.idle_seconds) * 1.2) + 10_000)
         inbox = Inbox(config.bridge.queue_capacity)
-        # JACK clients open one after another, each with no other client closing meanwhile (the probe's
-        # closes before the output opens; the DAW's tool clients run once the load client is open): a
-        # client that closes while another opens can leave that one waking a later client in only part
-        # of the cycles (bridge.jack_watch.stale_wakeups). Each sending process checks and reopens.
-        jack_realtime = jack_server_realtime(f"{tag}-probe")
+        # JACK clients open one after another, each with no other client closing meanwhile (the DAW's
+        # tool clients run once the load client is open): a client that closes while another opens can
+        # leave that one waking a later client in only part of the cycles (bridge.jack_watch.stale_wakeups).
+        # Each sending process checks and reopens; the bridge's does it as `sideman run` does.
         output = MeteredPort(RtMidiOutput(rtmidi.API_UNIX_JACK, tag, "Sideman Out"), meter)
         bridge = metered_bridge(config, inbox, output, engines, meter=meter)
         bridge.input = open_input(rtmidi.API_UNIX_JACK, tag, "Sideman In", inbox)
         bridge.recorder = open_recorder(config, engines, [model])
+        watch = open_jack_watch(bridge, tag)  # also guards the output against a stalled server
+        if watch is None:
+            raise PortError("cannot open a JACK client through libjack for the benchmark's watch")
         for p, conn in zip(procs, (load_conn, daw_conn)):
             p.start()
             ready = conn.recv() if conn.poll(60) else "no answer in 60 s"
             if ready != "ready":
                 raise PortError(f"a benchmark client did not start ({ready})")
-        if left := reopen_while_stale(output.reopen):
-            raise PortError(f"the benchmark's JACK output still holds closed clients' semaphores ({', '.join(left)}) after reopening it")
-        bridge.start(ordinary_because=ordinary_under_jack(jack_realtime))
+        bridge.start(ordinary_because=ordinary_under_jack(watch.server_realtime))
         run.scheduling = bridge.scheduling
         sideman_in, sideman_out = find_port(env, tag, ":Sideman In"), find_port(env, tag, ":Sideman Out")
         clock, flood, daw = (find_port(env, f"{tag}-{name}:") for name in ("clock", "load", "daw"))
@@ -265,6 +267,8 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
                     p.terminate()
         if bridge is not None:
             bridge.close()
+        if watch is not None:
+            watch.close()
         if saved_server is None:
             os.environ.pop("JACK_DEFAULT_SERVER", None)
         else:
