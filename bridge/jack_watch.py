@@ -92,8 +92,11 @@ class JackWatch:
 
     def last_frame_time(self) -> int:
         """The server's frame time at its last cycle (shared memory, no request): it stands still while the
-        server runs no cycle (bridge.stall_guard)."""
-        return int(self._lib.jack_last_frame_time(self._client)) if self._client else 0
+        server runs no cycle (bridge.stall_guard). Once the server is gone, 0 without asking libjack: its
+        shared memory may be gone with it."""
+        if not self._client or self.lost is not None:
+            return 0
+        return int(self._lib.jack_last_frame_time(self._client))
 
     def _shutdown(self, code: int, reason: bytes | None, _arg: object) -> None:
         text = (reason or b"").decode("utf-8", "replace").strip() or "no reason given"

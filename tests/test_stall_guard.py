@@ -119,3 +119,27 @@ def test_no_note_is_left_sounding_and_the_buffer_never_fills(ops) -> None:
         elif status == 0xB0 and data[1] == 123:
             sounding = {(c, n) for c, n in sounding if c != data[0] & 0x0F}
     assert sounding <= set(held)
+
+
+class _FakeLibjack:
+    def __init__(self) -> None:
+        self.frame_time_calls = 0
+
+    def jack_on_info_shutdown(self, client, callback, arg) -> None:
+        self.shutdown = callback
+
+    def jack_last_frame_time(self, client) -> int:
+        self.frame_time_calls += 1
+        return 4096 * self.frame_time_calls
+
+
+def test_the_watch_s_frame_time_stands_still_once_the_server_is_gone_without_asking_libjack() -> None:
+    from bridge.jack_watch import JackWatch
+
+    lib = _FakeLibjack()
+    watch = JackWatch(lib, client=1, on_lost=lambda reason: None)
+    assert watch.last_frame_time() != watch.last_frame_time()  # a running server: it moves
+    lib.shutdown(0, b"JACK server has been closed", None)  # what libjack calls when the server goes away
+    calls = lib.frame_time_calls
+    assert watch.last_frame_time() == watch.last_frame_time() == 0
+    assert lib.frame_time_calls == calls
