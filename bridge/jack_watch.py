@@ -130,8 +130,8 @@ def stale_wakeups(maps: str | None = None) -> list[str]:
 
     JACK2 (seen with 1.9.21) keeps, per process, a table of every client's semaphore: a client that
     finishes its cycle wakes the clients listening to it through that table. When a client closes
-    while a client of this process is still opening, libjack may skip removing it (it skips removals
-    until the new client's control block is mapped), so the entry stays. JACK reuses client numbers:
+    while a client of this process is still opening, the entry can stay (seen; most likely because
+    libjack skips a removal until the opening client's control block is mapped). JACK reuses client numbers:
     the next client to get that number is then woken through the dead client's semaphore whenever this
     process is the last of its sources to finish, i.e. in only part of the cycles, and loses MIDI.
     Seen here: a DAW-side jack_midi_dump ran in 3-15% of the cycles and heard 93 of 1,440 clock pulses.

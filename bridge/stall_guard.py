@@ -5,7 +5,8 @@ buffer that its process callback empties once per JACK cycle. When the server ru
 with SIGSTOP or in a debugger, a machine waking up, a server that hangs), nothing empties it, and
 RtMidi 5's sendMessage then waits for room in a loop while holding the GIL: after ~2,300 messages the
 whole bridge stands still, Ctrl-C included, and it never returns if the server then dies (measured
-with a stopped jackd: the 2,341st send did not return).
+with a stopped jackd: the send after the 2,300th-2,400th never returned; the buffer holds 2,340
+three-byte messages).
 
 A StallGuard sits in front of such an output. It counts the bytes that may still be in the buffer,
 asking the server's cycle count (JACK's frame time of the last cycle) only every KiB sent, or on every
