@@ -99,8 +99,8 @@ class MeteredPort:
     def reopen(self) -> None:
         self.port.reopen()
 
-    def guard_with(self, last_frame_time) -> None:
-        self.port.guard_with(last_frame_time)
+    def guard_with(self, last_frame_time, channels) -> None:
+        self.port.guard_with(last_frame_time, channels)
 
     def close(self) -> None:
         self.port.close()

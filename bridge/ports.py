@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Collection, Protocol
 
 import mido
 import rtmidi
@@ -194,9 +194,10 @@ class RtMidiOutput:
         self.close()
         self._open()
 
-    def guard_with(self, last_frame_time: Callable[[], int]) -> None:
-        """JACK: never wait for room in rtmidi's buffer (bridge.stall_guard); `last_frame_time` from a JackWatch."""
-        self._guard = StallGuard(last_frame_time)
+    def guard_with(self, last_frame_time: Callable[[], int], channels: Collection[int]) -> None:
+        """JACK: never wait for room in rtmidi's buffer (bridge.stall_guard); `last_frame_time` from a JackWatch,
+        `channels` the NoteTracker's channels_used of the SilencingOutput around this port."""
+        self._guard = StallGuard(last_frame_time, channels)
 
     @property
     def dropped_in_stalls(self) -> int:

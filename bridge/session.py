@@ -117,7 +117,7 @@ def open_jack_watch(bridge: LiveBridge, client_name: str, stale: Callable[[], li
     left = reopen_while_stale(reopen, stale=stale or stale_wakeups)
     if watch is not None:
         # Sends must never wait on a server that runs no cycle (bridge.stall_guard): the watch sees its cycles.
-        bridge.output.port.guard_with(watch.last_frame_time)
+        bridge.output.port.guard_with(watch.last_frame_time, bridge.output.notes.channels_used)
     if left:
         log.warning("JACK: this process still holds the semaphore of closed client(s) %s after reopening %d times: "
                     "a client that starts later and listens to Sideman Out may miss MIDI (a JACK2 bug; restart "

@@ -13,16 +13,17 @@ asking the server's cycle count (JACK's frame time of the last cycle) only every
 send once the buffer may be filling. Past SOFT_BYTES it drops what could start or change sound and
 keeps what ends it (bridge.inbox.is_essential: note-offs, All Notes Off, pedal release, clock and
 transport); past HARD_BYTES, short of the buffer's size, it drops everything. When the server runs
-again after a drop it hands out All Notes Off for every channel the output has used, before anything
-new: a dropped note-off cannot leave a note sounding.
+again after a drop it hands out All Notes Off for every channel a note was struck on (the output's
+NoteTracker.channels_used), before anything new: a dropped note-off cannot leave a note sounding.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Collection
 
 from bridge.inbox import is_essential
+from bridge.notes import ALL_NOTES_OFF
 
 log = logging.getLogger("sideman")
 
@@ -31,19 +32,20 @@ HEADER_BYTES = 4  # RtMidi writes each message's length (an int) before its byte
 SOFT_BYTES = 10_240  # from here: only messages that end sound or carry the transport
 HARD_BYTES = 14_336  # from here: nothing (room left for one more message of any size RtMidi takes)
 CHECK_EVERY_BYTES = 1_024  # ~140 three-byte messages between two looks at the server's cycle
-ALL_NOTES_OFF = 123
+_NOTHING_OWED: list[bytes] = []  # returned, never changed: no list made per send
 
 
 class StallGuard:
     """Decides, send by send, whether a message may go into an output the server may not be emptying."""
 
-    def __init__(self, cycle: Callable[[], int]) -> None:
-        """`cycle()`: a number that changes whenever the server runs a cycle (JackWatch.last_frame_time)."""
+    def __init__(self, cycle: Callable[[], int], channels: Collection[int]) -> None:
+        """`cycle()`: a number that changes whenever the server runs a cycle (JackWatch.last_frame_time);
+        `channels`: the channels notes were struck on, read when All Notes Off is owed (NoteTracker.channels_used)."""
         self._cycle = cycle
+        self._channels = channels
         self._last_cycle = cycle()
         self._queued = 0  # bytes that may still be in the buffer: sent since the server was last seen running
         self._since_look = 0  # bytes sent since the last look at the cycle
-        self._channels: set[int] = set()
         self.dropped = 0  # messages dropped in all
         self._dropped_in_stall = 0
         self._owed: list[bytes] = []  # All Notes Off to send once the server runs again after a drop
@@ -62,14 +64,12 @@ class StallGuard:
             return False
         self._queued += size
         self._since_look += size
-        if data and 0x80 <= data[0] < 0xF0:
-            self._channels.add(data[0] & 0x0F)
         return True
 
     def owed(self) -> list[bytes]:
         """All Notes Off owed after a stall in which something was dropped (each handed out once)."""
         if not self._owed:
-            return []
+            return _NOTHING_OWED
         owed, self._owed = self._owed, []
         for data in owed:  # they go into the buffer like any message
             self._queued += len(data) + HEADER_BYTES

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from bridge.notes import NoteTracker
 from bridge.stall_guard import HARD_BYTES, HEADER_BYTES, RING_BYTES, SOFT_BYTES, StallGuard
 
 
@@ -25,20 +26,30 @@ class Server:
         return sum(len(m) + HEADER_BYTES for m in self.buffer)
 
 
-def _send(guard: StallGuard, server: Server, data: bytes) -> bool:
-    allowed = guard.allow(data)
-    server.buffer += guard.owed()
+class Output:
+    """The port's side as in `sideman run`: the guard, and the SilencingOutput's books updated after each send."""
+
+    def __init__(self, server: Server) -> None:
+        self.notes = NoteTracker()
+        self.guard = StallGuard(lambda: server.cycles, self.notes.channels_used)
+
+
+def _send(output: Output, server: Server, data: bytes) -> bool:
+    allowed = output.guard.allow(data)
+    server.buffer += output.guard.owed()
     if allowed:
         server.buffer.append(data)
+    output.notes.record_bytes(data)
     assert server.bytes_queued() <= HARD_BYTES < RING_BYTES
     return allowed
 
 
 def test_a_running_server_lets_everything_through() -> None:
     server = Server()
-    guard = StallGuard(lambda: server.cycles)
+    output = Output(server)
+    guard = output.guard
     for i in range(20_000):
-        assert _send(guard, server, bytes([0x90, 60, 100]) if i % 2 == 0 else bytes([0x80, 60, 0]))
+        assert _send(output, server, bytes([0x90, 60, 100]) if i % 2 == 0 else bytes([0x80, 60, 0]))
         if i % 5 == 0:
             server.cycle()
     assert guard.dropped == 0
@@ -46,8 +57,9 @@ def test_a_running_server_lets_everything_through() -> None:
 
 def test_a_stopped_server_keeps_what_ends_sound_then_drops_all_and_owes_all_notes_off() -> None:
     server = Server()
-    guard = StallGuard(lambda: server.cycles)
-    allowed = [(_send(guard, server, bytes([0x91, 60, 100])), _send(guard, server, bytes([0x81, 60, 0]))) for _ in range(2_000)]
+    output = Output(server)
+    guard = output.guard
+    allowed = [(_send(output, server, bytes([0x91, 60, 100])), _send(output, server, bytes([0x81, 60, 0]))) for _ in range(2_000)]
     ons = [a for a, _ in allowed]
     offs = [b for _, b in allowed]
     first_on_dropped = ons.index(False)
@@ -57,10 +69,10 @@ def test_a_stopped_server_keeps_what_ends_sound_then_drops_all_and_owes_all_note
     assert server.bytes_queued() <= HARD_BYTES
     assert guard.owed() == []  # nothing owed while the server is still stopped
     server.cycle()
-    assert _send(guard, server, bytes([0x92, 64, 90]))  # the server runs again: the next send goes...
+    assert _send(output, server, bytes([0x92, 64, 90]))  # the server runs again: the next send goes...
     assert server.buffer[:-1] == [bytes([0xB1, 123, 0])]  # ...after All Notes Off on every channel used
     assert guard.owed() == []  # owed once
-    assert _send(guard, server, bytes([0x82, 64, 0])) and guard.owed() == []
+    assert _send(output, server, bytes([0x82, 64, 0])) and guard.owed() == []
 
 
 messages = st.one_of(
@@ -81,12 +93,12 @@ def test_no_note_is_left_sounding_and_the_buffer_never_fills(ops) -> None:
     """Any mix of notes, controls, bursts (of what may be dropped and of what is kept) and cycles: the buffer never passes HARD_BYTES, and once the
     server has run again and one more message went out, the DAW sounds only what the sender still holds."""
     server = Server()
-    guard = StallGuard(lambda: server.cycles)
+    output = Output(server)
     held: list[tuple[int, int]] = []  # what the sender (the engine) believes sounds
 
     def on(ch: int, note: int) -> None:
         if (ch, note) not in held:
-            _send(guard, server, bytes([0x90 | ch, note, 100]))
+            _send(output, server, bytes([0x90 | ch, note, 100]))
             held.append((ch, note))  # believed sounding even if dropped: its note-off is sent regardless
 
     for kind, ch, value in ops:
@@ -94,19 +106,19 @@ def test_no_note_is_left_sounding_and_the_buffer_never_fills(ops) -> None:
             on(ch, value)
         elif kind == "off_oldest" and held:
             c, n = held.pop(0)
-            _send(guard, server, bytes([0x80 | c, n, 0]))
+            _send(output, server, bytes([0x80 | c, n, 0]))
         elif kind == "cc":
-            _send(guard, server, bytes([0xB0 | ch, 1, value]))
+            _send(output, server, bytes([0xB0 | ch, 1, value]))
         elif kind == "burst":
             for i in range(value):
-                _send(guard, server, bytes([0xE0 | ch, i % 128, 64]))
+                _send(output, server, bytes([0xE0 | ch, i % 128, 64]))
         elif kind == "release_burst":  # pedal releases: kept past the soft limit, so they reach the hard one
             for _ in range(value):
-                _send(guard, server, bytes([0xB0 | ch, 64, 0]))
+                _send(output, server, bytes([0xB0 | ch, 64, 0]))
         elif kind == "cycle":
             server.cycle()
     server.cycle()
-    _send(guard, server, bytes([0xF8]))  # the next message after the server ran again
+    _send(output, server, bytes([0xF8]))  # the next message after the server ran again
     server.cycle()
 
     sounding: set[tuple[int, int]] = set()

@@ -23,23 +23,24 @@ SENDER = r"""
 import sys, time
 import rtmidi
 from bridge.jack_watch import JackWatch
-from bridge.ports import RtMidiOutput
+from bridge.ports import RtMidiOutput, SilencingOutput
 
-out = RtMidiOutput(rtmidi.API_UNIX_JACK, "sideman-test-stall", "out")
+port = RtMidiOutput(rtmidi.API_UNIX_JACK, "sideman-test-stall", "out")
+out = SilencingOutput(port)  # as in sideman run: its books name the channels that get All Notes Off
 watch = JackWatch.open("sideman-test-stall watch", lambda reason: None)
 if sys.argv[1] == "guarded":
-    out.guard_with(watch.last_frame_time)
+    port.guard_with(watch.last_frame_time, out.notes.channels_used)
 print("ready", flush=True)
 sys.stdin.readline()
 for i in range(5000):  # 10,000 messages, ~70 kB: four times RtMidi's buffer
     out.send_bytes(bytes([0x90 | i % 3, 60 + i % 12, 100]))
     out.send_bytes(bytes([0x80 | i % 3, 60 + i % 12, 0]))
-print(f"sent; dropped {out.dropped_in_stalls}", flush=True)
+print(f"sent; dropped {port.dropped_in_stalls}", flush=True)
 sys.stdin.readline()
 out.send_bytes(bytes([0xF8]))  # the first message after the server runs again
 print("more", flush=True)
 sys.stdin.readline()
-out.close()
+port.close()
 watch.close()
 """
 
