@@ -1,3 +1,3 @@
-from bridge.cli import main
+from sideman.bridge.cli import main
 import sys
 sys.exit(main())

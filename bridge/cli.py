@@ -15,26 +15,22 @@ import sys
 import time
 from typing import Callable, Sequence
 
-from bridge import __version__
-from bridge.config import API_CHOICES, Config, load_config
-from bridge.errors import SidemanError
+from sideman.bridge import __version__
+from sideman.bridge.config import API_CHOICES, Config, load_config
+from sideman.bridge.errors import SidemanError
 
 log = logging.getLogger("sideman")
 
 # Commands implemented in other modules: name -> (module, arguments function, command function, help).
 # The module is imported only when its command runs.
 LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "accompany": ("bridge.offline", "add_accompany_arguments", "cmd_accompany", "accompany a melody from a MIDI file, offline"),
-    "demo": ("bridge.offline", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI and a PNG"),
-    "recover": ("bridge.recorder", "add_recover_arguments", "cmd_recover", "turn a leftover session journal into a MIDI file"),
-    "data": ("models.data", "add_data_arguments", "cmd_data", "build the chorale dataset cache (needs the train extras)"),
-    "train": ("models.train", "add_train_arguments", "cmd_train", "train a model (needs the train extras)"),
-    "evaluate": ("models.evaluate", "add_evaluate_arguments", "cmd_evaluate", "evaluate a checkpoint on held-out chorales (train extras)"),
-    "export": ("export.onnx_export", "add_export_arguments", "cmd_export", "export a checkpoint to ONNX with parity checks (train extras)"),
-}
-BENCH_COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "model": ("export.bench_model", "add_bench_model_arguments", "cmd_bench_model", "per-step model latency and cost vs session length"),
-    "live": ("bridge.bench_live", "add_bench_live_arguments", "cmd_bench_live", "latency and jitter of the live bridge through JACK"),
+    "accompany": ("sideman.bridge.offline.render", "add_accompany_arguments", "cmd_accompany", "accompany a melody from a MIDI file, offline"),
+    "demo": ("sideman.bridge.offline.render", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI and a PNG"),
+    "recover": ("sideman.bridge.recording.recorder", "add_recover_arguments", "cmd_recover", "turn a leftover session journal into a MIDI file"),
+    "data": ("sideman.models.data", "add_data_arguments", "cmd_data", "build the chorale dataset cache (needs the train extras)"),
+    "train": ("sideman.models.train", "add_train_arguments", "cmd_train", "train a model (needs the train extras)"),
+    "evaluate": ("sideman.models.evaluate", "add_evaluate_arguments", "cmd_evaluate", "evaluate a checkpoint on held-out chorales (train extras)"),
+    "export": ("sideman.export.onnx_export", "add_export_arguments", "cmd_export", "export a checkpoint to ONNX with parity checks (train extras)"),
 }
 TRAIN_EXTRAS_HINT = "install the training extras first: pip install torch==2.13.0 && pip install -e '.[train]'"
 
@@ -78,7 +74,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
-    from bridge.ports import list_ports, resolve_api
+    from sideman.bridge.live.ports import list_ports, resolve_api
 
     config = config_from_args(args)
     listing = list_ports(resolve_api(config.ports.api))
@@ -93,11 +89,11 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bridge.errors import PortError
-    from bridge.inbox import Inbox
-    from bridge.live import LiveBridge
-    from bridge.ports import API_IDS, API_NAMES, RtMidiOutput, open_input, resolve_api
-    from bridge.session import build_engines, model_paths, open_jack_watch, open_recorder
+    from sideman.bridge.errors import PortError
+    from sideman.bridge.live.inbox import Inbox
+    from sideman.bridge.live.loop import LiveBridge
+    from sideman.bridge.live.ports import API_IDS, API_NAMES, RtMidiOutput, open_input, resolve_api
+    from sideman.bridge.live.session import build_engines, model_paths, open_jack_watch, open_recorder
 
     started = time.perf_counter()
     config = config_from_args(args)
@@ -126,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             watch = open_jack_watch(bridge, p.client_name)
         for sig in stop_signals:
             signal.signal(sig, lambda signum, frame: bridge.request_stop())
-        from bridge.thread_priority import ordinary_under_jack
+        from sideman.bridge.live.realtime import ordinary_under_jack
 
         jack_realtime = None if watch is None else watch.server_realtime
         bridge.start(ordinary_because=ordinary_under_jack(jack_realtime) if api == API_IDS["jack"] else "")
@@ -138,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if recorder is not None:
             print(f"Recording this session to {recorder.journal_path}", flush=True)
         if not config.status.quiet:
-            from bridge.status import StatusLine
+            from sideman.bridge.live.status import StatusLine
 
             status = StatusLine(bridge, xruns=(lambda: watch.xruns) if watch is not None else None)
             status.start()
@@ -196,14 +192,6 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str
             getattr(mod, add_args)(p)
             commands[name] = getattr(mod, cmd)
 
-    bench = sub.add_parser("bench", help="benchmarks that print figures")
-    bench_sub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
-    for name, (module, add_args, cmd, help_text) in BENCH_COMMANDS.items():
-        p = bench_sub.add_parser(name, help=help_text)
-        if wanted == "bench" and len(argv) > 1 and argv[1] == name:
-            mod = _import_command_module(module, f"bench {name}")
-            getattr(mod, add_args)(p)
-            commands[f"bench {name}"] = getattr(mod, cmd)
     return parser, commands
 
 
@@ -227,8 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        key = f"bench {args.bench_command}" if args.command == "bench" else args.command
-        return int(commands[key](args) or 0)
+        return int(commands[args.command](args) or 0)
     except SidemanError as exc:
         print(f"sideman: error: {exc}", file=sys.stderr)
         return exc.exit_code

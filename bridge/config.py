@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, get_args, get_origin, get_type_hints
 
-from bridge.errors import ConfigError
+from sideman.bridge.errors import ConfigError
 
 API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bridge.contract import METADATA_KEY, Contract, StateSpec, Voice
-from bridge.errors import CheckpointError, ModelError
+from sideman.bridge.model.contract import METADATA_KEY, Contract, StateSpec, Voice
+from sideman.bridge.errors import CheckpointError, ModelError
 
 PART_NAMES = ("alto", "tenor", "bass")
 PART_CHANNELS = (2, 3, 4)
@@ -104,7 +104,7 @@ def evaluation_summary(path: Path, checkpoint: Path | None = None) -> dict[str, 
 
 def build_contract(net: Any, meta: dict[str, Any], export_command: str, name: str = "chorale-gru") -> Contract:
     """The contract of a ChoraleNet: parts alto/tenor/bass on channels 2/3/4, ranges from its config."""
-    from models.data import LEAD  # the lead's range is a data setting, not stored in NetConfig
+    from sideman.models.data import LEAD  # the lead's range is a data setting, not stored in NetConfig
 
     cfg = net.cfg
     if cfg.n_parts != len(PART_NAMES):
@@ -149,7 +149,7 @@ def export_graph(net: Any, exporter: str = "dynamo", branch_on_top_p: bool = Tru
 
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter must be one of {EXPORTERS}")
-    from export.step_graph import step_module
+    from sideman.export.step_graph import step_module
 
     module = step_module(net.eval(), branch_on_top_p=branch_on_top_p and exporter != "legacy")
     args = _example_inputs(net)
@@ -210,7 +210,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, com
     The test figures of `evaluation` (a `sideman evaluate --json` file) go into the provenance;
     by default those of `evaluation-test.json` beside the checkpoint, if it evaluated these weights.
     """
-    from models.checkpoint import load_checkpoint
+    from sideman.models.checkpoint import load_checkpoint
 
     checkpoint = Path(checkpoint)
     net, meta = load_checkpoint(checkpoint)
@@ -230,7 +230,7 @@ def export_network(net: Any, meta: dict[str, Any], out: str | os.PathLike, comma
                    sequence: Any = None) -> ExportResult:
     import onnx
 
-    from export.parity import check_parity, held_out_sequence
+    from sideman.export.parity import check_parity, held_out_sequence
 
     out = Path(out)
     if out.suffix != ".onnx":
@@ -273,7 +273,7 @@ def write_int8(net: Any, contract: Contract, int8_path: Path, exporter: str = "d
     the same function."""
     import onnx
 
-    from export.quantize import quantize_int8
+    from sideman.export.quantize import quantize_int8
 
     plain = export_graph(net, exporter, branch_on_top_p=False)
     set_contract(plain, contract)
@@ -312,8 +312,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     size = result.path.stat().st_size
     print(f"wrote {result.path} ({size / 1024:.0f} KiB, exporter {args.exporter}, contract {result.contract.name})")
     if result.int8_path is not None:
-        from export.parity import held_out_sessions
-        from export.quantize import compare_int8
+        from sideman.export.parity import held_out_sessions
+        from sideman.export.quantize import compare_int8
 
         sessions = held_out_sessions(result.contract)
         print(f"int8 vs float32, teacher-forced on {len(sessions)} held-out sessions ({sessions[0].source}):")

@@ -1,7 +1,7 @@
 """Parity of an exported ONNX step graph with the torch network it came from, and ONNX-side scoring.
 
 `check_parity` runs the torch `sample_step` and the ONNX file (through the real runtime,
-`bridge.runtime.OnnxStepModel`) side by side on the same inputs for hundreds of steps, once greedy
+`sideman.bridge.model.runtime.OnnxStepModel`) side by side on the same inputs for hundreds of steps, once greedy
 and once with seeded Gumbel noise, and compares logits, tokens and state at every step.
 `score_onnx` measures the teacher-forced NLL and the step time of an ONNX file (fp32 or int8).
 
@@ -18,11 +18,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bridge.contract import Contract, Vocab
-from bridge.errors import ModelError
-from bridge.runtime import OnnxStepModel
-from bridge.sampling import decode_order_indices, gumbel_noise, range_bias
-from bridge.voice_leading import NO_PITCH, ParallelGuard, next_pitch
+from sideman.bridge.model.contract import Contract, Vocab
+from sideman.bridge.errors import ModelError
+from sideman.bridge.model.runtime import OnnxStepModel
+from sideman.bridge.model.sampling import decode_order_indices, gumbel_noise, range_bias
+from sideman.bridge.core.voice_leading import NO_PITCH, ParallelGuard, next_pitch
 
 LOGIT_TOLERANCE = 1e-4
 STATE_TOLERANCE = 1e-4
@@ -51,7 +51,7 @@ class StepSequence:
 
 
 def sequence_from_pieces(pieces: Sequence[Any], n_steps: int | None, source: str) -> StepSequence:
-    """Concatenate models.data Pieces (tokens [T, 4]: lead then parts) into one continuous session."""
+    """Concatenate sideman.models.data Pieces (tokens [T, 4]: lead then parts) into one continuous session."""
     tokens, position = [], []
     total = 0
     for piece in pieces:
@@ -90,12 +90,12 @@ def synthetic_sequence(contract: Contract, n_steps: int, seed: int = 0) -> StepS
 
 
 def held_out_pieces(n_steps: int | None = None) -> list[Any]:
-    """Test-split chorales (models.data Pieces) in split order, at least `n_steps` of them if given.
+    """Test-split chorales (sideman.models.data Pieces) in split order, at least `n_steps` of them if given.
 
     Uses the full parsed corpus if it is cached; otherwise parses only the test pieces it needs.
     Raises ImportError / OSError / ValueError when the data is unavailable.
     """
-    from models import data
+    from sideman.models import data
 
     names = data.read_splits()["test"]
     if n_steps is None or (data.cache_dir() / f"chorales-{data.code_key()}.npz").is_file():
@@ -183,7 +183,7 @@ def run_parity(net: Any, onnx_path: str | Path, seq: StepSequence, mode: str, se
     t_temp, t_top = torch.tensor([temperature], dtype=torch.float32), torch.tensor([top_p], dtype=torch.float32)
     t_bias = torch.from_numpy(bias)
     prev_parts = np.full(P, contract.vocab.rest, np.int64)
-    # Real guard biases (bridge/voice_leading.py), so the pair_bias path is checked with the rest.
+    # Real guard biases (bridge/core/voice_leading.py), so the pair_bias path is checked with the rest.
     guard = ParallelGuard(contract.vocab, P, decode_order_indices(contract), pair_bias=model.pair_bias)
     t_pairs = torch.from_numpy(guard.pair_bias)
     part_pitch = np.full(P, NO_PITCH, np.int64)

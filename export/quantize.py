@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from bridge.errors import ModelError
-from export.parity import OnnxScore, StepSequence, score_onnx_files
+from sideman.bridge.errors import ModelError
+from sideman.export.parity import OnnxScore, StepSequence, score_onnx_files
 
 SPEED_MARGIN = 0.10  # int8 must be this much faster than float32 to count as faster
 NLL_MARGIN = 0.001  # nats per part-step of NLL that still count as "no worse"

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from models.network import ChoraleNet, effective_top_p, nucleus
+from sideman.models.network import ChoraleNet, effective_top_p, nucleus
 
 
 class StepGraph(nn.Module):

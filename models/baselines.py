@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bridge.contract import Vocab, Voice
+from sideman.bridge.model.contract import Vocab, Voice
 
 # Lead context classes: the pitch class of a lead onset (0..11), then rest, hold, and none (unknown).
 # A hold is its own class (not the held pitch class): it says "the melody does not move now", which is

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from bridge.errors import CheckpointError
-from models.network import ChoraleNet, NetConfig
+from sideman.bridge.errors import CheckpointError
+from sideman.models.network import ChoraleNet, NetConfig
 
 FORMAT = "sideman-checkpoint"
 VERSION = 1

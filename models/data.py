@@ -2,7 +2,7 @@
 
 A piece is `tokens [T, 4]` (columns: soprano = lead, then the parts alto, tenor, bass) and
 `position [T, 2]` = (step_in_beat, beat_in_bar), beat = quarter note. Tokens come from
-`bridge.contract.Vocab`: rest, hold, onset(pitch); `unknown` is never stored (training puts it in).
+`sideman.bridge.model.contract.Vocab`: rest, hold, onset(pitch); `unknown` is never stored (training puts it in).
 Parsing all chorales takes minutes, so the result is cached in one .npz keyed by the hash of this
 file's source and music21's version. The split lists in models/splits/ are committed; `sideman data
 --write-splits` regenerates them.
@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from bridge.contract import Vocab, Voice
+from sideman.bridge.model.contract import Vocab, Voice
 
 STEPS_PER_BEAT = 4
 MAX_BEATS_IN_BAR = 8
@@ -480,7 +480,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m models.data ...` = `sideman data ...` (before the CLI is installed)."""
+    """`python -m sideman.models.data ...` = `sideman data ...` (before the CLI is installed)."""
     parser = argparse.ArgumentParser(prog="sideman data")
     add_data_arguments(parser)
     args = parser.parse_args(argv)

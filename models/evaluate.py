@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bridge.contract import Vocab
+from sideman.bridge.model.contract import Vocab
 
 TARGET_NLL_GAIN = 0.30  # every part's NLL at least 30% below the n-gram's (lead known)
 TARGET_CONSONANCE_PP = 3.0  # consonance within 3 percentage points of Bach
@@ -25,11 +25,11 @@ def harmonize(model: Any, piece: Any, temperature: float, top_p: float, seed: in
               vocab: Vocab = Vocab(), forbid_parallels: bool = True) -> np.ndarray:
     """Free-running harmonization of piece's soprano through `sample_step` (the exported graph):
     the lead is known at each step, the parts feed back the model's own choices, and (as in the live
-    engine) the parallel guard of bridge/voice_leading.py bans parallel fifths/octaves unless
+    engine) the parallel guard of bridge/core/voice_leading.py bans parallel fifths/octaves unless
     `forbid_parallels` is False. Returns [T, 4]."""
     import torch
 
-    from bridge.voice_leading import NO_PITCH, ParallelGuard, next_pitch
+    from sideman.bridge.core.voice_leading import NO_PITCH, ParallelGuard, next_pitch
 
     rng = np.random.default_rng(seed)
     P, V = model.cfg.n_parts, model.cfg.vocab_size
@@ -62,9 +62,9 @@ def harmonize(model: Any, piece: Any, temperature: float, top_p: float, seed: in
 
 def teacher_forced_table(model: Any, pieces: Sequence[Any], train_tokens: Sequence[np.ndarray],
                          tune_tokens: Sequence[np.ndarray], part_names: Sequence[str]) -> dict[str, Any]:
-    from models.baselines import NGram, Unigram, nll_and_accuracy, tune_weights
-    from models.data import PARTS
-    from models.train import scores
+    from sideman.models.baselines import NGram, Unigram, nll_and_accuracy, tune_weights
+    from sideman.models.data import PARTS
+    from sideman.models.train import scores
 
     rows: dict[str, Any] = {}
     for label, unknown in (("network, lead known", False), ("network, lead unknown", True)):
@@ -92,8 +92,8 @@ def free_running_table(model: Any, pieces: Sequence[Any], temperatures: Sequence
     plays), and at the first temperature also without it (the network's own voice leading)."""
     from tqdm import tqdm
 
-    from models.data import PARTS, VOICES
-    from models.metrics import measure, summarize
+    from sideman.models.data import PARTS, VOICES
+    from sideman.models.metrics import measure, summarize
 
     names = [p.name for p in PARTS]
     bach = sum((measure(p.tokens, VOICES, p.position) for p in pieces[1:]), measure(pieces[0].tokens, VOICES, pieces[0].position))
@@ -133,7 +133,7 @@ def format_report(result: dict[str, Any]) -> str:
     temps = list(fr["model"])
     header = "| free-running | Bach | " + " | ".join(f"model T={t}" for t in temps) + " |"
     lines += [f"Free-running harmonization via sample_step (top_p {result['top_p']}, seed {result['seed']}); "
-              "'unguarded' = without the parallel-fifths/octaves guard of bridge/voice_leading.py:", "",
+              "'unguarded' = without the parallel-fifths/octaves guard of bridge/core/voice_leading.py:", "",
               header, "|---|---:|" + "---:|" * len(temps)]
     keys = [("consonance_part_lead", "consonance part-lead", True), ("consonance_part_part", "consonance part-part", True),
             ("consonance_all", "consonance all pairs", True), ("parallel_fifths_per_100", "parallel 5ths /100 steps", False),
@@ -154,8 +154,8 @@ def evaluate(checkpoint: Path, split: str = "test", temperatures: Sequence[float
              seed: int = 0, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
     import torch
 
-    from models.checkpoint import load_checkpoint
-    from models.data import PARTS, augmented, load_dataset
+    from sideman.models.checkpoint import load_checkpoint
+    from sideman.models.data import PARTS, augmented, load_dataset
 
     torch.set_num_threads(2)
     model, meta = load_checkpoint(checkpoint)
@@ -178,7 +178,7 @@ def evaluate(checkpoint: Path, split: str = "test", temperatures: Sequence[float
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    from models.train import DEFAULT_OUT
+    from sideman.models.train import DEFAULT_OUT
 
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
     parser.add_argument("--split", choices=("valid", "test"), default="test",
@@ -192,7 +192,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from bridge.errors import ConfigError
+    from sideman.bridge.errors import ConfigError
 
     if any(t <= 0 for t in args.temperature) or not 0 < args.top_p <= 1:
         raise ConfigError("--temperature must be > 0 and --top-p in (0, 1]")
@@ -207,7 +207,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m models.evaluate ...` = `sideman evaluate ...` (before the CLI is installed)."""
+    """`python -m sideman.models.evaluate ...` = `sideman evaluate ...` (before the CLI is installed)."""
     parser = argparse.ArgumentParser(prog="sideman evaluate")
     add_evaluate_arguments(parser)
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Musical measures of a harmonization (numpy only: the bridge's measurement code reuses this).
 
 Input is a token grid `[T, 1 + P]` (lead first, then the parts from high to low, the last one being
-the bass) in `bridge.contract.Vocab` ids. Everything is counted, not averaged, in `HarmonyCounts`, so
+the bass) in `sideman.bridge.model.contract.Vocab` ids. Everything is counted, not averaged, in `HarmonyCounts`, so
 counts of several pieces add up; `summarize` turns them into rates.
 
 - Consonance: at each step, every pair of sounding voices whose interval mod 12 is 0, 3, 4, 7, 8 or 9
@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bridge.contract import Vocab, Voice
+from sideman.bridge.model.contract import Vocab, Voice
 
 CONSONANT = frozenset({0, 3, 4, 7, 8, 9})
 FOURTH = 5

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bridge.contract import Vocab
+from sideman.bridge.model.contract import Vocab
 
 # Default part ranges (alto, tenor, bass); the single definition lives in models/data.py's VOICES, but the
 # network must not import music21-heavy code, so the default is repeated here and checked by a test.

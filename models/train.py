@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bridge.contract import Vocab
+from sideman.bridge.model.contract import Vocab
 
 DEFAULT_OUT = Path(__file__).with_name("default") / "chorale-gru.pt"
 IGNORE = -100  # target of padded steps
@@ -128,9 +128,9 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
 
     import music21
 
-    from models.checkpoint import save_checkpoint
-    from models.data import augmented, load_dataset
-    from models.network import ChoraleNet, count_parameters
+    from sideman.models.checkpoint import save_checkpoint
+    from sideman.models.data import augmented, load_dataset
+    from sideman.models.network import ChoraleNet, count_parameters
 
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -195,7 +195,7 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
             break
     bar.close()
     # Re-save the best weights with the complete history and total time.
-    from models.checkpoint import load_checkpoint
+    from sideman.models.checkpoint import load_checkpoint
 
     best_model, best_meta = load_checkpoint(out)
     meta = {**best_meta, "history": meta["history"], "total_minutes": round((time.monotonic() - t0) / 60, 2),
@@ -230,8 +230,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]:
-    from models.data import PARTS, STEPS_PER_BEAT, MAX_BEATS_IN_BAR
-    from models.network import NetConfig
+    from sideman.models.data import PARTS, STEPS_PER_BEAT, MAX_BEATS_IN_BAR
+    from sideman.models.network import NetConfig
 
     quick = QUICK if args.quick else {}
 
@@ -249,7 +249,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]
     if args.out is not None:
         out = Path(args.out)
     elif args.quick:
-        from models.data import cache_dir
+        from sideman.models.data import cache_dir
 
         out = cache_dir() / "chorale-gru-quick.pt"
     else:
@@ -269,7 +269,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m models.train ...` = `sideman train ...` (before the CLI is installed)."""
+    """`python -m sideman.models.train ...` = `sideman train ...` (before the CLI is installed)."""
     parser = argparse.ArgumentParser(prog="sideman train")
     add_train_arguments(parser)
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ A `jack` test that fails while the shared JACK server reports xruns (some client
 late) is run again, up to `_JACK_ATTEMPTS` times in all, and the run lists each such attempt at the
 end. Why: with a server that is not realtime (CI's) on a shared 2-core machine, a client late for
 its cycle makes JACK hand on a stale buffer (the DAW sees a message several times) or drop a cycle's
-MIDI, whatever the bridge does (bridge/jack_watch.py counts the server's xrun notices). Such xruns come with most
+MIDI, whatever the bridge does (bridge/live/jack/watch.py counts the server's xrun notices). Such xruns come with most
 JACK tests here (client start and stop), so in practice a failing JACK test gets three attempts: a
 bridge bug that always fails still fails, and one that fails only sometimes shows in that list.
 A failure with no xrun fails at once. Tests marked `private_jack` run their own servers: the shared
@@ -18,7 +18,7 @@ import os
 import pytest
 from _pytest.runner import runtestprotocol
 
-from bridge.jack_watch import JackWatch, stale_wakeups
+from sideman.bridge.live.jack.watch import JackWatch, stale_wakeups
 from tests.jack_helpers import jack_running
 
 _JACK_ATTEMPTS = 3

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bridge.contract import Contract, StateSpec, Vocab, Voice
+from sideman.bridge.model.contract import Contract, StateSpec, Vocab, Voice
 
 FAKE_CONTRACT = Contract(
     name="fake",

@@ -17,8 +17,8 @@ from pathlib import Path
 import mido
 import rtmidi
 
-from bridge.bench_clients import parse_dump_line
-from bridge.port_names import _quiet_c_stderr
+from benchmarks.clients import parse_dump_line
+from sideman.bridge.live.port_names import _quiet_c_stderr
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -135,7 +135,7 @@ class BridgeProcess:
     def __init__(self, *args: str, ready_text: str = "listening on", env: dict | None = None, cwd: str | Path | None = None) -> None:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "run", "--api", "jack", *args],
+            [sys.executable, "-m", "sideman.bridge", "run", "--api", "jack", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd or REPO,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
@@ -279,7 +279,7 @@ class WrappedBridgeProcess(BridgeProcess):
                  cwd: str | Path | None = None) -> None:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [*wrapper, sys.executable, "-m", "bridge", "run", "--api", "jack", *args],
+            [*wrapper, sys.executable, "-m", "sideman.bridge", "run", "--api", "jack", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd or REPO,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
@@ -338,7 +338,7 @@ class DumpDawClient(DawClient):
 
 def realtime_allowed() -> bool:
     """Whether this process may give a thread SCHED_FIFO (root or an rtprio limit); tried on a throwaway thread."""
-    from bridge.thread_priority import make_this_thread_realtime
+    from sideman.bridge.live.realtime import make_this_thread_realtime
 
     answer: list[str | None] = []
     probe = threading.Thread(target=lambda: answer.append(make_this_thread_realtime(1)))
@@ -354,7 +354,7 @@ _PROCESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 def late_jack_client(late_cycles: int = 5, oversleep: float = 0.01):
     """A JACK client on the default server whose process callback oversleeps its first `late_cycles`
     cycles (0.01 s is 7.5 periods of 64 frames at 48 kHz): the server reports xruns, as for any late client."""
-    from bridge.jack_watch import _NO_START_SERVER, _libjack
+    from sideman.bridge.live.jack.watch import _NO_START_SERVER, _libjack
 
     lib = _libjack()
     lib.jack_set_process_callback.argtypes = [ctypes.c_void_p, _PROCESS, ctypes.c_void_p]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.contract import Vocab, Voice
-from models.baselines import (LEAD_HOLD, LEAD_NONE, LEAD_REST, NGram, Unigram, allowed_tokens, lead_classes,
+from sideman.bridge.model.contract import Vocab, Voice
+from sideman.models.baselines import (LEAD_HOLD, LEAD_NONE, LEAD_REST, NGram, Unigram, allowed_tokens, lead_classes,
                               nll_and_accuracy, tune_weights)
 
 V = Vocab()

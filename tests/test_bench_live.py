@@ -1,4 +1,4 @@
-"""`sideman bench live --quick` runs end to end through JACK and prints its one table (figures not judged)."""
+"""`python -m benchmarks.live --quick` runs end to end through JACK and prints its one table (figures not judged)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.bench_clients import flood_messages, onset_delays
+from benchmarks.clients import flood_messages, onset_delays
 from tests.jack_helpers import realtime_allowed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def row(out: str, label: str) -> list[str]:
 @pytest.mark.private_jack
 @pytest.mark.slow
 def test_bench_live_quick_prints_the_table_and_loses_nothing_idle_at_period_256(jack_server):
-    proc = subprocess.run([sys.executable, "-m", "bridge", "bench", "live", "--quick"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.live", "--quick"], capture_output=True, text=True,
                           cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -54,7 +54,7 @@ def test_bench_live_quick_prints_the_table_and_loses_nothing_idle_at_period_256(
 def test_under_realtime_jack_the_engine_thread_runs_realtime_and_loses_nothing_idle(jack_server):
     if not realtime_allowed():
         pytest.skip("no realtime rights here (not root, no rtprio limit): jackd -R cannot run realtime")
-    proc = subprocess.run([sys.executable, "-m", "bridge", "bench", "live", "--quick", "--realtime", "--periods", "64",
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.live", "--quick", "--realtime", "--periods", "64",
                            "--hour-steps", "100"], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -96,7 +96,7 @@ def test_onset_delays_count_ticks_as_the_bridge_does():
 
 
 def test_a_column_whose_daw_client_heard_no_part_note_is_not_measured_not_a_miss():
-    from bridge.bench_live import Phase, ServerRun, table
+    from benchmarks.live import Phase, ServerRun, table
 
     def phase(name: str, onset: list[float]) -> Phase:
         ms = np.full(100, 0.0003)
@@ -114,13 +114,13 @@ def test_a_column_whose_daw_client_heard_no_part_note_is_not_measured_not_a_miss
 
 @pytest.mark.jack
 def test_the_load_client_prints_its_python_stacks_on_sigusr1(jack_server, capfd):
-    """What `sideman bench live` asks of a load client that stopped answering, so the next hang can be read."""
+    """What `python -m benchmarks.live` asks of a load client that stopped answering, so the next hang can be read."""
     import multiprocessing
     import os
     import signal
     import time
 
-    from bridge.bench_clients import load_worker
+    from benchmarks.clients import load_worker
 
     ctx = multiprocessing.get_context("spawn")
     conn, end = ctx.Pipe()

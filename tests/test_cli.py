@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
+from sideman.bridge.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def test_help_lists_the_commands(capsys):
         main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for name in ("ports", "run", "accompany", "demo", "train", "export", "evaluate", "bench"):
+    for name in ("ports", "run", "accompany", "demo", "train", "export", "evaluate"):
         assert name in out
 
 
@@ -28,7 +28,7 @@ def test_no_command_prints_help(capsys):
 
 
 def test_port_not_found_is_one_line_listing_what_exists(jack_server):
-    proc = subprocess.run([sys.executable, "-m", "bridge", "run", "--api", "jack", "--no-engine", "--no-record", "--in", "No Such Keyboard 9000"],
+    proc = subprocess.run([sys.executable, "-m", "sideman.bridge", "run", "--api", "jack", "--no-engine", "--no-record", "--in", "No Such Keyboard 9000"],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("sideman: error: no MIDI input port matches 'No Such Keyboard 9000' (available:")
@@ -36,5 +36,5 @@ def test_port_not_found_is_one_line_listing_what_exists(jack_server):
 
 
 def test_ports_lists_jack_ports(jack_server):
-    proc = subprocess.run([sys.executable, "-m", "bridge", "ports", "--api", "jack"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "sideman.bridge", "ports", "--api", "jack"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 0 and "MIDI API: jack" in proc.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.clock import InternalClock, MidiClockFollower, Tick, Transport
+from sideman.bridge.core.clock import InternalClock, MidiClockFollower, Tick, Transport
 
 PULSE_120 = 60.0 / (120 * 24)
 

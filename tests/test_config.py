@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
-from bridge.config import Config, config_to_toml_values, load_config
-from bridge.errors import ConfigError
+from sideman.bridge.cli import main
+from sideman.bridge.config import Config, config_to_toml_values, load_config
+from sideman.bridge.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def test_missing_file_is_a_config_error(tmp_path):
 def test_cli_bad_config_is_one_line_exit_2_no_traceback(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[engine]\ntemperature = -3\n")
-    proc = subprocess.run([sys.executable, "-m", "bridge", "run", "--config", str(path)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "sideman.bridge", "run", "--config", str(path)], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -70,7 +70,7 @@ def test_cli_bad_config_is_one_line_exit_2_no_traceback(tmp_path):
 def test_flags_override_the_file(tmp_path, capsys):
     path = tmp_path / "mine.toml"
     path.write_text("[bridge]\nthru = false\n")
-    from bridge.cli import build_parser, config_from_args
+    from sideman.bridge.cli import build_parser, config_from_args
 
     parser, _ = build_parser(["run"])
     args = parser.parse_args(["run", "--config", str(path), "--thru", "--api", "jack", "--in", "loopMIDI"])

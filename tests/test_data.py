@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.contract import Vocab
-from models import data
-from models.data import (LEAD, PARTS, PieceError, assign_splits, fits_ranges, group_pieces, melody_keys,
+from sideman.bridge.model.contract import Vocab
+from sideman.models import data
+from sideman.models.data import (LEAD, PARTS, PieceError, assign_splits, fits_ranges, group_pieces, melody_keys,
                          notes_to_tokens, positions, read_splits, tokens_to_notes, transpose, valid_shifts)
 
 V = Vocab()

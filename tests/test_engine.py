@@ -6,8 +6,8 @@ import mido
 import numpy as np
 import pytest
 
-from bridge.engine import Engine, EngineSettings, handled_before_tick
-from bridge.voicing import PartVoicer
+from sideman.bridge.core.engine import Engine, EngineSettings, handled_before_tick
+from sideman.bridge.core.voicing import PartVoicer
 from tests.fakes import FakeStepModel, fake_voicing
 
 V = FakeStepModel().vocab

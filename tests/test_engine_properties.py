@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.engine import Engine, EngineSettings
+from sideman.bridge.core.engine import Engine, EngineSettings
 from tests.fakes import FAKE_CONTRACT, FakeStepModel
 
 CH = (4, 9, 0)
@@ -131,8 +131,8 @@ def test_model_sees_only_valid_lead_tokens(settings_, ops):
                 max_size=100))
 def test_prepared_steps_play_exactly_what_unprepared_ones_do(seed, early, late, ops):
     """Engine.prepare only moves work before the tick: with or without it, the same messages come out."""
-    from bridge.runtime import OnnxStepModel
-    from bridge.session import DEFAULT_MODEL
+    from sideman.bridge.model.runtime import OnnxStepModel
+    from sideman.bridge.live.session import DEFAULT_MODEL
 
     made = [Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3), seed=seed,
                                                                      early_window=early, late_window=late))
@@ -151,8 +151,8 @@ def test_prepared_steps_play_exactly_what_unprepared_ones_do(seed, early, late, 
 
 
 def test_a_prepared_step_is_adopted_when_nothing_changed_and_recomputed_when_the_lead_did():
-    from bridge.runtime import OnnxStepModel
-    from bridge.session import DEFAULT_MODEL
+    from sideman.bridge.model.runtime import OnnxStepModel
+    from sideman.bridge.live.session import DEFAULT_MODEL
 
     plain, prepared = (Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3)))
                        for _ in range(2))
@@ -177,8 +177,8 @@ def test_a_prepared_step_is_adopted_when_nothing_changed_and_recomputed_when_the
 def test_a_tick_at_another_time_than_prepared_sees_the_notes_its_own_early_window_holds(expected, actual):
     """A note played before prepare() ran is in the early window of a tick at 0.11 (from 0.06), not of
     one at 0.13 (from 0.08): when the tick comes at the other time, the prepared plan must not be reused."""
-    from bridge.runtime import OnnxStepModel
-    from bridge.session import DEFAULT_MODEL
+    from sideman.bridge.model.runtime import OnnxStepModel
+    from sideman.bridge.live.session import DEFAULT_MODEL
 
     plain, prepared = (Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3)))
                        for _ in range(2))
@@ -197,8 +197,8 @@ def test_a_tick_at_another_time_than_prepared_sees_the_notes_its_own_early_windo
 def test_with_no_late_window_a_note_at_the_tick_handled_after_it_still_re_answers():
     """Found by the property test above: with late_window = 0 the plain tick kept no state to re-answer
     from, and a note stamped at the tick but handled after it made a model fault."""
-    from bridge.runtime import OnnxStepModel
-    from bridge.session import DEFAULT_MODEL
+    from sideman.bridge.model.runtime import OnnxStepModel
+    from sideman.bridge.live.session import DEFAULT_MODEL
 
     engine = Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3), early_window=0.0,
                                                                       late_window=0.0))
@@ -210,8 +210,8 @@ def test_with_no_late_window_a_note_at_the_tick_handled_after_it_still_re_answer
 def test_a_late_note_handled_after_the_next_step_was_prepared_re_answers_with_its_own_noise():
     """A message stamped inside the late window can reach the engine after prepare() ran (it was in
     transit): the re-answer must use the current step's noise and state, not the prepared step's."""
-    from bridge.runtime import OnnxStepModel
-    from bridge.session import DEFAULT_MODEL
+    from sideman.bridge.model.runtime import OnnxStepModel
+    from sideman.bridge.live.session import DEFAULT_MODEL
 
     plain, prepared = (Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3), seed=5))
                        for _ in range(2))

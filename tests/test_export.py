@@ -12,19 +12,19 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from bridge.contract import METADATA_KEY, Contract  # noqa: E402
-from bridge.errors import ModelError  # noqa: E402
-from bridge.runtime import OnnxStepModel  # noqa: E402
-from export import onnx_export  # noqa: E402
-from export.onnx_export import add_export_arguments, build_contract, cmd_export, export_network  # noqa: E402
-from export.parity import (  # noqa: E402
+from sideman.bridge.model.contract import METADATA_KEY, Contract  # noqa: E402
+from sideman.bridge.errors import ModelError  # noqa: E402
+from sideman.bridge.model.runtime import OnnxStepModel  # noqa: E402
+from sideman.export import onnx_export  # noqa: E402
+from sideman.export.onnx_export import add_export_arguments, build_contract, cmd_export, export_network  # noqa: E402
+from sideman.export.parity import (  # noqa: E402
     LOGIT_TOLERANCE,
     check_parity,
     score_onnx,
     sequence_from_pieces,
     synthetic_sequence,
 )
-from models.network import ChoraleNet, NetConfig  # noqa: E402
+from sideman.models.network import ChoraleNet, NetConfig  # noqa: E402
 
 META = {"command": "sideman train --quick", "splits_hash": "abc123", "music21": "10.5",
         "split_sizes": {"train": 9, "valid": 1, "test": 1}, "train_pieces_augmented": 90, "valid_nll": 1.5}
@@ -146,12 +146,12 @@ def test_two_layer_network_exports_with_its_state_shape(seq, tmp_path: Path) -> 
 
 def test_onnx_nll_equals_torch_teacher_forced_nll(net, exported) -> None:
     """score_onnx forces the true tokens through the logit bias; it must match torch's forward NLL."""
-    from models.train import scores
+    from sideman.models.train import scores
 
     contract = exported.contract
     seq = synthetic_sequence(contract, 96, seed=5)
 
-    class Piece:  # the shape models.train.scores and sequence_from_pieces expect
+    class Piece:  # the shape sideman.models.train.scores and sequence_from_pieces expect
         name = "synthetic"
         tokens = np.concatenate([seq.lead[:, None], seq.parts], axis=1)
         position = seq.position
@@ -164,7 +164,7 @@ def test_onnx_nll_equals_torch_teacher_forced_nll(net, exported) -> None:
 
 def test_quantize_writes_a_loadable_int8_model(exported, net, seq, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime.quantization")
-    from export.quantize import compare_int8, gemm_to_matmul, quantize_int8
+    from sideman.export.quantize import compare_int8, gemm_to_matmul, quantize_int8
 
     with pytest.raises(ModelError, match="has an If node"):  # the default graph branches on top_p
         quantize_int8(exported.path, tmp_path / "refused.int8.onnx")
@@ -182,10 +182,10 @@ def test_quantize_writes_a_loadable_int8_model(exported, net, seq, tmp_path: Pat
 
 
 def test_cmd_export_from_a_checkpoint(tmp_path: Path, capsys, monkeypatch) -> None:
-    from models.checkpoint import save_checkpoint
+    from sideman.models.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "net.pt", small_net(seed=1), META)
-    monkeypatch.setattr("export.parity.held_out_sequence",
+    monkeypatch.setattr("sideman.export.parity.held_out_sequence",
                         lambda contract, n=500: synthetic_sequence(contract, min(n, 100)))
     parser = argparse.ArgumentParser()
     add_export_arguments(parser)
@@ -204,9 +204,9 @@ def test_export_rejects_a_bad_output_name(net, seq, tmp_path: Path) -> None:
 
 
 def test_bench_model_quick_smoke(net, exported, tmp_path: Path, capsys) -> None:
-    """`sideman bench model --quick` runs end to end and prints every section (figures not asserted)."""
-    from export.bench_model import add_bench_model_arguments, cmd_bench_model
-    from models.checkpoint import save_checkpoint
+    """`python -m benchmarks.model --quick` runs end to end and prints every section (figures not asserted)."""
+    from benchmarks.model import add_bench_model_arguments, cmd_bench_model
+    from sideman.models.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "same.pt", net, META)
     parser = argparse.ArgumentParser()
@@ -224,8 +224,8 @@ def test_bench_model_quick_smoke(net, exported, tmp_path: Path, capsys) -> None:
 def test_evaluation_figures_go_into_the_provenance_only_if_they_are_for_these_weights(tmp_path: Path) -> None:
     import os
 
-    from export.onnx_export import evaluation_summary
-    from models.checkpoint import save_checkpoint
+    from sideman.export.onnx_export import evaluation_summary
+    from sideman.models.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "net.pt"
     save_checkpoint(ckpt, small_net(seed=2), META)
@@ -248,7 +248,7 @@ def test_evaluation_figures_go_into_the_provenance_only_if_they_are_for_these_we
 
 
 def test_held_out_data_falls_back_to_a_synthetic_melody_and_says_so(net, monkeypatch) -> None:
-    from export import parity
+    from sideman.export import parity
 
     def unavailable(n_steps=None):
         raise OSError("no corpus here")
@@ -264,7 +264,7 @@ def test_held_out_data_falls_back_to_a_synthetic_melody_and_says_so(net, monkeyp
 def test_a_network_whose_position_embeddings_do_not_fill_a_row_exports_through_sample_step(seq, tmp_path: Path) -> None:
     """export/step_graph.py fuses the embeddings only when step + beat fill one row (2 * max(4, E // 2) == E);
     other shapes are traced from sample_step itself, and must pass the same parity check."""
-    from export.step_graph import StepGraph, step_module
+    from sideman.export.step_graph import StepGraph, step_module
 
     torch.manual_seed(3)
     odd = ChoraleNet(NetConfig(hidden=16, embed=6)).eval()

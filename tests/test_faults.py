@@ -19,14 +19,14 @@ import mido
 import numpy as np
 import pytest
 
-from bridge.config import Config
-from bridge.engine import Engine, EngineSettings
-from bridge.inbox import Inbox, Received
-from bridge.live import LiveBridge
-from bridge.ports import FakeOutput
-from bridge.runtime import OnnxStepModel
-from bridge.session import DEFAULT_MODEL
-from bridge.status import status_text
+from sideman.bridge.config import Config
+from sideman.bridge.core.engine import Engine, EngineSettings
+from sideman.bridge.live.inbox import Inbox, Received
+from sideman.bridge.live.loop import LiveBridge
+from sideman.bridge.live.ports import FakeOutput
+from sideman.bridge.model.runtime import OnnxStepModel
+from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.live.status import status_text
 from tests.fakes import FakeStepModel
 from tests.jack_helpers import REPO, BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names, unmatched_note_ons
 
@@ -117,7 +117,7 @@ def test_the_runtime_refuses_non_finite_logits():
 # -- bad files and directories: one line, exit code 2 ---------------------------------------------------
 
 def sideman(*args, preexec=None, cwd=None, env=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, cwd=cwd or REPO, timeout=timeout,
+    return subprocess.run([sys.executable, "-m", "sideman.bridge", *args], capture_output=True, text=True, cwd=cwd or REPO, timeout=timeout,
                           preexec_fn=preexec, env={**os.environ, **(env or {})})
 
 
@@ -437,14 +437,14 @@ def test_a_disk_filling_up_mid_session_loses_no_recording(tmp_path, jack_server)
 
 @pytest.mark.jack
 def test_the_input_relay_dying_stops_the_bridge_cleanly_with_one_line(tmp_path, jack_server):
-    """The JACK input port lives in a relay process (bridge/midi_relay.py): if it dies, the bridge
+    """The JACK input port lives in a relay process (bridge/live/jack/relay.py): if it dies, the bridge
     ends every note, saves the session and says what happened, instead of playing on deaf."""
     bridge = start_bridge(tmp_path)
     daw = DumpDawClient(*bridge.ports)
     try:
         got = play_until_parts_sound(daw)
         children = Path(f"/proc/{bridge.proc.pid}/task/{bridge.proc.pid}/children").read_text().split()
-        relays = [int(c) for c in children if b"bridge.midi_relay" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        relays = [int(c) for c in children if b"sideman.bridge.live.jack.relay" in Path(f"/proc/{c}/cmdline").read_bytes()]
         assert len(relays) == 1, children
         os.kill(relays[0], signal.SIGKILL)
         out, err = bridge.proc.communicate(timeout=20)

@@ -21,15 +21,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bridge.config import Config
-from bridge.engine import Engine, EngineSettings
-from bridge.inbox import Inbox, Received
-from bridge.journal import SessionInfo, journal_to_midi, parse_journal
-from bridge.live import LiveBridge
-from bridge.notes import is_note_off, is_note_on
-from bridge.ports import FakeOutput
-from bridge.recorder import SessionRecorder
-from bridge.session import DEFAULT_MODEL
+from sideman.bridge.config import Config
+from sideman.bridge.core.engine import Engine, EngineSettings
+from sideman.bridge.live.inbox import Inbox, Received
+from sideman.bridge.recording.journal import SessionInfo, journal_to_midi, parse_journal
+from sideman.bridge.live.loop import LiveBridge
+from sideman.bridge.core.notes import is_note_off, is_note_on
+from sideman.bridge.live.ports import FakeOutput
+from sideman.bridge.recording.recorder import SessionRecorder
+from sideman.bridge.live.session import DEFAULT_MODEL
 from tests.fakes import FakeStepModel
 
 PART_CHANNELS = (1, 2, 3)
@@ -84,7 +84,7 @@ def make_bridge(directory: Path, clock="auto", thru=False, input_channel=0, mode
     config = Config().replace("bridge", clock=clock, thru=thru, input_channel=input_channel)
     settings_ = EngineSettings(part_channels=PART_CHANNELS, input_channel=None if input_channel == 0 else input_channel - 1)
     if real_model:
-        from bridge.runtime import OnnxStepModel
+        from sideman.bridge.model.runtime import OnnxStepModel
 
         engines = [Engine(OnnxStepModel.load(DEFAULT_MODEL), settings_) for _ in range(models)]
     else:

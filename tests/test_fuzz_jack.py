@@ -16,8 +16,8 @@ import time
 import mido
 import pytest
 
-from bridge.notes import is_note_off, is_note_on
-from bridge.session import DEFAULT_MODEL
+from sideman.bridge.core.notes import is_note_off, is_note_on
+from sideman.bridge.live.session import DEFAULT_MODEL
 from tests.jack_helpers import BridgeProcess, DumpDawClient, private_port_names, unmatched_note_ons
 
 pytestmark = pytest.mark.jack

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.inbox import Inbox, is_essential
+from sideman.bridge.live.inbox import Inbox, is_essential
 
 
 def test_full_inbox_drops_new_notes_and_ccs_but_never_note_offs_or_clock():
@@ -34,7 +34,7 @@ def test_get_times_out_with_none():
 
 
 class ListSource:
-    """A pull source (bridge.inbox.PullSource) holding batches the way a pipe would deliver them."""
+    """A pull source (sideman.bridge.live.inbox.PullSource) holding batches the way a pipe would deliver them."""
 
     def __init__(self, batches: list[list[tuple[list[int], float]]]) -> None:
         self.batches = batches

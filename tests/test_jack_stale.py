@@ -1,4 +1,4 @@
-"""Finding a closed JACK client's semaphore this process still holds (bridge.jack_watch.stale_wakeups).
+"""Finding a closed JACK client's semaphore this process still holds (sideman.bridge.live.jack.watch.stale_wakeups).
 
 Without a JACK server: the /proc/self/maps parsing, on text and on a real deleted mapping, and the
 reopen loop. With one: tests/test_jack_watch.py (what `sideman run` does about it).
@@ -10,7 +10,7 @@ import mmap
 import os
 from pathlib import Path
 
-from bridge.jack_watch import REOPEN_ATTEMPTS, reopen_while_stale, stale_wakeups
+from sideman.bridge.live.jack.watch import REOPEN_ATTEMPTS, reopen_while_stale, stale_wakeups
 
 _MAPS = """\
 7f1c2e000000-7f1c2e001000 rw-s 00000000 00:1a 118 /dev/shm/jack_sem.0_default_sideman-test-daw (deleted)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bridge.jack_watch import REOPEN_ATTEMPTS, JackWatch
+from sideman.bridge.live.jack.watch import REOPEN_ATTEMPTS, JackWatch
 from tests.jack_helpers import BridgeProcess, late_jack_client, private_port_names
 
 pytestmark = pytest.mark.jack
@@ -61,7 +61,7 @@ def test_sideman_run_says_how_many_xruns_the_server_reported(jack_server, tmp_pa
 
 class _BridgeStub:
     def __init__(self, output) -> None:
-        from bridge.ports import SilencingOutput
+        from sideman.bridge.live.ports import SilencingOutput
 
         self.output = SilencingOutput(output)
         self.stops = 0
@@ -79,8 +79,8 @@ def _jack_ports() -> str:
 def test_sideman_run_reopens_its_jack_clients_while_one_holds_a_closed_client_s_semaphore(jack_server, caplog) -> None:
     import rtmidi
 
-    from bridge.ports import RtMidiOutput
-    from bridge.session import open_jack_watch
+    from sideman.bridge.live.ports import RtMidiOutput
+    from sideman.bridge.live.session import open_jack_watch
 
     client = f"sideman-test-stale-{os.getpid()}"
     output = RtMidiOutput(rtmidi.API_UNIX_JACK, client, "Sideman Out")
@@ -104,8 +104,8 @@ def test_sideman_run_reopens_its_jack_clients_while_one_holds_a_closed_client_s_
 def test_sideman_run_says_so_when_its_jack_clients_stay_stale(jack_server, caplog) -> None:
     import rtmidi
 
-    from bridge.ports import RtMidiOutput
-    from bridge.session import open_jack_watch
+    from sideman.bridge.live.ports import RtMidiOutput
+    from sideman.bridge.live.session import open_jack_watch
 
     client = f"sideman-test-stale2-{os.getpid()}"
     output = RtMidiOutput(rtmidi.API_UNIX_JACK, client, "Sideman Out")

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.config import Config
-from bridge.engine import Engine, EngineSettings
-from bridge.inbox import Inbox, Received
-from bridge.live import LiveBridge, temperature_from_cc
-from bridge.notes import is_note_off, is_note_on
-from bridge.ports import FakeOutput
+from sideman.bridge.config import Config
+from sideman.bridge.core.engine import Engine, EngineSettings
+from sideman.bridge.live.inbox import Inbox, Received
+from sideman.bridge.live.loop import LiveBridge, temperature_from_cc
+from sideman.bridge.core.notes import is_note_off, is_note_on
+from sideman.bridge.live.ports import FakeOutput
 from tests.fakes import FakeStepModel, fake_voicing
 
 PULSE = 60.0 / (120 * 24)
@@ -206,8 +206,8 @@ def test_internal_ticks_due_before_a_message_fire_before_it_is_handled():
 
 
 def _real_bridge(clock):
-    from bridge.runtime import OnnxStepModel
-    from bridge.session import DEFAULT_MODEL
+    from sideman.bridge.model.runtime import OnnxStepModel
+    from sideman.bridge.live.session import DEFAULT_MODEL
 
     config = Config().replace("bridge", clock=clock, thru=False)
     engine = Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=PART_CHANNELS))
@@ -235,14 +235,14 @@ def test_steps_answered_ahead_of_the_midi_clock_tick_play_the_same_notes():
         ahead._prepare_next(t + 0.6 * PULSE)  # the engine thread woke up for it
     assert [m for m in out_ahead.sent] == [m for m in out_plain.sent] and out_plain.sent
     assert ahead.engine.prepared_count >= 10 and plain.engine.prepared_count == 0
-    from bridge.status import status_text
+    from sideman.bridge.live.status import status_text
 
     share = round(100 * ahead.engine.prepared_count / ahead.engine.step_count)
     assert f"({share:3.0f}% ahead)" in status_text(ahead) and "(  0% ahead)" in status_text(plain)
 
 
 def test_the_status_line_shows_jack_xruns_once_there_is_one():
-    from bridge.status import status_text
+    from sideman.bridge.live.status import status_text
 
     bridge, _ = make_bridge()
     assert "xruns" not in status_text(bridge) and "xruns" not in status_text(bridge, 0)
@@ -279,7 +279,7 @@ def _melody_over_clock(bridge, other: list[list[int]]) -> None:
                           st.sampled_from([0x80, 0x90, 0xA0, 0xB0, 0xC0, 0xD0, 0xE0]), st.integers(4, 15),
                           st.integers(0, 127), st.integers(0, 127)), max_size=300))
 def test_other_channels_go_thru_byte_exact_and_change_nothing_in_the_parts(other):
-    """What bypasses the engine (bridge.live's fast path) must not matter to it: the parts play exactly
+    """What bypasses the engine (sideman.bridge.live.loop's fast path) must not matter to it: the parts play exactly
     what they play without those messages, which go thru as they came and are silenced on close."""
     def run(extra):
         config = Config().replace("bridge", clock="midi", thru=True, input_channel=1)

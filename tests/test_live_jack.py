@@ -8,8 +8,8 @@ import time
 import mido
 import pytest
 
-from bridge.notes import is_note_off, is_note_on
-from bridge.session import DEFAULT_MODEL
+from sideman.bridge.core.notes import is_note_off, is_note_on
+from sideman.bridge.live.session import DEFAULT_MODEL
 from tests.jack_helpers import BridgeProcess, DumpDawClient, DawTransport, jack_period_seconds, private_port_names, unmatched_note_ons
 
 pytestmark = pytest.mark.jack
@@ -97,7 +97,7 @@ def test_follows_the_daw_clock_start_stop_continue_and_leaves_nothing_hanging(tm
         assert unmatched_note_ons([s.msg for s in log if getattr(s.msg, "channel", 0) in PART_CHANNELS]) == set()
         # Onsets land on their tick: typically within one JACK period (the server stamps per cycle, so
         # one more period of granularity); the worst case must stay inside the 10 ms musical bound
-        # even on a loaded shared machine. `sideman bench live` measures the distribution properly.
+        # even on a loaded shared machine. `python -m benchmarks.live` measures the distribution properly.
         period = jack_period_seconds()
         delays = sorted(tick_delays(log))
         assert delays, "no part notes followed a tick"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bridge.contract import Vocab, Voice
-from models.metrics import HarmonyCounts, consonant, count_bars, measure, parallels, sounding, summarize
+from sideman.bridge.model.contract import Vocab, Voice
+from sideman.models.metrics import HarmonyCounts, consonant, count_bars, measure, parallels, sounding, summarize
 
 V = Vocab()
 R, H = V.rest, V.hold

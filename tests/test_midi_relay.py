@@ -1,4 +1,4 @@
-"""The JACK input relay (bridge/midi_relay.py) on the real JACK server: messages, stamps, errors, lifetime."""
+"""The JACK input relay (bridge/live/jack/relay.py) on the real JACK server: messages, stamps, errors, lifetime."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import time
 import pytest
 import rtmidi
 
-from bridge.errors import PortNotFoundError
-from bridge.inbox import Inbox
-from bridge.midi_relay import RelayedInput
-from bridge.ports import open_input
+from sideman.bridge.errors import PortNotFoundError
+from sideman.bridge.live.inbox import Inbox
+from sideman.bridge.live.jack.relay import RelayedInput
+from sideman.bridge.live.ports import open_input
 
 pytestmark = pytest.mark.jack
 
@@ -108,8 +108,8 @@ def test_a_relay_that_hangs_while_starting_is_killed_with_one_line(monkeypatch):
     """No JACK needed: the 'relay' here is a process that never answers."""
     import subprocess
 
-    from bridge import midi_relay
-    from bridge.errors import PortError
+    from sideman.bridge.live.jack import relay as midi_relay
+    from sideman.bridge.errors import PortError
 
     started = []
     real_popen = subprocess.Popen

@@ -6,10 +6,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from bridge.contract import Vocab  # noqa: E402
-from bridge.errors import CheckpointError  # noqa: E402
-from models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from models.network import ChoraleNet, NetConfig, allowed_mask, effective_top_p, nucleus  # noqa: E402
+from sideman.bridge.model.contract import Vocab  # noqa: E402
+from sideman.bridge.errors import CheckpointError  # noqa: E402
+from sideman.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from sideman.models.network import ChoraleNet, NetConfig, allowed_mask, effective_top_p, nucleus  # noqa: E402
 
 V = Vocab().size
 
@@ -201,8 +201,8 @@ def test_config_dict_round_trip_and_validation():
 
 
 def test_default_part_ranges_match_the_data():
-    from models.data import PARTS, STEPS_PER_BEAT, MAX_BEATS_IN_BAR
-    from models.network import DEFAULT_PART_RANGES
+    from sideman.models.data import PARTS, STEPS_PER_BEAT, MAX_BEATS_IN_BAR
+    from sideman.models.network import DEFAULT_PART_RANGES
 
     cfg = NetConfig()
     assert DEFAULT_PART_RANGES == tuple((p.low, p.high) for p in PARTS)

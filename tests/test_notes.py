@@ -6,8 +6,8 @@ import mido
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.notes import NoteTracker, is_note_on
-from bridge.ports import FakeOutput, SilencingOutput
+from sideman.bridge.core.notes import NoteTracker, is_note_on
+from sideman.bridge.live.ports import FakeOutput, SilencingOutput
 
 note_messages = st.builds(
     lambda kind, ch, note, vel: mido.Message(kind, channel=ch, note=note, velocity=vel),

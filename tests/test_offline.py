@@ -9,12 +9,12 @@ import mido
 import numpy as np
 import pytest
 
-from bridge import offline
-from bridge.cli import main
-from bridge.clock import InternalClock
-from bridge.engine import Engine, EngineSettings, handled_before_tick
-from bridge.errors import MidiFileError, ModelError
-from bridge.offline import DEMO_MELODY, beats_in_bar, read_melody, render
+from sideman.bridge.offline import render as offline
+from sideman.bridge.cli import main
+from sideman.bridge.core.clock import InternalClock
+from sideman.bridge.core.engine import Engine, EngineSettings, handled_before_tick
+from sideman.bridge.errors import MidiFileError, ModelError
+from sideman.bridge.offline.render import DEMO_MELODY, beats_in_bar, read_melody, render
 from tests.fakes import FakeStepModel, fake_voicing
 
 V = FakeStepModel().vocab
@@ -121,7 +121,7 @@ class FakeClock:
 
 
 def drive_live(engine: Engine, arrivals, bpm: float, n_steps: int, beats_per_bar: int, clock: FakeClock):
-    """The live daemon's loop with bridge.clock.InternalClock and a fake clock: the driver stamps each
+    """The live daemon's loop with sideman.bridge.core.clock.InternalClock and a fake clock: the driver stamps each
     message as it arrives; the engine thread wakes for a message or for the next absolute tick
     deadline, whichever comes first, handles messages stamped up to a tick before it, and passes
     the stamps and scheduled tick times to the engine, never the time it happened to wake."""
@@ -235,7 +235,7 @@ def test_bad_files_are_one_line_errors(tmp_path):
 
 
 def test_demo_melody_asset_is_what_the_script_writes(tmp_path):
-    from bridge.demo_melody import build_demo_melody, melody_notes
+    from sideman.bridge.offline.demo_melody import build_demo_melody, melody_notes
 
     assert DEMO_MELODY.read_bytes() == to_bytes(build_demo_melody())
     mel = read_melody(DEMO_MELODY)
@@ -298,8 +298,8 @@ def test_long_files_show_progress_on_stderr(capsys):
 
 
 def test_timing_study_plumbing_on_a_synthetic_chorale():
-    from models.data import Piece, notes_to_tokens
-    from models.timing_study import format_table, study
+    from sideman.models.data import Piece, notes_to_tokens
+    from benchmarks.timing_study import format_table, study
 
     T = 64
     soprano = notes_to_tokens([(s, s + 4, p) for s, p in zip(range(0, T, 4), [72, 74, 76, 77, 79, 77, 76, 74] * 2)], T)

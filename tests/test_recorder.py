@@ -16,11 +16,11 @@ from pathlib import Path
 import mido
 import pytest
 
-from bridge import recorder as recorder_module
-from bridge.cli import main
-from bridge.errors import RecordingError
-from bridge.journal import MAGIC, SessionInfo, journal_to_midi, parse_journal
-from bridge.recorder import SessionRecorder, recover
+from sideman.bridge.recording import recorder as recorder_module
+from sideman.bridge.cli import main
+from sideman.bridge.errors import RecordingError
+from sideman.bridge.recording.journal import MAGIC, SessionInfo, journal_to_midi, parse_journal
+from sideman.bridge.recording.recorder import SessionRecorder, recover
 
 REPO = Path(__file__).resolve().parents[1]
 INFO = SessionInfo(tempo_bpm=120.0, beats_per_bar=3, part_names=("alto", "tenor", "bass"), part_channels=(1, 2, 3),
@@ -185,7 +185,7 @@ def test_an_input_stamped_before_the_first_event_shifts_the_file_not_breaks_it(t
 
 CHILD = r"""
 import sys, mido
-from bridge.recorder import SessionRecorder, SessionInfo
+from sideman.bridge.recording.recorder import SessionRecorder, SessionInfo
 info = SessionInfo(120.0, 4, ("alto",), (1,), started_at="2025-01-02T03:04:05")
 rec = SessionRecorder(sys.argv[1], info, flush_interval=3600.0)  # only explicit flushes: a deterministic test
 for i in range(50):

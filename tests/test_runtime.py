@@ -1,4 +1,4 @@
-"""bridge/runtime.py: loading and validating model files, stepping, snapshot/restore, no torch."""
+"""bridge/model/runtime.py: loading and validating model files, stepping, snapshot/restore, no torch."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.contract import METADATA_KEY, Contract, StateSpec, Voice
-from bridge.errors import ModelError
-from bridge.runtime import OnnxStepModel
-from bridge.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias, sample_tokens
+from sideman.bridge.model.contract import METADATA_KEY, Contract, StateSpec, Voice
+from sideman.bridge.errors import ModelError
+from sideman.bridge.model.runtime import OnnxStepModel
+from sideman.bridge.model.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias, sample_tokens
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -141,9 +141,9 @@ def test_bad_model_files_give_one_line_naming_the_file(tmp_path: Path, case: str
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch = pytest.importorskip("torch")
-    from export.onnx_export import build_contract, export_network
-    from export.parity import synthetic_sequence
-    from models.network import ChoraleNet, NetConfig
+    from sideman.export.onnx_export import build_contract, export_network
+    from sideman.export.parity import synthetic_sequence
+    from sideman.models.network import ChoraleNet, NetConfig
 
     torch.manual_seed(11)
     net = ChoraleNet(NetConfig(hidden=32, embed=8)).eval()
@@ -275,9 +275,9 @@ def test_runtime_works_without_torch(exported: Path) -> None:
                 return None
         sys.meta_path.insert(0, NoTorch())
         import numpy as np
-        import bridge.runtime
-        from bridge.sampling import range_bias
-        model = bridge.runtime.OnnxStepModel.load({str(exported)!r})
+        import sideman.bridge.model.runtime
+        from sideman.bridge.model.sampling import range_bias
+        model = sideman.bridge.model.runtime.OnnxStepModel.load({str(exported)!r})
         z = np.zeros((model.n_parts, model.vocab_size), np.float32)
         tokens = model.step(20, 20, np.zeros(model.n_parts, np.int64), (0, 0), z, 1.0, 1.0, range_bias(model.contract))
         assert not any(m.split(".")[0] in ("torch", "music21") for m in sys.modules)

@@ -1,12 +1,12 @@
-"""bridge/sampling.py: Gumbel noise, range bias, and the numpy reference of the graph's decoding."""
+"""bridge/model/sampling.py: Gumbel noise, range bias, and the numpy reference of the graph's decoding."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bridge.contract import Contract, StateSpec, Voice
-from bridge.sampling import (
+from sideman.bridge.model.contract import Contract, StateSpec, Voice
+from sideman.bridge.model.sampling import (
     FORBIDDEN,
     decode_order_indices,
     gumbel_noise,

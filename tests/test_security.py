@@ -27,9 +27,9 @@ from pathlib import Path
 import mido
 import pytest
 
-from bridge.errors import ModelError
-from bridge.runtime import OnnxStepModel
-from bridge.session import DEFAULT_MODEL
+from sideman.bridge.errors import ModelError
+from sideman.bridge.model.runtime import OnnxStepModel
+from sideman.bridge.live.session import DEFAULT_MODEL
 from tests.jack_helpers import DumpDawClient, WrappedBridgeProcess, private_port_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,9 +88,9 @@ def test_the_bridge_never_imports_or_calls_a_pickle_loader():
 
 
 def test_the_live_path_imports_no_torch():
-    code = ("import sys; from bridge.cli import build_parser; build_parser(['run']); "
-            "from bridge.session import build_engines, model_paths; from bridge.config import Config; "
-            "import bridge.live, bridge.recorder, bridge.status, bridge.jack_watch; "
+    code = ("import sys; from sideman.bridge.cli import build_parser; build_parser(['run']); "
+            "from sideman.bridge.live.session import build_engines, model_paths; from sideman.bridge.config import Config; "
+            "import sideman.bridge.live.loop, sideman.bridge.recording.recorder, sideman.bridge.live.status, sideman.bridge.live.jack.watch; "
             "build_engines(Config(), model_paths(Config())); print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'music21')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -103,7 +103,7 @@ def test_a_pickle_named_onnx_is_refused_without_being_unpickled(tmp_path):
     evil.write_bytes(pickle.dumps(Marker(str(marker))))
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         OnnxStepModel.load(evil)
-    proc = subprocess.run([sys.executable, "-m", "bridge", "run", "--api", "jack", "--no-record", "--model", str(evil)],
+    proc = subprocess.run([sys.executable, "-m", "sideman.bridge", "run", "--api", "jack", "--no-record", "--model", str(evil)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("sideman: error: ") and "Traceback" not in proc.stderr
     assert not marker.exists()
@@ -125,8 +125,8 @@ def test_every_torch_load_in_models_and_export_is_weights_only():
 
 def test_a_checkpoint_holding_an_arbitrary_object_is_refused_without_running_it(tmp_path):
     torch = pytest.importorskip("torch")
-    from bridge.errors import CheckpointError
-    from models.checkpoint import load_checkpoint
+    from sideman.bridge.errors import CheckpointError
+    from sideman.models.checkpoint import load_checkpoint
 
     marker = tmp_path / "code-ran"
     path = tmp_path / "evil.pt"
@@ -270,7 +270,7 @@ def test_a_live_session_writes_only_in_its_recording_directory(audited_session):
     assert any(path.startswith(str(s["sessions"])) for _, path in writes), "the audit hook saw no write at all"
     # tempfile.gettempdir() checks that the temp directory is writable by creating and removing a file
     # in it; the recorder calls it on close, listing its fallbacks for the MIDI file, even when the
-    # session directory works (bridge/recorder.py, _save_with_fallback). Tolerated only as that: a file
+    # session directory works (bridge/recording/recorder.py, _save_with_fallback). Tolerated only as that: a file
     # created and removed again at once, in the temp directory.
     probes = {path for kind, path in writes if kind == "write" and os.path.dirname(path) == tempfile.gettempdir()}
     assert all(("os.remove", path) in writes for path in probes)

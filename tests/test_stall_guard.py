@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bridge.notes import NoteTracker
-from bridge.stall_guard import HARD_BYTES, HEADER_BYTES, RING_BYTES, SOFT_BYTES, StallGuard
+from sideman.bridge.core.notes import NoteTracker
+from sideman.bridge.live.jack.stall_guard import HARD_BYTES, HEADER_BYTES, RING_BYTES, SOFT_BYTES, StallGuard
 
 
 class Server:
@@ -146,7 +146,7 @@ class _FakeLibjack:
 
 
 def test_the_watch_s_frame_time_stands_still_once_the_server_is_gone_without_asking_libjack() -> None:
-    from bridge.jack_watch import JackWatch
+    from sideman.bridge.live.jack.watch import JackWatch
 
     lib = _FakeLibjack()
     watch = JackWatch(lib, client=1, on_lost=lambda reason: None)

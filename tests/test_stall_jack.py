@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bridge.bench_clients import parse_dump_line
+from benchmarks.clients import parse_dump_line
 from tests.jack_helpers import REPO, PrivateJackServer
 
 pytestmark = [pytest.mark.jack, pytest.mark.private_jack]
@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.jack, pytest.mark.private_jack]
 SENDER = r"""
 import sys, time
 import rtmidi
-from bridge.jack_watch import JackWatch
-from bridge.ports import RtMidiOutput, SilencingOutput
+from sideman.bridge.live.jack.watch import JackWatch
+from sideman.bridge.live.ports import RtMidiOutput, SilencingOutput
 
 port = RtMidiOutput(rtmidi.API_UNIX_JACK, "sideman-test-stall", "out")
 out = SilencingOutput(port)  # as in sideman run: its books name the channels that get All Notes Off

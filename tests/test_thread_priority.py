@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from bridge.config import Config
-from bridge.engine import Engine, EngineSettings
-from bridge.inbox import Inbox
-from bridge.live import LiveBridge
-from bridge.ports import FakeOutput
-from bridge.thread_priority import JACK_NOT_REALTIME, make_this_thread_realtime, ordinary_under_jack
+from sideman.bridge.config import Config
+from sideman.bridge.core.engine import Engine, EngineSettings
+from sideman.bridge.live.inbox import Inbox
+from sideman.bridge.live.loop import LiveBridge
+from sideman.bridge.live.ports import FakeOutput
+from sideman.bridge.live.realtime import JACK_NOT_REALTIME, make_this_thread_realtime, ordinary_under_jack
 from tests.fakes import FakeStepModel
 from tests.jack_helpers import realtime_allowed
 

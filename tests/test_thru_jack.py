@@ -7,8 +7,8 @@ import signal
 import mido
 import pytest
 
-from bridge.jack_watch import jack_server_realtime
-from bridge.thread_priority import JACK_NOT_REALTIME
+from sideman.bridge.live.jack.watch import jack_server_realtime
+from sideman.bridge.live.realtime import JACK_NOT_REALTIME
 from tests.jack_helpers import BridgeProcess, DumpDawClient, private_port_names
 
 pytestmark = pytest.mark.jack

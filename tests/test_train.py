@@ -11,12 +11,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("music21")
 
-from bridge.contract import Vocab  # noqa: E402
-from models import evaluate as ev  # noqa: E402
-from models import train as tr  # noqa: E402
-from models.checkpoint import load_checkpoint  # noqa: E402
-from models.data import PARTS, Piece, load_dataset  # noqa: E402
-from models.network import NetConfig, allowed_mask  # noqa: E402
+from sideman.bridge.model.contract import Vocab  # noqa: E402
+from sideman.models import evaluate as ev  # noqa: E402
+from sideman.models import train as tr  # noqa: E402
+from sideman.models.checkpoint import load_checkpoint  # noqa: E402
+from sideman.models.data import PARTS, Piece, load_dataset  # noqa: E402
+from sideman.models.network import NetConfig, allowed_mask  # noqa: E402
 
 V = Vocab()
 

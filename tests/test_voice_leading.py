@@ -6,14 +6,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.contract import Vocab
-from bridge.engine import EngineSettings
-from bridge.offline import render
-from bridge.runtime import OnnxStepModel
-from bridge.session import DEFAULT_MODEL
-from bridge.voice_leading import FORBIDDEN, NO_PITCH, ParallelGuard, next_pitch
-from models.metrics import measure, parallels
-from models.data import VOICES
+from sideman.bridge.model.contract import Vocab
+from sideman.bridge.core.engine import EngineSettings
+from sideman.bridge.offline.render import render
+from sideman.bridge.model.runtime import OnnxStepModel
+from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.core.voice_leading import FORBIDDEN, NO_PITCH, ParallelGuard, next_pitch
+from sideman.models.metrics import measure, parallels
+from sideman.models.data import VOICES
 
 V = Vocab()
 PITCH = st.integers(V.pitch_min, V.pitch_max)

@@ -1,0 +1,425 @@
+"""The live daemon: ports at the edges, one engine thread in the middle.
+
+The driver callback only stamps and enqueues (sideman.bridge.live.inbox). One thread — this module's
+`run_forever` — owns the clock followers, the engines (the pure core, sideman.bridge.core.engine) and every
+send. Stopping — by signal, DAW Stop, a port error, the caller — goes through `close()`, which
+silences every note the bridge sent before the ports close and finalizes the recording.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import mido
+import numpy as np
+
+from sideman.bridge.core.clock import InternalClock, MidiClockFollower, Tick, Transport
+from sideman.bridge.config import Config
+from sideman.bridge.core.engine import Engine, handled_before_tick
+from sideman.bridge.live.inbox import Inbox, Received
+from sideman.bridge.core.lead import SUSTAIN
+from sideman.bridge.core.notes import NoteTracker, is_note_off, is_note_on
+from sideman.bridge.live.ports import InputPort, OutputPort, SilencingOutput
+from sideman.bridge.live.realtime import make_this_thread_realtime
+
+log = logging.getLogger("sideman")
+
+TRANSPORT_BYTES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))
+# In clock = "auto", with no MIDI clock for this long while the DAW is stopped, the internal clock takes over.
+MIDI_CLOCK_TIMEOUT = 2.0
+LATENCY_WINDOW = 4096  # engine.tick() durations kept for the status line's p50/p99
+# With the internal clock, answer the next step this long before its tick (Engine.prepare), so the
+# tick only sends; with MIDI clock, half a pulse before the tick (10 ms at 120 BPM): not at the pulse
+# itself, where a melody note played with it would wait behind the model.
+PREPARE_AHEAD = 0.02
+
+
+@dataclass
+class LiveStats:
+    received: int = 0
+    sent: int = 0
+    malformed: int = 0
+    ticks: int = 0
+    step: int = 0
+    model_switches: int = 0
+    # Ring buffer of engine.tick() durations (s), preallocated: the hot path writes, never grows.
+    tick_seconds: np.ndarray = field(default_factory=lambda: np.zeros(LATENCY_WINDOW))
+    tick_count: int = 0
+
+    def latency_us(self) -> tuple[float, float]:
+        n = min(self.tick_count, LATENCY_WINDOW)
+        if n == 0:
+            return (0.0, 0.0)
+        p50, p99 = np.percentile(self.tick_seconds[:n], [50, 99])
+        return float(p50 * 1e6), float(p99 * 1e6)
+
+
+def parse(data: list[int]) -> mido.Message | None:
+    """Raw bytes to a mido message, or None for bytes that are not one valid message."""
+    try:
+        return mido.Message.from_bytes(data)
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+
+
+def channel_message_bytes(data: list[int]) -> bytes | None:
+    """The bytes of one valid channel voice message (status 0x80-0xEF), or None if `data` is not one."""
+    size = 2 if 0xC0 <= data[0] < 0xE0 else 3
+    if len(data) != size:
+        return None
+    try:
+        raw = bytes(data)
+    except (ValueError, TypeError):  # values outside 0..255
+        return None
+    return raw if raw[1] < 0x80 and raw[-1] < 0x80 else None
+
+
+def temperature_from_cc(value: int) -> float:
+    """CC 0..127 to temperature 0.1..2.0 on a log scale (equal steps feel equally bold)."""
+    return float(0.1 * 20.0 ** (value / 127.0))
+
+
+class LiveBridge:
+    """Input → (clock, controls, engine, thru) → output, on one engine thread."""
+
+    def __init__(self, config: Config, inbox: Inbox, output: OutputPort, engines: Sequence[Engine] = (),
+                 recorder=None, now: Callable[[], float] = time.perf_counter) -> None:
+        self.config = config
+        self.inbox = inbox
+        self.output = output if isinstance(output, SilencingOutput) else SilencingOutput(output)
+        self.input: InputPort | None = None
+        self.engines = list(engines)
+        self.active = 0
+        self.recorder = recorder
+        self.now = now
+        self.stats = LiveStats()
+        spb = self.engine.contract.steps_per_beat if self.engines else 4
+        self.midi_clock = MidiClockFollower(spb, fallback_bpm=config.bridge.tempo)
+        self.internal = InternalClock(config.bridge.tempo, spb)
+        self.clock_source = "midi" if config.bridge.clock == "midi" else "internal"
+        self._last_midi_clock_t = -1e9
+        self._last_input_t = 0.0
+        self.input_notes = NoteTracker()  # what the musician holds (idle detection for the internal clock)
+        controls = config.controls
+        self._cc_actions: dict[int, Callable[[int, float], None]] = {}
+        for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
+                           (controls.panic, self._cc_panic)):
+            if cc >= 0:
+                self._cc_actions[cc] = action
+        for part, cc in enumerate(controls.mute_parts):
+            if cc >= 0:
+                self._cc_actions[cc] = lambda value, t, part=part: self._send(self.engine.set_muted(part, value >= 64), t) if self.engines else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # close() may race the engine thread's last send
+        self._closed = False
+        self.fault: str | None = None
+        self._prepared_for: tuple[str, int] | None = None  # the coming step _prepare_next last tried
+        # How the engine thread is scheduled: "realtime priority N" or "ordinary (why)"; set by start().
+        self.scheduling = "not started"
+        self._scheduled = threading.Event()
+
+    @property
+    def engine(self) -> Engine:
+        return self.engines[self.active]
+
+    @property
+    def beats_per_bar(self) -> int:
+        return self.config.bridge.beats_per_bar
+
+    # -- output ----------------------------------------------------------------------------------
+    def _send_thru_bytes(self, raw: bytes, t: float) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self.output.send_bytes(raw)
+            if self.recorder is not None:
+                self.recorder.record_output(raw, t)
+            self.stats.sent += 1
+
+    def _send(self, messages: Sequence[mido.Message] | None, t: float) -> None:
+        if not messages:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            for msg in messages:
+                self.output.send(msg)
+                if self.recorder is not None:
+                    self.recorder.record_output(msg, t)
+            self.stats.sent += len(messages)
+
+    # -- engine thread ---------------------------------------------------------------------------
+    def handle(self, received: Received) -> None:
+        """Process one received message (engine thread)."""
+        data, t = received
+        self.stats.received += 1
+        channel_message = bool(data) and 0x80 <= data[0] < 0xF0
+        raw = channel_message_bytes(data) if channel_message else None
+        if self.recorder is not None:
+            self.recorder.record_input(data if raw is None else raw, t)  # bytes of bytes: no copy
+        if data and data[0] in TRANSPORT_BYTES:
+            if len(data) == (3 if data[0] == 0xF2 else 1):
+                self._on_transport_bytes(data, t)
+            else:
+                self._malformed(data)
+            return
+        if channel_message:
+            if raw is None:
+                self._malformed(data)
+                return
+            if not self._engine_needs(raw):
+                # The fast path (most of a flood): nothing here can change the accompaniment, so no mido
+                # message is built; the bytes go thru as they came. Same outcome as below, ~3x cheaper.
+                if raw[0] < 0xA0:  # a note on or off, on a channel not listened to: still "playing"
+                    self._last_input_t = t
+                if self.config.bridge.thru:
+                    self._send_thru_bytes(raw, t)
+                return
+        msg = parse(data)
+        if msg is None:
+            self._malformed(data)
+            return
+        listening = self._listening_to(msg)  # once per message: the checks below all need it
+        if msg.type == "control_change" and msg.control in self._cc_actions and listening:
+            self._cc_actions[msg.control](msg.value, t)
+            return
+        if msg.type == "program_change" and listening and len(self.engines) > 1:
+            self._switch_model(msg.program % len(self.engines), t)
+            return
+        note_on = is_note_on(msg)
+        if note_on or is_note_off(msg):
+            self._last_input_t = t
+            if listening:
+                self.input_notes.record(msg)
+                self._prepared_for = None  # the melody moved: answer the coming step again
+        if self.engines:
+            self._send(self.engine.handle(msg, t), t)
+            if note_on and listening and self.clock_source == "internal" and not self.internal.running:
+                # No DAW clock: the first note starts Sideman's own grid, on that note.
+                self._start_internal(t)
+        if self.config.bridge.thru:
+            self._send((msg,), t)
+
+    def _engine_needs(self, raw: bytes) -> bool:
+        """Whether a valid channel message can matter beyond thru: notes, the sustain pedal, the controls
+        and program changes on the channel Sideman listens to. (The engine ignores everything else.)"""
+        channel = self.config.bridge.input_channel
+        if channel and (raw[0] & 0x0F) != channel - 1:
+            return False
+        kind = raw[0] & 0xF0
+        if kind == 0x80 or kind == 0x90:
+            return True
+        if kind == 0xB0:
+            return raw[1] == SUSTAIN or raw[1] in self._cc_actions
+        return kind == 0xC0
+
+    def _listening_to(self, msg: mido.Message) -> bool:
+        channel = self.config.bridge.input_channel
+        return channel == 0 or getattr(msg, "channel", channel - 1) == channel - 1
+
+    def _malformed(self, data: list[int]) -> None:
+        self.stats.malformed += 1
+        if self.stats.malformed == 1:
+            log.warning("ignoring malformed MIDI bytes %s (further ones are counted, not logged)", bytes(d & 0xFF for d in data[:16]).hex(" "))
+
+    def _on_transport_bytes(self, data: list[int], t: float) -> None:
+        if self.config.bridge.clock == "internal":
+            return
+        self._last_midi_clock_t = t
+        if self.clock_source != "midi":
+            # A DAW started sending clock: it leads from now on.
+            self.clock_source = "midi"
+            if self.internal.running:
+                self._transport(self.internal.stop(t))
+        event = self.midi_clock.feed(data, t)
+        if isinstance(event, Tick):
+            self._on_tick(event)
+        elif isinstance(event, Transport):
+            self._transport(event)
+
+    def _transport(self, event: Transport) -> None:
+        self._prepared_for = None
+        if self.recorder is not None:
+            self.recorder.mark(event.kind, event.t, step=event.step)
+        if not self.engines:
+            return
+        if event.kind in ("stop", "start", "seek"):
+            self._send(self.engine.stop(), event.t)  # Stop silences every part at once
+        if event.kind in ("start", "seek"):
+            self.engine.reset()  # a new place in the song: the model starts from there
+
+    def _start_internal(self, t: float) -> None:
+        self._transport(self.internal.start(t))
+
+    def _on_tick(self, tick: Tick) -> None:
+        self.stats.ticks += 1
+        self.stats.step = tick.step
+        if not self.engines:
+            return
+        started = time.perf_counter()
+        out = self.engine.tick(tick.step, tick.t, tick.step_seconds, self.beats_per_bar)
+        self.stats.tick_seconds[self.stats.tick_count % LATENCY_WINDOW] = time.perf_counter() - started
+        self.stats.tick_count += 1
+        self._send(out, tick.t)
+        if self.engine.fault != self.fault:
+            self.fault = self.engine.fault
+
+    def _switch_model(self, index: int, t: float) -> None:
+        if index == self.active:
+            return
+        # The old model's notes end now; the new one answers from the next tick, in context from then on.
+        self._send(self.engine.stop(), t)
+        self.active = index
+        self._prepared_for = None
+        self.engine.reset()
+        self.stats.model_switches += 1
+        if self.recorder is not None:
+            self.recorder.mark("model", t, index=index)
+
+    # -- controls --------------------------------------------------------------------------------
+    def _cc_temperature(self, value: int, t: float) -> None:
+        for engine in self.engines:
+            engine.set_temperature(temperature_from_cc(value))
+
+    def _cc_accompaniment(self, value: int, t: float) -> None:
+        if self.engines:
+            self._send(self.engine.set_enabled(value >= 64), t)
+
+    def _cc_panic(self, value: int, t: float) -> None:
+        if self.engines:
+            self._send(self.engine.panic(), t)
+        with self._lock:
+            self.output.silence()
+
+    # -- the loop --------------------------------------------------------------------------------
+    def poll_clock(self, now: float) -> None:
+        """Fire internal-clock ticks that are due; hand over between clocks in "auto" mode."""
+        if self.internal.running:
+            while (tick := self.internal.due(now)) is not None:
+                self._on_tick(tick)
+            idle_seconds = 2 * self.beats_per_bar * 60.0 / self.internal.bpm
+            if not self.input_notes.held and now - self._last_input_t > idle_seconds:
+                self._transport(self.internal.stop(now))  # the musician stopped playing two bars ago
+        if self.clock_source == "midi" and now - self._last_midi_clock_t > MIDI_CLOCK_TIMEOUT:
+            if self.midi_clock.running:
+                # Playing, yet no clock for seconds: the DAW or the cable is gone. Stop rather than hang.
+                self.midi_clock.running = False
+                self._transport(Transport("stop", now, self.stats.step))
+                log.warning("MIDI clock lost for %.0f s while playing: parts silenced", MIDI_CLOCK_TIMEOUT)
+            if self.config.bridge.clock == "auto":
+                self.clock_source = "internal"
+
+    def _fire_internal_ticks_before(self, t: float) -> None:
+        while self.internal.running and (next_tick := self.internal.next_tick_time()) is not None and not handled_before_tick(t, next_tick):
+            self._on_tick(self.internal.due(next_tick))
+
+    def run_forever(self) -> None:
+        # Everything allocated so far lives for the whole session: keep the collector from walking it.
+        gc.collect()
+        gc.freeze()
+        while not self._stop.is_set():
+            timeout = 0.05
+            next_tick = self.internal.next_tick_time()
+            if next_tick is not None:
+                timeout = min(timeout, max(0.0, next_tick - self.now()))
+            coming = self._coming_step() if self.engines else None
+            if coming is not None and self._prepared_for != coming[0]:
+                timeout = min(timeout, max(0.0, coming[3] - self.now()))  # wake up to answer it ahead
+            received = self.inbox.get(timeout)
+            while received is not None:
+                # Internal-clock ticks due before this message was stamped go first: the engine must
+                # see events in time order (a note just after a tick is late, not early).
+                self._fire_internal_ticks_before(received.t)
+                self.handle(received)
+                received = self.inbox.get_nowait()
+            self.poll_clock(self.now())
+            self._prepare_next(self.now())  # only when nothing waits in the inbox: idle time
+
+    def _coming_step(self) -> tuple[tuple[str, int], int, float, float] | None:
+        """(which, step, expected tick time, when to prepare it) of the next tick, if one is coming."""
+        if self.clock_source == "midi":
+            clock = self.midi_clock
+            if not clock.next_pulse_ticks or clock.last_pulse_t is None:
+                return None
+            tick_t = clock.last_pulse_t + clock.pulse_seconds
+            return ("midi", clock.pulse), clock.pulse // clock.pulses_per_step, tick_t, tick_t - clock.pulse_seconds / 2
+        t = self.internal.next_tick_time()
+        if t is None:
+            return None
+        return ("internal", self.internal.next_step), self.internal.next_step, t, t - PREPARE_AHEAD
+
+    def _prepare_next(self, now: float) -> None:
+        """Let the engine answer the coming step before its tick (once per step; again after a lead note)."""
+        if not self.engines:
+            return
+        coming = self._coming_step()
+        if coming is None or self._prepared_for == coming[0] or now < coming[3]:
+            return
+        self._prepared_for = coming[0]
+        self.engine.prepare(coming[1], coming[2], now, self.beats_per_bar)
+
+    def start(self, ordinary_because: str = "") -> None:
+        """Start the engine thread, at the config's realtime priority unless `ordinary_because` says why it
+        must stay an ordinary thread (sideman.bridge.live.realtime)."""
+        # rtmidi's callback thread (ALSA/CoreMIDI input; JACK input is read by this thread from the
+        # relay's pipe) needs the GIL for every message; with CPython's default 5 ms switch interval it
+        # can wait that long behind this thread or the recorder's. (Before JACK input
+        # moved to a relay process, that wait made JACK drop MIDI: at 2,000 msg/s, period 64, 130-200
+        # of 20,000 messages lost at 5 ms, 18-98 at 0.5 ms, in an earlier `python -m benchmarks.live`.)
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
+        self._thread = threading.Thread(target=self._run_guarded, args=(self.config.bridge.realtime_priority, ordinary_because),
+                                        name="sideman-engine", daemon=True)
+        self._thread.start()
+        self._scheduled.wait(timeout=2.0)  # the thread sets its own priority first: report it with the ports
+
+    def _run_guarded(self, priority: int = 0, ordinary_because: str = "") -> None:
+        why_not = ordinary_because or make_this_thread_realtime(priority)  # only the thread itself can (pid 0 = this thread)
+        self.scheduling = f"realtime priority {priority}" if why_not is None else f"ordinary ({why_not})"
+        self._scheduled.set()
+        try:
+            self.run_forever()
+        except Exception:  # a bug, not a user error: log it, and let close() silence everything
+            log.exception("the engine thread failed; stopping")
+            self.fault = "engine thread failed (see log)"
+            self._stop.set()
+
+    def request_stop(self) -> None:
+        """Safe from a signal handler: only sets a flag."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a stop is requested; True if it was."""
+        return self._stop.wait(timeout)
+
+    def close(self):
+        """Stop the engine thread, then silence, close the ports and finish the recording. Returns the recording path."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        if self.input is not None:
+            self.input.close()
+        # Drain what arrived before the input closed: a queued note-off must reach the books.
+        while (received := self.inbox.get_nowait()) is not None:
+            try:
+                self.handle(received)
+            except Exception:
+                log.exception("while draining the input queue")
+                break
+        t = self.now()
+        if self.engines:
+            self._send(self.engine.stop(), t)
+        with self._lock:
+            self._closed = True
+            silence = self.output.notes.silence()
+            if self.recorder is not None:
+                for msg in silence:
+                    self.recorder.record_output(msg, t)
+            self.output.close()
+        return self.recorder.close() if self.recorder is not None else None

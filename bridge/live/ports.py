@@ -1,0 +1,303 @@
+"""MIDI ports behind one small interface: real python-rtmidi backends and an in-memory fake.
+
+An input port calls `on_message(data, t)` from the driver's thread with the raw bytes and the
+receive time (time.perf_counter() stamped in the callback: the one monotonic clock the bridge uses).
+An output port sends mido messages and, when closed, silences every note it started.
+Unknown port names are an error that lists what exists: never silently a new virtual port.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Collection, Protocol
+
+import mido
+import rtmidi
+
+from sideman.bridge.errors import PortError
+from sideman.bridge.live.inbox import Inbox
+from sideman.bridge.core.notes import NoteTracker
+from sideman.bridge.live.port_names import _find_port, _quiet_c_stderr
+from sideman.bridge.live.jack.stall_guard import StallGuard
+
+OnMessage = Callable[[list[int], float], None]
+
+API_IDS = {
+    "alsa": rtmidi.API_LINUX_ALSA,
+    "jack": rtmidi.API_UNIX_JACK,
+    "coremidi": rtmidi.API_MACOSX_CORE,
+    "windows": rtmidi.API_WINDOWS_MM,
+}
+API_NAMES = {v: k for k, v in API_IDS.items()}
+
+# How long to let the MIDI server deliver our last messages before a port closes. JACK drains
+# rtmidi's ring buffer once per period (1.3 ms at 64 frames / 48 kHz; 21 ms at 1024 frames).
+CLOSE_FLUSH_SECONDS = 0.05
+
+JACK_HINT = "start a JACK server first, e.g. `jackd --no-realtime -d dummy -r 48000 -p 64 &` (or load the ALSA sequencer: `modprobe snd-seq`)"
+
+
+class InputPort(Protocol):
+    name: str
+
+    def close(self) -> None: ...
+
+
+class OutputPort(Protocol):
+    """`send_bytes(data)` is optional: SilencingOutput uses it, when a port has it, for thru."""
+
+    name: str
+
+    def send(self, msg: mido.Message) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _api_works(api: int) -> bool:
+    if api not in rtmidi.get_compiled_api():
+        return False
+    with _quiet_c_stderr():
+        try:
+            probe = rtmidi.MidiOut(rtapi=api, name="Sideman probe")
+        except rtmidi.SystemError:
+            return False
+        probe.delete()  # `del` alone leaves the JACK client in every cycle for the whole session
+    return True
+
+
+def resolve_api(name: str) -> int:
+    """The rtmidi API id for a config name; 'auto' picks the platform's native API, then JACK."""
+    if name != "auto":
+        api = API_IDS[name]
+        if api not in rtmidi.get_compiled_api():
+            raise PortError(f"MIDI API {name!r} is not available in this python-rtmidi build (available: {', '.join(available_api_names())})")
+        if not _api_works(api):
+            hint = JACK_HINT if name in ("jack", "alsa") else "check that the MIDI system is running"
+            raise PortError(f"MIDI API {name!r} cannot open: {hint}")
+        return api
+    if sys.platform == "darwin":
+        candidates = [rtmidi.API_MACOSX_CORE, rtmidi.API_UNIX_JACK]
+    elif sys.platform.startswith("win"):
+        candidates = [rtmidi.API_WINDOWS_MM]
+    else:
+        candidates = [rtmidi.API_LINUX_ALSA, rtmidi.API_UNIX_JACK]
+    for api in candidates:
+        if _api_works(api):
+            return api
+    raise PortError(f"no MIDI system can open here: {'no ALSA sequencer (/dev/snd/seq) and no JACK server' if sys.platform.startswith('linux') else 'no MIDI API answered'}; {JACK_HINT}")
+
+
+def available_api_names() -> list[str]:
+    return [API_NAMES[a] for a in rtmidi.get_compiled_api() if a in API_NAMES]
+
+
+@dataclass(frozen=True)
+class PortListing:
+    api: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+def list_ports(api: int) -> PortListing:
+    with _quiet_c_stderr():
+        midi_in = rtmidi.MidiIn(rtapi=api, name="Sideman list")
+        midi_out = rtmidi.MidiOut(rtapi=api, name="Sideman list")
+    try:
+        return PortListing(API_NAMES.get(api, str(api)), tuple(midi_in.get_ports()), tuple(midi_out.get_ports()))
+    finally:
+        midi_in.delete()
+        midi_out.delete()
+
+
+class RtMidiInput:
+    """A python-rtmidi input, virtual or connected to an existing port by name.
+
+    The callback runs on the driver's thread: it only stamps the time and hands the bytes on.
+    """
+
+    def __init__(self, api: int, client_name: str, port_name: str, on_message: OnMessage, connect: str = "") -> None:
+        with _quiet_c_stderr():
+            try:
+                self._midi = rtmidi.MidiIn(rtapi=api, name=client_name)
+            except rtmidi.SystemError as exc:
+                raise PortError(f"cannot open a MIDI input with {API_NAMES.get(api, api)}: {exc}; {JACK_HINT}") from None
+        # Keep clock and song position (the DAW's transport); drop SysEx and active sensing at the driver.
+        self._midi.ignore_types(sysex=True, timing=False, active_sense=True)
+        if connect:
+            index = _find_port(self._midi.get_ports(), connect, "input")
+            self.name = self._midi.get_ports()[index]
+            self._midi.open_port(index, port_name)
+        else:
+            if api == rtmidi.API_WINDOWS_MM:
+                raise PortError("Windows has no virtual MIDI ports: create one with loopMIDI and pass --in 'loopMIDI Port'")
+            self._midi.open_virtual_port(port_name)
+            self.name = port_name
+        perf_counter = time.perf_counter
+
+        def callback(event: tuple[list[int], float], _data: object) -> None:
+            on_message(event[0], perf_counter())
+
+        self._midi.set_callback(callback)
+
+    def close(self) -> None:
+        self._midi.cancel_callback()
+        self._midi.close_port()
+        self._midi.delete()
+
+
+def open_input(api: int, client_name: str, port_name: str, inbox: Inbox, connect: str = "",
+               on_lost: Callable[[str], None] | None = None) -> InputPort:
+    """The input port for `api`, delivering into `inbox`: for JACK through a relay process
+    (bridge/live/jack/relay.py: JACK drops a cycle's MIDI when a client's process callback waits, and a
+    Python callback waits for the GIL) that the inbox reads itself; for the others rtmidi's callback
+    puts directly (their drivers queue, so a wait only delays).
+    `on_lost(reason)`: the relay ended while in use (rtmidi's own inputs report nothing of the kind)."""
+    if api == rtmidi.API_UNIX_JACK:
+        from sideman.bridge.live.jack.relay import RelayedInput
+
+        # Its own JACK client, named so that scripts can rely on it: "Sideman-in:Sideman In".
+        port = RelayedInput(f"{client_name}-in", port_name, connect, on_lost)
+        inbox.pull_from(port)
+        return port
+    return RtMidiInput(api, client_name, port_name, inbox.put, connect)
+
+
+class RtMidiOutput:
+    """A python-rtmidi output, virtual or connected to an existing port by name."""
+
+    def __init__(self, api: int, client_name: str, port_name: str, connect: str = "") -> None:
+        self._args = (api, client_name, port_name, connect)
+        self._guard: StallGuard | None = None
+        self._open()
+
+    def _open(self) -> None:
+        api, client_name, port_name, connect = self._args
+        with _quiet_c_stderr():
+            try:
+                self._midi = rtmidi.MidiOut(rtapi=api, name=client_name)
+            except rtmidi.SystemError as exc:
+                raise PortError(f"cannot open a MIDI output with {API_NAMES.get(api, api)}: {exc}; {JACK_HINT}") from None
+        if connect:
+            index = _find_port(self._midi.get_ports(), connect, "output")
+            self.name = self._midi.get_ports()[index]
+            self._midi.open_port(index, port_name)
+        else:
+            if api == rtmidi.API_WINDOWS_MM:
+                raise PortError("Windows has no virtual MIDI ports: create one with loopMIDI and pass --out 'loopMIDI Port'")
+            self._midi.open_virtual_port(port_name)
+            self.name = port_name
+
+    def reopen(self) -> None:
+        """Close the client and open it again, same ports: before anything was sent (sideman.bridge.live.jack.watch.reopen_while_stale)."""
+        self.close()
+        self._open()
+
+    def guard_with(self, last_frame_time: Callable[[], int], channels: Collection[int]) -> None:
+        """JACK: never wait for room in rtmidi's buffer (sideman.bridge.live.jack.stall_guard); `last_frame_time` from a JackWatch,
+        `channels` the NoteTracker's channels_used of the SilencingOutput around this port."""
+        self._guard = StallGuard(last_frame_time, channels)
+
+    @property
+    def dropped_in_stalls(self) -> int:
+        return self._guard.dropped if self._guard is not None else 0
+
+    def send(self, msg: mido.Message) -> None:
+        self.send_bytes(msg.bytes())
+
+    def send_bytes(self, data: bytes | list[int]) -> None:
+        guard = self._guard
+        if guard is None:
+            self._midi.send_message(data)
+            return
+        allowed = guard.allow(data)
+        for owed in guard.owed():
+            self._midi.send_message(owed)
+        if allowed:
+            self._midi.send_message(data)
+
+    def close(self) -> None:
+        self._midi.close_port()
+        self._midi.delete()
+
+
+class SilencingOutput:
+    """Wraps an output: tracks the notes it sent and, on close, ends them all before closing.
+
+    Closing sends a note-off for every note still sounding and All Notes Off on every channel used,
+    waits for the MIDI server to deliver them, then closes the port underneath.
+    """
+
+    def __init__(self, port: OutputPort, flush_seconds: float = CLOSE_FLUSH_SECONDS) -> None:
+        self.port = port
+        self.name = port.name
+        self.notes = NoteTracker()
+        self._flush_seconds = flush_seconds
+        self._closed = False
+        # Thru's raw bytes: the port's own send_bytes if it has one (looked up once, not per message).
+        self._send_bytes = getattr(port, "send_bytes", None) or (lambda data: port.send(mido.Message.from_bytes(data)))
+
+    def send(self, msg: mido.Message) -> None:
+        self.port.send(msg)
+        self.notes.record(msg)
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send one valid channel message given as raw bytes (thru, without building a mido message)."""
+        self._send_bytes(data)
+        self.notes.record_bytes(data)
+
+    def silence(self) -> int:
+        """Send the note-offs still owed; returns how many messages that took."""
+        messages = self.notes.silence()
+        for msg in messages:
+            self.send(msg)
+        return len(messages)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.silence() and self._flush_seconds:
+                time.sleep(self._flush_seconds)
+        finally:
+            self.port.close()
+
+    def __enter__(self) -> "SilencingOutput":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FakeInput:
+    """In-memory input for tests: `inject()` plays the driver's part."""
+
+    def __init__(self, on_message: OnMessage, name: str = "Fake In") -> None:
+        self.name = name
+        self._on_message = on_message
+        self.closed = False
+
+    def inject(self, data: list[int], t: float) -> None:
+        self._on_message(list(data), t)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeOutput:
+    """In-memory output for tests: keeps every message sent."""
+
+    def __init__(self, name: str = "Fake Out") -> None:
+        self.name = name
+        self.sent: list[mido.Message] = []
+        self.closed = False
+
+    def send(self, msg: mido.Message) -> None:
+        if self.closed:
+            raise PortError("send on a closed port")
+        self.sent.append(msg)
+
+    def close(self) -> None:
+        self.closed = True
