@@ -16,7 +16,7 @@ from sideman.bridge.live.loop import LiveBridge
 from sideman.bridge.live.ports import FakeOutput
 from sideman.bridge.live.realtime import JACK_NOT_REALTIME, make_this_thread_realtime, ordinary_under_jack
 from tests.fakes import FakeStepModel
-from tests.jack_helpers import realtime_allowed
+from tests.bridge.live.jack.helpers import realtime_allowed
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_FIFO per thread is Linux's")
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from benchmarks.clients import flood_messages, onset_delays
-from tests.jack_helpers import realtime_allowed
+from tests.bridge.live.jack.helpers import realtime_allowed
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def row(out: str, label: str) -> list[str]:

@@ -12,8 +12,8 @@ import pytest
 from sideman.bridge.cli import main
 from sideman.bridge.config import Config, config_to_toml_values, load_config
 from sideman.bridge.errors import ConfigError
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_config_toml_documents_exactly_the_built_in_defaults():

@@ -21,8 +21,8 @@ from sideman.bridge.cli import main
 from sideman.bridge.errors import RecordingError
 from sideman.bridge.recording.journal import MAGIC, SessionInfo, journal_to_midi, parse_journal
 from sideman.bridge.recording.recorder import SessionRecorder, recover
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 INFO = SessionInfo(tempo_bpm=120.0, beats_per_bar=3, part_names=("alto", "tenor", "bass"), part_channels=(1, 2, 3),
                    model="test.onnx", started_at="2025-01-02T03:04:05")
 T0 = 1000.0  # perf_counter seconds of the session's first event

@@ -18,8 +18,8 @@ from sideman.bridge.model.sampling import FORBIDDEN, decode_order_indices, gumbe
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 P, V, H = 3, 52, 8
 
 CONTRACT = Contract(

@@ -19,8 +19,8 @@ import rtmidi
 
 from benchmarks.clients import parse_dump_line
 from sideman.bridge.live.port_names import _quiet_c_stderr
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def jack_running() -> bool:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from benchmarks.clients import parse_dump_line
-from tests.jack_helpers import REPO, PrivateJackServer
+from tests.bridge.live.jack.helpers import REPO, PrivateJackServer
 
 pytestmark = [pytest.mark.jack, pytest.mark.private_jack]
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from sideman.bridge.live.jack.watch import REOPEN_ATTEMPTS, JackWatch
-from tests.jack_helpers import BridgeProcess, late_jack_client, private_port_names
+from tests.bridge.live.jack.helpers import BridgeProcess, late_jack_client, private_port_names
 
 pytestmark = pytest.mark.jack
 

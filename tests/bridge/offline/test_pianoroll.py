@@ -9,6 +9,7 @@ import numpy as np
 
 from sideman.bridge.offline.render import DEMO_MELODY, render
 from sideman.bridge.offline.pianoroll import COLOURS, save_piano_roll
+from tests.paths import REPO
 from tests.fakes import FakeStepModel
 
 
@@ -41,4 +42,4 @@ def test_piano_roll_of_silence_still_draws(tmp_path):
 def test_the_live_modules_do_not_import_matplotlib():
     code = ("import sys, sideman.bridge.core.engine, sideman.bridge.offline.render, sideman.bridge.offline.pianoroll; "
             "sys.exit(1 if any(m.startswith('matplotlib') for m in sys.modules) else 0)")
-    assert subprocess.run([sys.executable, "-c", code], cwd=str(__import__("pathlib").Path(__file__).parents[1])).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=str(REPO)).returncode == 0

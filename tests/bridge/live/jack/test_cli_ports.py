@@ -1,4 +1,4 @@
-"""The CLI: help lists every command, user errors are one line with exit code 2."""
+"""`sideman ports` and `sideman run`'s port errors on a real JACK server."""
 
 from __future__ import annotations
 
@@ -8,23 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sideman.bridge.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def test_help_lists_the_commands(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["--help"])
-    assert exit_.value.code == 0
-    out = capsys.readouterr().out
-    for name in ("ports", "run", "accompany", "demo", "train", "export", "evaluate"):
-        assert name in out
-
-
-def test_no_command_prints_help(capsys):
-    assert main([]) == 0
-    assert "COMMAND" in capsys.readouterr().out
+from tests.paths import REPO
 
 
 def test_port_not_found_is_one_line_listing_what_exists(jack_server):

@@ -10,7 +10,7 @@ import pytest
 
 from sideman.bridge.core.notes import is_note_off, is_note_on
 from sideman.bridge.live.session import DEFAULT_MODEL
-from tests.jack_helpers import BridgeProcess, DumpDawClient, DawTransport, jack_period_seconds, private_port_names, unmatched_note_ons
+from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, DawTransport, jack_period_seconds, private_port_names, unmatched_note_ons
 
 pytestmark = pytest.mark.jack
 
