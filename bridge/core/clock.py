@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PULSES_PER_QUARTER = 24
-CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
+from sideman.bridge.midi import CLOCK, CONTINUE, PULSES_PER_QUARTER, SONG_POSITION, START, STOP
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import mido
 
+from sideman.bridge.midi import PEDAL_DOWN, SUSTAIN
+
 POLICIES = ("highest", "lowest", "latest")
-SUSTAIN = 64
 _VELOCITY_SMOOTHING = 0.3  # weight of the newest note-on in the velocity average (about 3 notes of memory)
 _START_VELOCITY = 80.0  # mf, until the musician has played something
 
@@ -77,7 +78,7 @@ class LeadInput:
         if kind == "note_off" or kind == "note_on":  # note_on with velocity 0 is a note-off
             return self._release(msg.note)
         if kind == "control_change" and msg.control == SUSTAIN:
-            down = msg.value >= 64
+            down = msg.value >= PEDAL_DOWN
             if down == self._pedal:
                 return None
             self._pedal = down

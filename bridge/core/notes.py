@@ -8,15 +8,7 @@ from __future__ import annotations
 
 import mido
 
-ALL_NOTES_OFF = 123
-
-
-def is_note_on(msg: mido.Message) -> bool:
-    return msg.type == "note_on" and msg.velocity > 0
-
-
-def is_note_off(msg: mido.Message) -> bool:
-    return msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
+from sideman.bridge.midi import ALL_NOTES_OFF, CONTROL_CHANGE, NOTE_OFF, NOTE_ON, all_notes_off, is_note_off, is_note_on
 
 
 class NoteTracker:
@@ -43,11 +35,11 @@ class NoteTracker:
     def record_bytes(self, data: bytes) -> None:
         """`record` for one valid channel message sent as raw bytes (the thru fast path: no mido object)."""
         kind, channel = data[0] & 0xF0, data[0] & 0x0F
-        if kind == 0x90 and data[2] > 0:
+        if kind == NOTE_ON and data[2] > 0:
             self._strike(channel, data[1])
-        elif kind == 0x80 or kind == 0x90:
+        elif kind == NOTE_OFF or kind == NOTE_ON:
             self._release(channel, data[1])
-        elif kind == 0xB0 and data[1] == ALL_NOTES_OFF:
+        elif kind == CONTROL_CHANGE and data[1] == ALL_NOTES_OFF:
             self._all_off(channel)
 
     def _strike(self, channel: int, note: int) -> None:
@@ -82,5 +74,5 @@ class NoteTracker:
             for (ch, note), count in sorted(self._held.items())
             for _ in range(count)
         ]
-        out += [mido.Message("control_change", channel=ch, control=ALL_NOTES_OFF, value=0) for ch in sorted(self.channels_used)]
+        out += all_notes_off(sorted(self.channels_used))
         return out

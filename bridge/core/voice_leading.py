@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from sideman.bridge.model.contract import Vocab
+from sideman.bridge.model.sampling import FORBIDDEN
 
-FORBIDDEN = np.float32(-1e9)
 PERFECT = (0, 7)  # interval classes (mod 12) that may not move in parallel: unison/octave, fifth
 NO_PITCH = -1
 

@@ -16,9 +16,8 @@ from collections.abc import Sequence
 
 import mido
 
+from sideman.bridge.midi import all_notes_off
 from sideman.bridge.model.contract import Vocab
-
-ALL_NOTES_OFF = 123
 
 
 class PartVoicer:
@@ -108,7 +107,7 @@ class PartVoicer:
 
     def all_notes_off(self) -> list[mido.Message]:
         """CC 123 on every part channel (panic: also ends notes some other program left on them)."""
-        return [mido.Message("control_change", channel=ch, control=ALL_NOTES_OFF, value=0) for ch in self.channels]
+        return all_notes_off(self.channels)
 
     def forget_lines(self) -> None:
         """The model's history was reset: it no longer holds any line. Sounding notes end at the next step."""

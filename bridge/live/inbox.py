@@ -20,26 +20,13 @@ import threading
 from collections import deque
 from typing import NamedTuple, Protocol
 
+from sideman.bridge.midi import is_essential
+
 
 class Received(NamedTuple):
     data: list[int]
     t: float
 
-
-def is_essential(data: list[int]) -> bool:
-    """True for messages the overflow policy never drops."""
-    if not data:
-        return False
-    status = data[0]
-    kind = status & 0xF0
-    if kind == 0x80:
-        return True
-    if kind == 0x90:
-        return len(data) >= 3 and data[2] == 0
-    if kind == 0xB0 and len(data) >= 3:
-        control, value = data[1], data[2]
-        return (control == 64 and value < 64) or control in (120, 123)
-    return status in (0xF8, 0xFA, 0xFB, 0xFC, 0xF2)
 
 
 class PullSource(Protocol):

@@ -19,18 +19,18 @@ from typing import Callable, Sequence
 import mido
 import numpy as np
 
+from sideman.bridge.midi import PEDAL_DOWN, SONG_POSITION, SUSTAIN, TRANSPORT
 from sideman.bridge.core.clock import InternalClock, MidiClockFollower, Tick, Transport
 from sideman.bridge.config import Config
 from sideman.bridge.core.engine import Engine, handled_before_tick
 from sideman.bridge.live.inbox import Inbox, Received
-from sideman.bridge.core.lead import SUSTAIN
-from sideman.bridge.core.notes import NoteTracker, is_note_off, is_note_on
+from sideman.bridge.core.notes import NoteTracker
+from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.ports import InputPort, OutputPort, SilencingOutput
 from sideman.bridge.live.realtime import make_this_thread_realtime
 
 log = logging.getLogger("sideman")
 
-TRANSPORT_BYTES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))
 # In clock = "auto", with no MIDI clock for this long while the DAW is stopped, the internal clock takes over.
 MIDI_CLOCK_TIMEOUT = 2.0
 LATENCY_WINDOW = 4096  # engine.tick() durations kept for the status line's p50/p99
@@ -114,7 +114,7 @@ class LiveBridge:
                 self._cc_actions[cc] = action
         for part, cc in enumerate(controls.mute_parts):
             if cc >= 0:
-                self._cc_actions[cc] = lambda value, t, part=part: self._send(self.engine.set_muted(part, value >= 64), t) if self.engines else None
+                self._cc_actions[cc] = lambda value, t, part=part: self._send(self.engine.set_muted(part, value >= PEDAL_DOWN), t) if self.engines else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # close() may race the engine thread's last send
@@ -164,8 +164,8 @@ class LiveBridge:
         raw = channel_message_bytes(data) if channel_message else None
         if self.recorder is not None:
             self.recorder.record_input(data if raw is None else raw, t)  # bytes of bytes: no copy
-        if data and data[0] in TRANSPORT_BYTES:
-            if len(data) == (3 if data[0] == 0xF2 else 1):
+        if data and data[0] in TRANSPORT:
+            if len(data) == (3 if data[0] == SONG_POSITION else 1):
                 self._on_transport_bytes(data, t)
             else:
                 self._malformed(data)
@@ -290,7 +290,7 @@ class LiveBridge:
 
     def _cc_accompaniment(self, value: int, t: float) -> None:
         if self.engines:
-            self._send(self.engine.set_enabled(value >= 64), t)
+            self._send(self.engine.set_enabled(value >= PEDAL_DOWN), t)
 
     def _cc_panic(self, value: int, t: float) -> None:
         if self.engines:

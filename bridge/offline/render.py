@@ -24,7 +24,7 @@ import mido
 from sideman.bridge.model.contract import Contract
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.errors import MidiFileError, ModelError
-from sideman.bridge.core.notes import is_note_on
+from sideman.bridge.midi import is_note_on
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_EVENTS = 200_000

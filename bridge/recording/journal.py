@@ -35,11 +35,11 @@ from typing import Any, NamedTuple
 import mido
 
 from sideman.bridge.errors import RecordingError
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF
 
 MAGIC = "# sideman-journal"
 VERSION = 1
 TICKS_PER_BEAT = 480
-ALL_SOUND_OFF, ALL_NOTES_OFF = 120, 123
 MIN_BPM, MAX_BPM = 4.0, 1000.0  # a MIDI tempo is at most 2**24 - 1 microseconds a beat: about 3.6 bpm
 _FIELD = re.compile(r'\s*([A-Za-z_]\w*)=("(?:[^"\\]|\\.)*"|[^\s"]+)')
 

@@ -11,7 +11,7 @@ three-byte messages).
 A StallGuard sits in front of such an output. It counts the bytes that may still be in the buffer,
 asking the server's cycle count (JACK's frame time of the last cycle) only every KiB sent, or on every
 send once the buffer may be filling. Past SOFT_BYTES it drops what could start or change sound and
-keeps what ends it (sideman.bridge.live.inbox.is_essential: note-offs, All Notes Off, pedal release, clock and
+keeps what ends it (sideman.bridge.midi.is_essential: note-offs, All Notes Off, pedal release, clock and
 transport); past HARD_BYTES, short of the buffer's size, it drops everything. When the server runs
 again after a drop it hands out All Notes Off for every channel a note was struck on (the output's
 NoteTracker.channels_used), before anything new: a dropped note-off cannot leave a note sounding.
@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Collection
 
-from sideman.bridge.live.inbox import is_essential
-from sideman.bridge.core.notes import ALL_NOTES_OFF
+from sideman.bridge.midi import ALL_NOTES_OFF, is_essential
 
 log = logging.getLogger("sideman")
 

@@ -6,7 +6,8 @@ import mido
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sideman.bridge.core.notes import NoteTracker, is_note_on
+from sideman.bridge.core.notes import NoteTracker
+from sideman.bridge.midi import is_note_on
 from sideman.bridge.live.ports import FakeOutput, SilencingOutput
 
 note_messages = st.builds(

@@ -11,7 +11,8 @@ from sideman.bridge.core.engine import EngineSettings
 from sideman.bridge.offline.render import render
 from sideman.bridge.model.runtime import OnnxStepModel
 from sideman.bridge.live.session import DEFAULT_MODEL
-from sideman.bridge.core.voice_leading import FORBIDDEN, NO_PITCH, ParallelGuard, next_pitch
+from sideman.bridge.core.voice_leading import NO_PITCH, ParallelGuard, next_pitch
+from sideman.bridge.model.sampling import FORBIDDEN
 from sideman.models.metrics import measure, parallels
 from sideman.models.data import VOICES
 

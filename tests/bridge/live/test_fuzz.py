@@ -26,7 +26,7 @@ from sideman.bridge.core.engine import Engine, EngineSettings
 from sideman.bridge.live.inbox import Inbox, Received
 from sideman.bridge.recording.journal import SessionInfo, journal_to_midi, parse_journal
 from sideman.bridge.live.loop import LiveBridge
-from sideman.bridge.core.notes import is_note_off, is_note_on
+from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.ports import FakeOutput
 from sideman.bridge.recording.recorder import SessionRecorder
 from sideman.bridge.live.session import DEFAULT_MODEL

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sideman.bridge.live.inbox import Inbox, is_essential
+from sideman.bridge.live.inbox import Inbox
+from sideman.bridge.midi import is_essential
 
 
 def test_full_inbox_drops_new_notes_and_ccs_but_never_note_offs_or_clock():

@@ -13,7 +13,7 @@ from sideman.bridge.config import Config
 from sideman.bridge.core.engine import Engine, EngineSettings
 from sideman.bridge.live.inbox import Inbox, Received
 from sideman.bridge.live.loop import LiveBridge, temperature_from_cc
-from sideman.bridge.core.notes import is_note_off, is_note_on
+from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.ports import FakeOutput
 from tests.fakes import FakeStepModel, fake_voicing
 
