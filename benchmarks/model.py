@@ -16,6 +16,7 @@ inside the functions so that `python -m benchmarks.model --help` starts fast.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from dataclasses import dataclass

@@ -201,8 +201,6 @@ def _import_command_module(module: str, command: str):
     except ModuleNotFoundError as exc:
         if exc.name in ("torch", "music21", "onnx", "onnxscript", "matplotlib", "tqdm"):
             raise SidemanError(f"`sideman {command}` needs {exc.name}: {TRAIN_EXTRAS_HINT}") from None
-        if exc.name == module:
-            raise SidemanError(f"`sideman {command}` is not built yet in this version") from None
         raise
 
 

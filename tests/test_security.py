@@ -13,24 +13,15 @@
 from __future__ import annotations
 
 import ast
-import json
-import os
 import pickle
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import mido
 import pytest
 
 from sideman.bridge.errors import ModelError
 from sideman.bridge.model.runtime import OnnxStepModel
-from sideman.bridge.live.session import DEFAULT_MODEL
-from tests.bridge.live.jack.helpers import DumpDawClient, WrappedBridgeProcess, private_port_names
 
 REPO = Path(__file__).resolve().parents[1]
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal", "torch"}

@@ -119,18 +119,6 @@ class _Plan:
     seen_id: int
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """A step answered ahead of its tick (Engine.prepare): adopted if the tick's inputs are the same."""
-
-    key: tuple[Any, ...]
-    before: Any  # model state before the step (for a late re-answer)
-    after: Any  # model state after it
-    answer: np.ndarray
-    # For the tick's shortcut: if none of these changed, its plan is this one (no recomputing, no key).
-    plan: _Plan
-    t: float  # the tick time prepare() expected
-    lead_state: tuple[int, int | None, int]  # (lead note_id, lead pitch, onsets since the last tick)
 
 
 class Engine:
@@ -164,14 +152,6 @@ class Engine:
         self._in_parts = np.full(n_parts, vocab.rest, np.int64)  # prev_parts input of the current step
         self._tokens = np.full(n_parts, vocab.rest, np.int64)  # answer of the current step
         self._answer = np.empty(n_parts, np.int64)  # scratch for a re-answer before comparing
-        self._prep_parts = np.empty(n_parts, np.int64)  # prepare()'s prev_parts and pitches
-        self._prep_pitch = np.empty(n_parts, np.int64)
-        self._prepared: _Prepared | None = None
-        self.prepared_count = 0  # ticks answered from a prepared step (for stats and tests)
-        # The next step's noise, drawn by prepare() and not used yet. Apart from self._noise, which a
-        # late re-answer of the current step still needs (even one handled after prepare()).
-        self._next_noise = np.zeros_like(self._noise)
-        self._noise_ready = False
         self._onsets: deque[tuple[int, float, int]] = deque(maxlen=_MAX_PENDING_ONSETS)  # (pitch, t, note_id)
         self.fault: str | None = None
         self._logged_fault: str | None = None
@@ -201,7 +181,6 @@ class Engine:
         self._tokens.fill(self.vocab.rest)
         self._pitch_prev.fill(NO_PITCH)
         self._lead_pitch_prev = NO_PITCH
-        self._prepared = None
         self._onsets.clear()
         self._voicer.forget_lines()
 
@@ -236,7 +215,6 @@ class Engine:
             log.warning("model fault: %s; parts silenced, model reset", reason)
             self._logged_fault = reason
         out = self._voicer.silence()
-        self._prepared = None
         try:
             self.model.reset()
         except Exception as exc:  # noqa: BLE001 - a broken model must not take the engine down
@@ -254,19 +232,13 @@ class Engine:
         np.add(self._bias, self._guard.lead_bias, out=self._step_bias)
         return self._step_bias
 
-    def _run_model(self, lead: int, position: tuple[int, int], prev_lead: int | None = None,
-                   in_parts: np.ndarray | None = None, pitch_prev: np.ndarray | None = None,
-                   lead_pitch_prev: int | None = None, noise: np.ndarray | None = None) -> str | None:
-        """One model step into self._answer (inputs default to the current step's); the reason on a fault."""
-        prev_lead = self._prev_lead if prev_lead is None else prev_lead
-        in_parts = self._in_parts if in_parts is None else in_parts
-        pitch_prev = self._pitch_prev if pitch_prev is None else pitch_prev
-        lead_pitch_prev = self._lead_pitch_prev if lead_pitch_prev is None else lead_pitch_prev
+    def _run_model(self, lead: int, position: tuple[int, int]) -> str | None:
+        """One model step of the current step's inputs into self._answer; the reason on a fault."""
         if self.settings.forbid_parallels:
-            self._guard.update_pairs(pitch_prev)
-        bias = self._guard_lead(lead, pitch_prev, lead_pitch_prev)
+            self._guard.update_pairs(self._pitch_prev)
+        bias = self._guard_lead(lead, self._pitch_prev, self._lead_pitch_prev)
         try:
-            tokens = self.model.step(lead, prev_lead, in_parts, position, self._noise if noise is None else noise,
+            tokens = self.model.step(lead, self._prev_lead, self._in_parts, position, self._noise,
                                      self._temperature, self.settings.top_p, bias)
         except Exception as exc:  # noqa: BLE001 - any model failure is a fault, not a crash
             return f"model step failed: {type(exc).__name__}: {exc}"
@@ -304,7 +276,6 @@ class Engine:
         if lead == self._fed:
             return []
         self._fed = lead
-        self._prepared = None  # it was worked out from this step's first answer
         try:
             self.model.restore(self._snap)
         except Exception as exc:  # noqa: BLE001
@@ -359,76 +330,11 @@ class Engine:
             lead = vocab.unknown
         return _Plan(lead, prev_lead, in_parts, pitch_prev, lead_pitch_prev, seen_id)
 
-    def _key(self, step: int, plan: _Plan, position: tuple[int, int]) -> tuple[Any, ...]:
-        """Everything a step's answer depends on besides the model state and the noise."""
-        return (step, plan.lead, plan.prev_lead, plan.in_parts, plan.pitch_prev, plan.lead_pitch_prev, position,
-                self._temperature, self.settings.top_p)
-
-    def prepare(self, step: int, t: float, now: float, beats_per_bar: int = 4) -> bool:
-        """Answer step `step`, expected to tick at `t`, ahead of time (it is `now`), so that the tick
-        only sends. The tick adopts the answer if its inputs turn out the same (no lead note arrived
-        in between, nothing was re-answered, the temperature did not change), else computes afresh:
-        either way it plays what it would have played without this call. Returns whether an answer is ready.
-
-        Not while the current step may still be re-answered (its late window is open): that would
-        change this step's inputs.
-        """
-        if self._has_prev and self._step_ok and now <= self._tick_t + self.settings.late_window + SAME_TIME:
-            return False
-        plan = self._plan(t)
-        position = self._position(step, beats_per_bar)
-        key = self._key(step, plan, position)
-        if self._prepared is not None and self._prepared.key == key:
-            return True
-        self._prepared = None
-        if not self._noise_ready:
-            gumbel_noise(self._rng, self._next_noise.shape, out=self._next_noise)  # the next step's one draw
-            self._noise_ready = True
-        self._prep_parts[:] = plan.in_parts
-        self._prep_pitch[:] = plan.pitch_prev
-        try:
-            before = self.model.snapshot()
-        except Exception:  # noqa: BLE001 - the tick will meet (and report) the fault itself
-            return False
-        bad = self._run_model(plan.lead, position, plan.prev_lead, self._prep_parts, self._prep_pitch,
-                              plan.lead_pitch_prev, self._next_noise)
-        try:
-            after = self.model.snapshot() if bad is None else None
-            self.model.restore(before)
-        except Exception:  # noqa: BLE001
-            return False
-        if bad is not None:
-            return False
-        self._prepared = _Prepared(key, before, after, self._answer.copy(), plan, t, self._lead_state())
-        return True
-
-    def _lead_state(self) -> tuple[int, int | None, int]:
-        # Every lead onset gets a new note_id and every release changes the pitch: with the onsets
-        # list, that is everything _plan reads that can change between a prepare and its tick.
-        return (self._lead.note_id, self._lead.pitch, len(self._onsets))
-
-    def _prepared_plan(self, prepared: _Prepared | None, step: int, t: float) -> _Plan | None:
-        """The prepared step's plan, if it is certainly the plan of this tick (a cheaper `_plan(t)`)."""
-        if prepared is None or prepared.lead_state != self._lead_state():
-            return None
-        if t != prepared.t:  # the tick came at another time: the same onsets must fall in the early window
-            edge = self.settings.early_window + SAME_TIME
-            if any((o[1] >= prepared.t - edge) != (o[1] >= t - edge) for o in self._onsets):
-                return None
-        if prepared.key != self._key(step, prepared.plan, self._position_now):  # step, position, temperature
-            return None
-        return prepared.plan
-
     def tick(self, step: int, t: float, step_seconds: float, beats_per_bar: int = 4) -> list[mido.Message]:
         """Answer grid step `step` (16ths since song start) at time `t`; `step_seconds` = time to the next tick."""
         vocab = self.vocab
         self._position_now = self._position(step, beats_per_bar)
-        prepared, self._prepared = self._prepared, None
-        plan = self._prepared_plan(prepared, step, t)
-        same_as_prepared = plan is not None
-        if plan is None:
-            plan = self._plan(t)
-            same_as_prepared = prepared is not None and prepared.key == self._key(step, plan, self._position_now)
+        plan = self._plan(t)
         self._onsets.clear()
         if self._has_prev:
             self._prev_lead = plan.prev_lead
@@ -446,27 +352,13 @@ class Engine:
         self._step_seconds = step_seconds
         self._step_reanswers = 0
         self.step_count += 1
-        # One noise draw per step (prepare() may have made it), kept for a late re-answer.
-        if self._noise_ready:
-            np.copyto(self._noise, self._next_noise)
-        else:
-            gumbel_noise(self._rng, self._noise.shape, out=self._noise)
-        self._noise_ready = False
-        if same_as_prepared:
-            try:
-                self.model.restore(prepared.after)
-            except Exception as exc:  # noqa: BLE001
-                return self._fail(f"model restore failed: {type(exc).__name__}: {exc}")
-            self._snap = prepared.before
-            np.copyto(self._answer, prepared.answer)
-            self.prepared_count += 1
-        else:
-            # A re-answer needs the state from before the step: inside the late window, and even with no late
-            # window for a note stamped at the tick itself but handled after it (see handle()).
-            self._snap = self.model.snapshot()
-            bad = self._run_model(lead, self._position_now)
-            if bad is not None:
-                return self._fail(bad)
+        gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # one draw per step, kept for a late re-answer
+        # A re-answer needs the state from before the step: inside the late window, and even with no late
+        # window for a note stamped at the tick itself but handled after it (see handle()).
+        self._snap = self.model.snapshot()
+        bad = self._run_model(lead, self._position_now)
+        if bad is not None:
+            return self._fail(bad)
         self.fault = None
         self._has_prev = True
         self._step_ok = True
@@ -480,11 +372,6 @@ class Engine:
             return None
         return StepInfo(self._step, int(self._fed), int(self._prev_lead), tuple(int(x) for x in self._tokens),
                         self._step_reanswers)
-
-    @property
-    def lead_truth(self) -> int:
-        """What the lead really did at the current step so far (onset/hold/rest)."""
-        return int(self._truth)
 
     @property
     def sounding(self) -> dict[int, int]:
@@ -521,13 +408,11 @@ class Engine:
     def panic(self) -> list[mido.Message]:
         """Note-offs for everything, All Notes Off on the part channels, and forget held input keys."""
         self._lead.clear()
-        self._prepared = None
         return self._voicer.silence() + self._voicer.all_notes_off()
 
     def stop(self) -> list[mido.Message]:
         """Transport stopped: note-offs for everything sounding. The model keeps its state (Continue)."""
         self._step_ok = False  # no re-answer of a step after the music stopped
-        self._prepared = None
         return self._voicer.silence()
 
     def reset(self) -> None:

@@ -34,10 +34,6 @@ log = logging.getLogger("sideman")
 # In clock = "auto", with no MIDI clock for this long while the DAW is stopped, the internal clock takes over.
 MIDI_CLOCK_TIMEOUT = 2.0
 LATENCY_WINDOW = 4096  # engine.tick() durations kept for the status line's p50/p99
-# With the internal clock, answer the next step this long before its tick (Engine.prepare), so the
-# tick only sends; with MIDI clock, half a pulse before the tick (10 ms at 120 BPM): not at the pulse
-# itself, where a melody note played with it would wait behind the model.
-PREPARE_AHEAD = 0.02
 
 
 @dataclass
@@ -47,7 +43,6 @@ class LiveStats:
     malformed: int = 0
     ticks: int = 0
     step: int = 0
-    model_switches: int = 0
     # Ring buffer of engine.tick() durations (s), preallocated: the hot path writes, never grows.
     tick_seconds: np.ndarray = field(default_factory=lambda: np.zeros(LATENCY_WINDOW))
     tick_count: int = 0
@@ -120,7 +115,6 @@ class LiveBridge:
         self._lock = threading.Lock()  # close() may race the engine thread's last send
         self._closed = False
         self.fault: str | None = None
-        self._prepared_for: tuple[str, int] | None = None  # the coming step _prepare_next last tried
         # How the engine thread is scheduled: "realtime priority N" or "ordinary (why)"; set by start().
         self.scheduling = "not started"
         self._scheduled = threading.Event()
@@ -198,7 +192,6 @@ class LiveBridge:
             self._last_input_t = t
             if listening:
                 self.input_notes.record(msg)
-                self._prepared_for = None  # the melody moved: answer the coming step again
         if self.engines:
             self._send(self.engine.handle(msg, t), t)
             if note_on and listening and self.clock_source == "internal" and not self.internal.running:
@@ -245,7 +238,6 @@ class LiveBridge:
             self._transport(event)
 
     def _transport(self, event: Transport) -> None:
-        self._prepared_for = None
         if self.recorder is not None:
             self.recorder.mark(event.kind, event.t, step=event.step)
         if not self.engines:
@@ -277,9 +269,7 @@ class LiveBridge:
         # The old model's notes end now; the new one answers from the next tick, in context from then on.
         self._send(self.engine.stop(), t)
         self.active = index
-        self._prepared_for = None
         self.engine.reset()
-        self.stats.model_switches += 1
         if self.recorder is not None:
             self.recorder.mark("model", t, index=index)
 
@@ -329,9 +319,6 @@ class LiveBridge:
             next_tick = self.internal.next_tick_time()
             if next_tick is not None:
                 timeout = min(timeout, max(0.0, next_tick - self.now()))
-            coming = self._coming_step() if self.engines else None
-            if coming is not None and self._prepared_for != coming[0]:
-                timeout = min(timeout, max(0.0, coming[3] - self.now()))  # wake up to answer it ahead
             received = self.inbox.get(timeout)
             while received is not None:
                 # Internal-clock ticks due before this message was stamped go first: the engine must
@@ -340,30 +327,7 @@ class LiveBridge:
                 self.handle(received)
                 received = self.inbox.get_nowait()
             self.poll_clock(self.now())
-            self._prepare_next(self.now())  # only when nothing waits in the inbox: idle time
 
-    def _coming_step(self) -> tuple[tuple[str, int], int, float, float] | None:
-        """(which, step, expected tick time, when to prepare it) of the next tick, if one is coming."""
-        if self.clock_source == "midi":
-            clock = self.midi_clock
-            if not clock.next_pulse_ticks or clock.last_pulse_t is None:
-                return None
-            tick_t = clock.last_pulse_t + clock.pulse_seconds
-            return ("midi", clock.pulse), clock.pulse // clock.pulses_per_step, tick_t, tick_t - clock.pulse_seconds / 2
-        t = self.internal.next_tick_time()
-        if t is None:
-            return None
-        return ("internal", self.internal.next_step), self.internal.next_step, t, t - PREPARE_AHEAD
-
-    def _prepare_next(self, now: float) -> None:
-        """Let the engine answer the coming step before its tick (once per step; again after a lead note)."""
-        if not self.engines:
-            return
-        coming = self._coming_step()
-        if coming is None or self._prepared_for == coming[0] or now < coming[3]:
-            return
-        self._prepared_for = coming[0]
-        self.engine.prepare(coming[1], coming[2], now, self.beats_per_bar)
 
     def start(self, ordinary_because: str = "") -> None:
         """Start the engine thread, at the config's realtime priority unless `ordinary_because` says why it

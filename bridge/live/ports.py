@@ -271,21 +271,6 @@ class SilencingOutput:
         self.close()
 
 
-class FakeInput:
-    """In-memory input for tests: `inject()` plays the driver's part."""
-
-    def __init__(self, on_message: OnMessage, name: str = "Fake In") -> None:
-        self.name = name
-        self._on_message = on_message
-        self.closed = False
-
-    def inject(self, data: list[int], t: float) -> None:
-        self._on_message(list(data), t)
-
-    def close(self) -> None:
-        self.closed = True
-
-
 class FakeOutput:
     """In-memory output for tests: keeps every message sent."""
 

@@ -34,9 +34,7 @@ def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
         sounding = engine.sounding
         parts.append(" ".join(f"{p.name} {pitch_name(sounding[i]) if i in sounding else '-':>4}" for i, p in enumerate(contract.parts)))
         p50, p99 = bridge.stats.latency_us()
-        # Steps answered before their tick (Engine.prepare) cost the tick only the sending.
-        ahead = f" ({100 * engine.prepared_count / engine.step_count:3.0f}% ahead)" if engine.step_count else ""
-        parts.append(f"step p50 {p50:4.0f}µs p99 {p99:4.0f}µs{ahead}")
+        parts.append(f"step p50 {p50:4.0f}µs p99 {p99:4.0f}µs")
         if len(bridge.engines) > 1:
             parts.append(f"model {bridge.active + 1}/{len(bridge.engines)}")
     parts.append(f"dropped {bridge.inbox.dropped}")

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from sideman.bridge.cli import main
-from tests.paths import REPO
 
 
 

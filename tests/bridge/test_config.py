@@ -5,11 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
-from sideman.bridge.cli import main
 from sideman.bridge.config import Config, config_to_toml_values, load_config
 from sideman.bridge.errors import ConfigError
 from tests.paths import REPO

@@ -114,17 +114,6 @@ class JackWatch:
         self._client = 0
 
 
-def jack_server_realtime(name: str = "sideman-probe") -> bool | None:
-    """Whether the default JACK server (JACK_DEFAULT_SERVER) runs realtime; None if it cannot be asked."""
-    watch = JackWatch.open(name, lambda reason: None)
-    if watch is None:
-        return None
-    try:
-        return watch.server_realtime
-    finally:
-        watch.close()
-
-
 def stale_wakeups(maps: str | None = None) -> list[str]:
     """Closed JACK clients whose wake-up semaphore this process still holds (Linux; elsewhere []).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mido
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -124,76 +123,6 @@ def test_model_sees_only_valid_lead_tokens(settings_, ops):
             assert token in (v.rest, v.hold, v.unknown) or lead.low <= v.pitch(token) <= lead.high
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.floats(0.0, 0.06), st.floats(0.0, 0.06),
-       st.lists(st.tuples(dt, st.one_of(note_msg, note_msg, st.just(("tick",)), st.just(("tick",)),
-                                        st.tuples(st.just("prepare"), st.floats(0.0, 0.2)), control)),
-                max_size=100))
-def test_prepared_steps_play_exactly_what_unprepared_ones_do(seed, early, late, ops):
-    """Engine.prepare only moves work before the tick: with or without it, the same messages come out."""
-    from sideman.bridge.model.runtime import OnnxStepModel
-    from sideman.bridge.live.session import DEFAULT_MODEL
-
-    made = [Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3), seed=seed,
-                                                                     early_window=early, late_window=late))
-            for _ in range(2)]
-    plain, prepared = made
-    t, step = 0.0, 0
-    for delta, (kind, *args) in ops:
-        t += delta
-        if kind == "prepare":
-            prepared.prepare(step, t + args[0], t, beats_per_bar=3)  # a guess of when the tick will come
-            continue
-        outs = [apply_op(engine, kind, args, t, step) for engine in made]
-        step = next_step(kind, step)
-        assert outs[0] == outs[1], (kind, outs)
-        assert plain.last_step == prepared.last_step
-
-
-def test_a_prepared_step_is_adopted_when_nothing_changed_and_recomputed_when_the_lead_did():
-    from sideman.bridge.model.runtime import OnnxStepModel
-    from sideman.bridge.live.session import DEFAULT_MODEL
-
-    plain, prepared = (Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3)))
-                       for _ in range(2))
-    note = mido.Message("note_on", note=67, velocity=90)
-    outs = []
-    for engine in (plain, prepared):
-        engine.handle(note, 0.0)
-        outs.append(engine.tick(0, 0.0, 0.125))
-    for k in range(1, 8):
-        t = k * 0.125
-        assert prepared.prepare(k, t, t - 0.02)
-        if k == 4:  # a new melody note inside the early window, after the step was prepared
-            for engine in (plain, prepared):
-                engine.handle(mido.Message("note_on", note=69, velocity=90), t - 0.01)
-        assert plain.tick(k, t, 0.125) == prepared.tick(k, t, 0.125)
-    assert prepared.prepared_count == 6  # all but step 4, which the new note changed
-    # Inside the late window of the step just ticked, a late note could still change it: no preparing.
-    assert not prepared.prepare(8, 1.0, 7 * 0.125 + 0.01)
-
-
-@pytest.mark.parametrize("expected, actual", [(0.13, 0.11), (0.11, 0.13)])
-def test_a_tick_at_another_time_than_prepared_sees_the_notes_its_own_early_window_holds(expected, actual):
-    """A note played before prepare() ran is in the early window of a tick at 0.11 (from 0.06), not of
-    one at 0.13 (from 0.08): when the tick comes at the other time, the prepared plan must not be reused."""
-    from sideman.bridge.model.runtime import OnnxStepModel
-    from sideman.bridge.live.session import DEFAULT_MODEL
-
-    plain, prepared = (Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3)))
-                       for _ in range(2))
-    for engine in (plain, prepared):
-        engine.tick(0, 0.0, 0.125)
-        engine.handle(mido.Message("note_on", note=67, velocity=90), 0.07)
-    assert prepared.prepare(1, expected, 0.08)
-    assert plain.tick(1, actual, 0.125) == prepared.tick(1, actual, 0.125)
-    assert plain.last_step == prepared.last_step
-    assert prepared.prepared_count == 0
-    # The same, ticking when expected: adopted.
-    assert prepared.prepare(2, 0.25, 0.2) and plain.tick(2, 0.25, 0.125) == prepared.tick(2, 0.25, 0.125)
-    assert prepared.prepared_count == 1
-
-
 def test_with_no_late_window_a_note_at_the_tick_handled_after_it_still_re_answers():
     """Found by the property test above: with late_window = 0 the plain tick kept no state to re-answer
     from, and a note stamped at the tick but handled after it made a model fault."""
@@ -207,21 +136,3 @@ def test_with_no_late_window_a_note_at_the_tick_handled_after_it_still_re_answer
     assert engine.fault is None and engine.last_step is not None and engine.last_step.reanswers == 1
 
 
-def test_a_late_note_handled_after_the_next_step_was_prepared_re_answers_with_its_own_noise():
-    """A message stamped inside the late window can reach the engine after prepare() ran (it was in
-    transit): the re-answer must use the current step's noise and state, not the prepared step's."""
-    from sideman.bridge.model.runtime import OnnxStepModel
-    from sideman.bridge.live.session import DEFAULT_MODEL
-
-    plain, prepared = (Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3), seed=5))
-                       for _ in range(2))
-    for k, pitch in enumerate((67, 69, 71, 72, 74, 76)):
-        t = k * 0.125
-        outs = [e.tick(k, t, 0.125) for e in (plain, prepared)]
-        assert outs[0] == outs[1]
-        assert prepared.prepare(k + 1, t + 0.125, t + 0.06)  # after the late window, by the clock
-        late = mido.Message("note_on", note=pitch, velocity=90)
-        outs = [e.handle(late, t + 0.03) for e in (plain, prepared)]  # stamped inside it
-        assert outs[0] == outs[1]
-        assert plain.last_step == prepared.last_step
-    assert plain.reanswer_count == prepared.reanswer_count >= 5

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mido
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -217,48 +216,12 @@ def _real_bridge(clock):
     return bridge, out
 
 
-def test_steps_answered_ahead_of_the_midi_clock_tick_play_the_same_notes():
-    """The bridge prepares each step at the pulse before its tick (when idle); the music is unchanged."""
-    ahead, out_ahead = _real_bridge("midi")
-    plain, out_plain = _real_bridge("midi")
-    melody = {0: 67, 24: 69, 30: 71, 48: 72, 71: 74}  # pulse -> a new melody note (71: after the step was prepared)
-    t = 0.0
-    for bridge in (ahead, plain):
-        feed(bridge, [0xFA], 0.0)
-    for pulse in range(96):
-        t = 0.01 + pulse * PULSE
-        for bridge in (ahead, plain):
-            if pulse in melody:
-                feed(bridge, [0x90, melody[pulse], 90], t - 0.3 * PULSE)
-            feed(bridge, [0xF8], t)
-        ahead._prepare_next(t + 0.2 * PULSE)  # too soon: half a pulse before the tick at the earliest
-        ahead._prepare_next(t + 0.6 * PULSE)  # the engine thread woke up for it
-    assert [m for m in out_ahead.sent] == [m for m in out_plain.sent] and out_plain.sent
-    assert ahead.engine.prepared_count >= 10 and plain.engine.prepared_count == 0
-    from sideman.bridge.live.status import status_text
-
-    share = round(100 * ahead.engine.prepared_count / ahead.engine.step_count)
-    assert f"({share:3.0f}% ahead)" in status_text(ahead) and "(  0% ahead)" in status_text(plain)
-
-
 def test_the_status_line_shows_jack_xruns_once_there_is_one():
     from sideman.bridge.live.status import status_text
 
     bridge, _ = make_bridge()
     assert "xruns" not in status_text(bridge) and "xruns" not in status_text(bridge, 0)
     assert "| JACK xruns 3 |" in status_text(bridge, 3) + " |"
-
-
-def test_internal_clock_steps_are_answered_before_their_tick():
-    bridge, out = _real_bridge("internal")
-    feed(bridge, [0x90, 67, 90], 1.0)  # starts the internal grid on this note
-    step_seconds = bridge.internal.step_seconds
-    for k in range(1, 6):
-        tick = 1.0 + k * step_seconds
-        bridge._prepare_next(tick - 0.05)  # too early: nothing yet
-        bridge._prepare_next(tick - 0.01)
-        bridge.poll_clock(tick)
-    assert bridge.engine.prepared_count == 5
 
 
 def _melody_over_clock(bridge, other: list[list[int]]) -> None:

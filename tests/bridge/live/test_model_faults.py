@@ -6,14 +6,7 @@ the notes ended at the DAW, and a session MIDI file that loads.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import mido
 import numpy as np
@@ -28,7 +21,7 @@ from sideman.bridge.model.runtime import OnnxStepModel
 from sideman.bridge.live.session import DEFAULT_MODEL
 from sideman.bridge.live.status import status_text
 from tests.fakes import FakeStepModel
-from tests.bridge.live.jack.helpers import REPO, BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names, unmatched_note_ons
+from tests.bridge.live.jack.helpers import unmatched_note_ons
 
 PART_CHANNELS = (1, 2, 3)
 PULSE = 60.0 / (120 * 24)

@@ -18,6 +18,7 @@ import mido
 import rtmidi
 
 from benchmarks.clients import parse_dump_line
+from sideman.bridge.live.jack.watch import JackWatch
 from sideman.bridge.live.port_names import _quiet_c_stderr
 from tests.paths import REPO
 
@@ -376,3 +377,14 @@ def late_jack_client(late_cycles: int = 5, oversleep: float = 0.01):
     finally:
         lib.jack_deactivate(client)
         lib.jack_client_close(client)
+
+
+def jack_server_realtime(name: str = "sideman-test-probe") -> bool | None:
+    """Whether the default JACK server (JACK_DEFAULT_SERVER) runs realtime; None if it cannot be asked."""
+    watch = JackWatch.open(name, lambda reason: None)
+    if watch is None:
+        return None
+    try:
+        return watch.server_realtime
+    finally:
+        watch.close()

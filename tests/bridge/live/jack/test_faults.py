@@ -7,7 +7,6 @@ the notes ended at the DAW, and a session MIDI file that loads.
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import signal
 import subprocess
@@ -16,19 +15,12 @@ import time
 from pathlib import Path
 
 import mido
-import numpy as np
 import pytest
 
-from sideman.bridge.config import Config
-from sideman.bridge.core.engine import Engine, EngineSettings
-from sideman.bridge.live.inbox import Inbox, Received
-from sideman.bridge.live.loop import LiveBridge
-from sideman.bridge.live.ports import FakeOutput
-from sideman.bridge.model.runtime import OnnxStepModel
 from sideman.bridge.live.session import DEFAULT_MODEL
-from sideman.bridge.live.status import status_text
-from tests.fakes import FakeStepModel
 from tests.bridge.live.jack.helpers import REPO, BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names, unmatched_note_ons
+
+PART_CHANNELS = (1, 2, 3)
 
 
 

@@ -8,7 +8,6 @@ import time
 import mido
 import pytest
 
-from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.session import DEFAULT_MODEL
 from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, DawTransport, jack_period_seconds, private_port_names, unmatched_note_ons
 

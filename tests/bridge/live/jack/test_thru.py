@@ -7,9 +7,8 @@ import signal
 import mido
 import pytest
 
-from sideman.bridge.live.jack.watch import jack_server_realtime
 from sideman.bridge.live.realtime import JACK_NOT_REALTIME
-from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, private_port_names
+from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, jack_server_realtime, private_port_names
 
 pytestmark = pytest.mark.jack
 
