@@ -99,7 +99,7 @@ def test_a_column_whose_daw_client_heard_no_part_note_is_not_measured_not_a_miss
 
     def phase(name: str, onset: list[float]) -> Phase:
         ms = np.full(100, 0.0003)
-        return Phase(name, 10.0, ms, ms, ms, (10, 10), np.array(onset), {"total": 5, "note_off": 1, "clock": 4},
+        return Phase(name, 10.0, ms, ms, ms, np.array(onset), {"total": 5, "note_off": 1, "clock": 4},
                      {"total": 5, "note_off": 1, "clock": 4}, 0, {}, (100.0, 101.0), {})
 
     period = 256 / 48000
