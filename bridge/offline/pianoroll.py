@@ -9,20 +9,38 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
-from sideman.bridge.model.contract import pitch_name
 from sideman.bridge.errors import SidemanError
+from sideman.bridge.model.contract import pitch_name
 
-if TYPE_CHECKING:
-    from sideman.bridge.offline.render import RenderResult
+
+class RolledNote(Protocol):
+    voice: str
+    pitch: int
+    start: float  # seconds
+    end: float
+
+
+class Rendered(Protocol):
+    """What a piano roll reads of a render (sideman.bridge.offline.render.RenderResult)."""
+
+    notes: Sequence[RolledNote]
+    voices: Sequence[str]
+    bpm: float
+    beats_per_bar: int
+    step_seconds: float
+
+    @property
+    def n_steps(self) -> int: ...
 
 # Colour-blind-safe (Okabe-Ito): lead first, then the parts.
 COLOURS = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442")
 _BLACK_KEYS = {1, 3, 6, 8, 10}
 
 
-def save_piano_roll(result: "RenderResult", path: str | os.PathLike[str], title: str = "") -> Path:
+def save_piano_roll(result: Rendered, path: str | os.PathLike[str], title: str = "") -> Path:
     """Draw `result` (sideman.bridge.offline.render.render) to `path` as PNG and return the path."""
     import matplotlib
 
