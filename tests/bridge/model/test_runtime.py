@@ -14,10 +14,11 @@ import pytest
 from sideman.bridge.model.contract import METADATA_KEY, Contract, StateSpec, Voice
 from sideman.bridge.errors import ModelError
 from sideman.bridge.model.runtime import OnnxStepModel
-from sideman.bridge.model.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias, sample_tokens
+from sideman.bridge.model.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
+from tests.bridge.model.reference_decode import sample_tokens
 from tests.paths import REPO
 
 P, V, H = 3, 52, 8
