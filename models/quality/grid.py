@@ -1,7 +1,8 @@
 """The shared 16th-step grid: a tune, its meter and key, and the parts an accompanist plays under it.
 
 Pitches are MIDI numbers per step, -1 for silence; an onset marks the step where a note starts (a held
-note sounds on later steps without onsets). Step 0 is always a downbeat: a pickup is padded with silence.
+note sounds on later steps without onsets). Step 0 is a downbeat: a pickup is padded with silence (a study
+may choose to start at the first note instead, tunes.load_set(align=False)).
 """
 
 from __future__ import annotations

@@ -78,16 +78,18 @@ def sweep(tunes: Sequence[Tune], make: Callable[[Any], Accompanist], grid: Seque
     return [run(tunes, Entry(f"{name}={g}", make(g), tuple(seeds))) for g in grid]
 
 
-def default_entries(set_name: str, model_path: Path | None = None, seeds: Sequence[int] = DEFAULT_SEEDS) -> list[Entry]:
+def default_entries(set_name: str, model_path: Path | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
+                    engine_settings: dict[str, Any] | None = None) -> list[Entry]:
     from sideman.models.quality.engine_row import EngineAccompanist
 
     model_name = model_path.name if model_path else "shipped chorale-gru.onnx"
+    model_name += "".join(f", {k}={v}" for k, v in (engine_settings or {}).items())
     people = "human (Nottingham's chords)" if set_name.startswith("folk") else "Bach (alto, tenor, bass)"
     return [
         Entry("sustained tonic triad", tonic_triad),
         Entry("causal rule-based harmonizer", causal_harmonizer),
         Entry("offline rule-based harmonizer", offline_harmonizer),
-        Entry(f"today's model ({model_name})", EngineAccompanist(model_path), tuple(seeds)),
+        Entry(f"today's model ({model_name})", EngineAccompanist(model_path, dict(engine_settings or {})), tuple(seeds)),
         Entry(people, human),
     ]
 
@@ -105,28 +107,29 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join([head, rule, *body])
 
 
-def section(set_name: str, tunes: Sequence[Tune], rows: Sequence[Row], argv: Sequence[str], seeds: Sequence[int]) -> str:
+def section(title: str, tunes: Sequence[Tune], rows: Sequence[Row], argv: Sequence[str], seeds: Sequence[int]) -> str:
+    """The markdown of one table; `title` (the set, plus any variant) also names the section in the doc."""
     steps = sum(t.end for t in tunes)
     bars = sum(t.end / t.meter.bar_steps for t in tunes)
     return "\n".join([
-        f"<!-- quality:{set_name} -->",
-        f"### {set_name}",
+        f"<!-- quality:{title} -->",
+        f"### {title}",
         "",
         f"{datetime.date.today().isoformat()}: `{COMMAND} {' '.join(argv)}` — {len(tunes)} tunes, "
         f"{bars:.0f} bars, {steps} steps; model rows: mean over seeds {', '.join(map(str, seeds))}.",
         "",
         format_table(rows),
-        f"<!-- /quality:{set_name} -->",
+        f"<!-- /quality:{title} -->",
     ])
 
 
 DOC_HEAD = "# Accompaniment quality\n\n## Tables\n"
 
 
-def write_section(text: str, set_name: str, path: Path = DOC) -> None:
-    """Put `text` in place of the set's previous section in `path` (or append it)."""
+def write_section(text: str, title: str, path: Path = DOC) -> None:
+    """Put `text` in place of the previous section of that title in `path` (or append it)."""
     old = path.read_text() if path.is_file() else DOC_HEAD
-    pattern = re.compile(rf"<!-- quality:{re.escape(set_name)} -->.*?<!-- /quality:{re.escape(set_name)} -->", re.S)
+    pattern = re.compile(rf"<!-- quality:{re.escape(title)} -->.*?<!-- /quality:{re.escape(title)} -->", re.S)
     new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new)
@@ -142,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"tunes, spread evenly over the split (default {DEFAULT_LIMIT}; 0 = all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="seeds of the model rows")
     parser.add_argument("--model", type=Path, help="ONNX model for the model row (default: the shipped one)")
+    parser.add_argument("--temperature", type=float, help="sampling temperature of the model row (default: the engine's)")
+    parser.add_argument("--pickup-as-downbeat", action="store_true",
+                        help="feed every tune from its first note as if it were a downbeat (as a player without a "
+                             "clock would); the measures' beats move with it")
     parser.add_argument("--doc", type=Path, default=DOC, help=f"markdown file to write the table into (default {DOC})")
     parser.add_argument("--no-doc", action="store_true", help="print the table only")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
@@ -149,16 +156,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.limit < 0:
             raise SidemanError(f"--limit {args.limit}: give a number of tunes, or 0 for all")
-        tunes = load_set(args.set, args.limit or None)
+        if args.temperature is not None and not args.temperature > 0:
+            raise SidemanError(f"--temperature {args.temperature:g}: give a temperature above 0")
+        engine = {} if args.temperature is None else {"temperature": args.temperature}
+        tunes = load_set(args.set, args.limit or None, align=not args.pickup_as_downbeat)
         print(f"{args.set}: {len(tunes)} tunes", file=sys.stderr)
-        rows = table(tunes, default_entries(args.set, args.model, args.seeds), progress=True)
+        rows = table(tunes, default_entries(args.set, args.model, args.seeds, engine), progress=True)
     except SidemanError as exc:
         print(f"sideman: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    text = section(args.set, tunes, rows, argv, args.seeds)
+    title = args.set + (", pickup as downbeat" if args.pickup_as_downbeat else "")
+    title += "" if args.temperature is None else f", T={args.temperature:g}"
+    text = section(title, tunes, rows, argv, args.seeds)
     print(text)
     if not args.no_doc:
-        write_section(text, args.set, args.doc)
+        write_section(text, title, args.doc)
         print(f"wrote {args.doc}", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps([{"name": r.name, "seeds": list(r.seeds), **r.rates} for r in rows], indent=1))

@@ -94,11 +94,12 @@ def human_chord_parts(chords: Sequence[tuple[int, ...]], n_parts: int) -> np.nda
     return out
 
 
-def folk_tune(name: str, frames: Sequence[Sequence[int]]) -> Tune:
+def folk_tune(name: str, frames: Sequence[Sequence[int]], align: bool = True) -> Tune:
+    """One Nottingham tune; `align` False starts the grid at its first frame (a pickup taken as a downbeat)."""
     melody = [max(f) if f else -1 for f in frames]
     chords = [tuple(sorted(f)[:-1]) for f in frames]
     guess, phase = infer_meter(chords, melody)
-    pad = ((guess.frames_per_bar - phase) % guess.frames_per_bar) * STEPS_PER_FRAME
+    pad = ((guess.frames_per_bar - phase) % guess.frames_per_bar) * STEPS_PER_FRAME if align else 0
     pitch, onset = pad_front(*held_line(melody, STEPS_PER_FRAME), pad)
     n_parts = max(1, min(MAX_HUMAN_PARTS, max(len(c) for c in chords)))
     frames_parts = human_chord_parts(chords, n_parts)
@@ -107,12 +108,12 @@ def folk_tune(name: str, frames: Sequence[Sequence[int]]) -> Tune:
     return Tune(name, pitch, onset, guess.meter, krumhansl(pitch), Parts(hp, ho))
 
 
-def folk_tunes(split: str, limit: int | None = DEFAULT_LIMIT, path: Path = NOTTINGHAM) -> list[Tune]:
+def folk_tunes(split: str, limit: int | None = DEFAULT_LIMIT, align: bool = True, path: Path = NOTTINGHAM) -> list[Tune]:
     if not path.is_file():
         raise TuneSetError(f"{path}: Nottingham data not found (looked in ../shared beside the project, or SIDEMAN_SHARED)")
     with gzip.open(path, "rt") as f:
         pieces = json.load(f)[split]
-    return [folk_tune(f"nottingham-{split}-{i}", pieces[i]) for i in pick(len(pieces), limit)]
+    return [folk_tune(f"nottingham-{split}-{i}", pieces[i], align) for i in pick(len(pieces), limit)]
 
 
 def _signature_sharps(path: Path) -> int:
@@ -123,12 +124,13 @@ def _signature_sharps(path: Path) -> int:
     return int(sig.sharps) if sig is not None else 0
 
 
-def chorale_tune(path: Path) -> Tune:
+def chorale_tune(path: Path, align: bool = True) -> Tune:
+    """One chorale; `align` False starts the grid at its first note (a pickup taken as a downbeat)."""
     from sideman.models.data import VOCAB, parse_piece, sounding_pitches
 
     piece = parse_piece(path)
     step_in_beat, beat = (int(x) for x in piece.position[0])
-    pad = beat * 4 + step_in_beat  # steps of the first bar before the piece starts
+    pad = beat * 4 + step_in_beat if align else 0  # steps of the first bar before the piece starts
     pitch = sounding_pitches(piece.tokens)
     onset = (piece.tokens >= VOCAB.onset_offset) & (piece.tokens < VOCAB.size)
     pitch, onset = pad_front(pitch, onset, pad)
@@ -137,7 +139,7 @@ def chorale_tune(path: Path) -> Tune:
     return Tune(piece.name, pitch[:, 0], onset[:, 0], meter, key, Parts(pitch[:, 1:], onset[:, 1:]))
 
 
-def chorale_tunes(split: str, limit: int | None = DEFAULT_LIMIT) -> list[Tune]:
+def chorale_tunes(split: str, limit: int | None = DEFAULT_LIMIT, align: bool = True) -> list[Tune]:
     from sideman.models.data import PieceError, corpus_paths, read_splits
 
     names = read_splits()[split]
@@ -145,14 +147,16 @@ def chorale_tunes(split: str, limit: int | None = DEFAULT_LIMIT) -> list[Tune]:
     tunes = []
     for i in pick(len(names), limit):
         try:
-            tunes.append(chorale_tune(root / names[i]))
+            tunes.append(chorale_tune(root / names[i], align))
         except PieceError:  # the split lists only pieces that parse; a music21 upgrade could change that
             continue
     return tunes
 
 
-def load_set(name: str, limit: int | None = DEFAULT_LIMIT) -> list[Tune]:
+def load_set(name: str, limit: int | None = DEFAULT_LIMIT, align: bool = True) -> list[Tune]:
+    """The tunes of a set; `align` False feeds every tune from its first note as if that were a downbeat
+    (what a player without a clock gets, as the internal clock starts on the first note)."""
     family, split = name.split("-", 1)
     if name not in SETS:
         raise ValueError(f"unknown tune set {name!r}; choose from {', '.join(SETS)}")
-    return folk_tunes(split, limit) if family == "folk" else chorale_tunes(split, limit)
+    return folk_tunes(split, limit, align) if family == "folk" else chorale_tunes(split, limit, align)

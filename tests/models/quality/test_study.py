@@ -86,3 +86,19 @@ def test_missing_data_is_one_line_and_exit_code_2(tmp_path):
     assert proc.stderr.strip().splitlines() == [f"sideman: error: {tmp_path}/data/polyphonic/nottingham.json.gz: "
                                                 "Nottingham data not found (looked in ../shared beside the "
                                                 "project, or SIDEMAN_SHARED)"]
+
+
+@pytest.mark.skipif(not NOTTINGHAM.is_file(), reason="needs ../shared/data/polyphonic")
+def test_variants_get_their_own_section(tmp_path, capsys):
+    doc = tmp_path / "accompaniment.md"
+    assert main(["--set", "folk-test", "--limit", "1", "--seeds", "0", "--doc", str(doc)]) == 0
+    assert main(["--set", "folk-test", "--limit", "1", "--seeds", "0", "--doc", str(doc),
+                 "--pickup-as-downbeat", "--temperature", "1"]) == 0
+    text = doc.read_text()
+    assert "### folk-test\n" in text and "### folk-test, pickup as downbeat, T=1\n" in text
+    assert "| today's model (shipped chorale-gru.onnx, temperature=1.0) |" in text
+
+
+def test_a_bad_temperature_is_one_line(capsys):
+    assert main(["--set", "folk-test", "--temperature", "0", "--no-doc"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["sideman: error: --temperature 0: give a temperature above 0"]

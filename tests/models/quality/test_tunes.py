@@ -79,3 +79,10 @@ def test_folk_sets_read_the_nottingham_splits():
 def test_unknown_set_is_refused():
     with pytest.raises(ValueError, match="unknown tune set"):
         load_set("folk-train", 1)
+
+
+def test_unaligned_folk_tune_starts_at_its_first_frame():
+    frames = [[67]] + [[48, 52, 55, 72]] * 8 + [[53, 57, 60, 72]] * 8 + [[55, 59, 62, 71]] * 8
+    tune = folk_tune("t", frames, align=False)
+    assert tune.pitch[0] == 67 and tune.onset[0]
+    assert tune.human.pitch.shape[0] == tune.n_steps == 2 * len(frames)
