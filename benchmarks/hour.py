@@ -73,7 +73,7 @@ def hour_engine(model: Path, steps: int, bpm: float, window: int) -> Hour:
     import mido
 
     from sideman.bridge.config import Config
-    from sideman.bridge.live.session import build_engines
+    from sideman.bridge.engines import build_engines
 
     engine = build_engines(Config(), [model])[0]
     step_s = 60.0 / (bpm * 4)
@@ -103,7 +103,8 @@ def hour_live(model: Path, steps: int, bpm: float, window: int, workdir: Path) -
     from sideman.bridge.config import Config
     from sideman.bridge.live.inbox import Inbox, Received
     from sideman.bridge.live.loop import LiveBridge
-    from sideman.bridge.live.session import build_engines, open_recorder
+    from sideman.bridge.engines import build_engines
+    from sideman.bridge.live.session import open_recorder
 
     config = Config().replace("bridge", clock="midi", tempo=bpm).replace("recording", directory=str(workdir / "hour"))
     engines = build_engines(config, [model])
@@ -147,7 +148,8 @@ def flood_message_cost(model: Path, workdir: Path, n: int = 20_000) -> tuple[flo
     from sideman.bridge.config import Config
     from sideman.bridge.live.inbox import Inbox, Received
     from sideman.bridge.live.loop import LiveBridge
-    from sideman.bridge.live.session import build_engines, open_recorder
+    from sideman.bridge.engines import build_engines
+    from sideman.bridge.live.session import open_recorder
 
     config = (Config().replace("bridge", clock="midi", thru=True, input_channel=1)
               .replace("recording", directory=str(workdir / "flood-cost")))

@@ -177,7 +177,8 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
     from sideman.bridge.live.inbox import Inbox
     from sideman.bridge.live.loop import LATENCY_WINDOW
     from sideman.bridge.live.ports import RtMidiOutput, open_input
-    from sideman.bridge.live.session import build_engines, open_jack_watch, open_recorder
+    from sideman.bridge.engines import build_engines
+    from sideman.bridge.live.session import open_jack_watch, open_recorder
     from sideman.bridge.live.realtime import ordinary_under_jack
 
     frames = int(jack_tool(["jack_bufsize"], env).split()[0])
@@ -403,7 +404,7 @@ def add_bench_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench_live(args: argparse.Namespace) -> int:
-    from sideman.bridge.live.session import DEFAULT_MODEL
+    from sideman.bridge.engines import DEFAULT_MODEL
 
     quick = args.quick
     args.idle_seconds = args.idle_seconds if args.idle_seconds is not None else (3.0 if quick else 30.0)

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from sideman.bridge import __version__
 from sideman.bridge.config import API_CHOICES, Config, load_config
-from sideman.bridge.errors import MissingDependencyError, SidemanError
+from sideman.bridge.errors import ConfigError, MissingDependencyError, SidemanError
 
 log = logging.getLogger("sideman")
 
@@ -58,21 +58,16 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """Defaults, then the user's file, then flags — each layer validated."""
-    config = load_config(getattr(args, "config", None))
-    ports = {k: v for k in ("api", "connect_input", "connect_output") if (v := getattr(args, k, None)) is not None}
-    if ports:
-        config = config.replace("ports", **ports)
-    bridge = {k: v for k in ("thru", "clock", "tempo") if (v := getattr(args, k, None)) is not None}
-    if getattr(args, "model", None):
-        bridge["model"] = args.model[0]
-    if bridge:
-        config = config.replace("bridge", **bridge)
-    if getattr(args, "no_record", False):
-        config = config.replace("recording", enabled=False)
-    status = {k: v for k in ("quiet", "log_file") if (v := getattr(args, k, None))}
-    if status:
-        config = config.replace("status", **status)
-    return config
+    def flag(name: str):
+        return getattr(args, name, None)  # each command has its own flags
+
+    models = flag("model")
+    return load_config(flag("config")).with_flags(
+        ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
+        bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None},
+        recording={"enabled": False if flag("no_record") else None},
+        status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
+    )
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
@@ -95,7 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sideman.bridge.live.inbox import Inbox
     from sideman.bridge.live.loop import LiveBridge
     from sideman.bridge.live.ports import API_IDS, API_NAMES, RtMidiOutput, open_input, resolve_api
-    from sideman.bridge.live.session import build_engines, model_paths, open_jack_watch, open_recorder
+    from sideman.bridge.engines import build_engines, model_paths
+    from sideman.bridge.live.session import open_jack_watch, open_recorder
 
     started = time.perf_counter()
     config = config_from_args(args)
@@ -166,7 +162,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _log_to_file(path: str) -> None:
-    handler = logging.FileHandler(path)
+    try:
+        handler = logging.FileHandler(path)
+    except OSError as exc:
+        raise ConfigError(f"[status] log_file = {path!r}: cannot write there ({exc.strerror or exc})") from None
     handler.setFormatter(logging.Formatter("%(asctime)s sideman: %(message)s"))
     logging.getLogger("sideman").addHandler(handler)
     logging.getLogger("sideman").propagate = False

@@ -1,4 +1,4 @@
-"""Assembling a live session from config: which models, which engines, which recorder.
+"""Assembling a live session from config: which recorder, which JACK watch.
 
 Kept apart from the CLI so tests and the live benchmark build sessions exactly as `sideman run` does.
 """
@@ -11,65 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from sideman.bridge.config import Config
-from sideman.bridge.core.engine import Engine, EngineSettings
-from sideman.bridge.errors import ConfigError
-
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
+from sideman.bridge.core.engine import Engine
 
 if TYPE_CHECKING:
     from sideman.bridge.live.jack.watch import JackWatch
     from sideman.bridge.live.loop import LiveBridge
 
 log = logging.getLogger("sideman")
-
-
-def model_paths(config: Config, flags: Sequence[str] | None = None) -> list[Path]:
-    """The model files to load: every --model flag, else the config's model, else the shipped default."""
-    if flags:
-        return [Path(p).expanduser() for p in flags]
-    return [Path(config.bridge.model).expanduser() if config.bridge.model else DEFAULT_MODEL]
-
-
-def engine_settings(config: Config, n_parts: int, suggested_channels: Sequence[int]) -> EngineSettings:
-    """EngineSettings from config; a model whose part count differs from the configured channels
-    uses its own suggested channels if the config was left at its defaults."""
-    channels = config.parts.channels
-    scales = config.parts.velocity_scale
-    if len(channels) != n_parts:
-        if channels != Config().parts.channels:
-            raise ConfigError(f"[parts] channels = {list(channels)}: the model has {n_parts} parts; give one channel per part")
-        channels = tuple(suggested_channels)
-    if len(scales) != n_parts:
-        scales = (scales + (scales[-1],) * n_parts)[:n_parts]
-    e = config.engine
-    return EngineSettings(
-        part_channels=tuple(c - 1 for c in channels),
-        input_channel=None if config.bridge.input_channel == 0 else config.bridge.input_channel - 1,
-        lead_policy=e.lead_policy,
-        early_window=e.early_window_ms / 1000.0,
-        late_window=e.late_window_ms / 1000.0,
-        temperature=e.temperature,
-        top_p=e.top_p,
-        forbid_parallels=e.forbid_parallels,
-        part_velocity_scale=tuple(scales),
-        seed=e.seed,
-    )
-
-
-def build_engines(config: Config, paths: Sequence[Path]) -> list[Engine]:
-    """Load every model (ModelError on a bad file) and build one engine per model."""
-    from sideman.bridge.model.runtime import OnnxStepModel
-
-    engines = []
-    for path in paths:
-        model = OnnxStepModel.load(path)
-        contract = model.contract
-        settings = engine_settings(config, len(contract.parts), [p.channel for p in contract.parts])
-        if config.bridge.input_channel and config.bridge.input_channel - 1 in settings.part_channels:
-            raise ConfigError(f"[bridge] input_channel = {config.bridge.input_channel}: it is also a part channel; choose distinct channels")
-        engines.append(Engine(model, settings))
-    return engines
 
 
 def open_recorder(config: Config, engines: Sequence[Engine], paths: Sequence[Path]):
