@@ -84,11 +84,15 @@ class LiveBridge:
     """Input → (clock, controls, engine, thru) → output, on one engine thread."""
 
     def __init__(self, config: Config, inbox: Inbox, output: OutputPort, engines: Sequence[Engine] = (),
-                 recorder=None, now: Callable[[], float] = time.perf_counter) -> None:
+                 recorder=None, now: Callable[[], float] = time.perf_counter, *, input_port: InputPort | None = None,
+                 on_cause: Callable[[Received | Tick], None] | None = None) -> None:
+        """`input_port` delivers into `inbox` (close() closes it first); `on_cause(event)`, for meters, is
+        called with each received message before it is handled and each tick before it is answered."""
         self.config = config
         self.inbox = inbox
         self.output = output if isinstance(output, SilencingOutput) else SilencingOutput(output)
-        self.input: InputPort | None = None
+        self.input = input_port
+        self.on_cause = on_cause
         self.engines = list(engines)
         self.active = 0
         self.recorder = recorder
@@ -152,6 +156,8 @@ class LiveBridge:
     # -- engine thread ---------------------------------------------------------------------------
     def handle(self, received: Received) -> None:
         """Process one received message (engine thread)."""
+        if self.on_cause is not None:
+            self.on_cause(received)
         data, t = received
         self.stats.received += 1
         channel_message = bool(data) and 0x80 <= data[0] < 0xF0
@@ -251,6 +257,8 @@ class LiveBridge:
         self._transport(self.internal.start(t))
 
     def _on_tick(self, tick: Tick) -> None:
+        if self.on_cause is not None:
+            self.on_cause(tick)
         self.stats.ticks += 1
         self.stats.step = tick.step
         if not self.engines:
