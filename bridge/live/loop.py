@@ -119,6 +119,7 @@ class LiveBridge:
         self._lock = threading.Lock()  # close() may race the engine thread's last send
         self._closed = False
         self.fault: str | None = None
+        self._ignored_programs: set[int] = set()  # Program Changes beyond the loaded models, logged once each
         # How the engine thread is scheduled: "realtime priority N" or "ordinary (why)"; set by start().
         self.scheduling = "not started"
         self._scheduled = threading.Event()
@@ -191,7 +192,7 @@ class LiveBridge:
             self._cc_actions[msg.control](msg.value, t)
             return
         if msg.type == "program_change" and listening and len(self.engines) > 1:
-            self._switch_model(msg.program % len(self.engines), t)
+            self._program_change(msg.program, t)
             return
         note_on = is_note_on(msg)
         if note_on or is_note_off(msg):
@@ -270,6 +271,15 @@ class LiveBridge:
         self._send(out, tick.t)
         if self.engine.fault != self.fault:
             self.fault = self.engine.fault
+
+    def _program_change(self, program: int, t: float) -> None:
+        """Program Change N+1 (program N) plays model N+1; one beyond the loaded models changes nothing."""
+        if program < len(self.engines):
+            self._switch_model(program, t)
+        elif program not in self._ignored_programs:
+            self._ignored_programs.add(program)
+            log.warning("ignoring Program Change %d: only %d models are loaded (Program Change 1..%d picks one)",
+                        program + 1, len(self.engines), len(self.engines))
 
     def _switch_model(self, index: int, t: float) -> None:
         if index == self.active:

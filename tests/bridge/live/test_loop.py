@@ -171,6 +171,20 @@ def test_program_change_switches_model_without_leaving_notes():
     assert bridge.engines[1].model.calls  # the new model plays from the next tick
 
 
+def test_a_program_change_beyond_the_loaded_models_changes_nothing_and_says_so_once(caplog):
+    bridge, out = make_bridge(clock="midi", models=2)
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    t = play_clock(bridge, 7, 0.0)
+    sent = len(out.sent)
+    with caplog.at_level("WARNING", logger="sideman"):
+        for _ in range(3):
+            feed(bridge, [0xC0, 3], t)  # Program Change 4 of 2 models (once it played model 2: 3 % 2)
+    assert bridge.active == 0 and len(out.sent) == sent
+    assert [r.getMessage() for r in caplog.records] == [
+        "ignoring Program Change 4: only 2 models are loaded (Program Change 1..2 picks one)"]
+
+
 def test_the_cause_hook_hears_each_message_before_it_is_handled_and_each_tick_before_it_is_answered():
     causes = []
     config = Config().replace("bridge", clock="midi")
