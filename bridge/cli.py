@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = [] if args.no_engine else model_paths(config, args.model)
     engines = build_engines(config, paths)
     with session(config, engines, paths, started=started) as live:
-        print(live.banner(), flush=True)
+        print(live.banner(__version__), flush=True)
         live.run()
     print(live.farewell(), flush=True)
     live.raise_if_lost()

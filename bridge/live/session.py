@@ -15,7 +15,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from sideman.bridge import __version__
 from sideman.bridge.config import Config
 from sideman.bridge.core.engine import Engine
 from sideman.bridge.errors import PortError
@@ -77,11 +76,11 @@ class LiveSession:
             bridge.request_stop()
         return bridge
 
-    def banner(self) -> str:
-        """The lines `sideman run` prints once the session runs."""
+    def banner(self, version: str) -> str:
+        """The lines `sideman run` (Sideman `version`) prints once the session runs."""
         bridge, bridge_config = self.bridge, self.config.bridge
         models = ", ".join(path.name for path in self.paths) or "none (thru only)"
-        lines = [f"Sideman {__version__}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "
+        lines = [f"Sideman {version}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "
                  f"({API_NAMES[self.api]}; model {models}; clock {bridge_config.clock}; thru {'on' if bridge_config.thru else 'off'}); "
                  f"engine thread {bridge.scheduling}; ports open after {(self.opened - self.started) * 1000:.0f} ms. Ctrl-C to stop."]
         if bridge.recorder is not None:
