@@ -60,6 +60,7 @@ class LiveSession:
         self.opened = started
         self.bridge: LiveBridge | None = None
         self.watch: JackWatch | None = None
+        self.jack_realtime: bool | None = None  # whether the JACK server ran realtime, asked while the watch was open
         self.recording: Path | None = None  # the session's MIDI file, once the session has ended
         self._stop_requested = False
 
@@ -111,7 +112,7 @@ class LiveSession:
         if self.recording is not None:
             lines.append(f"Session saved: {self.recording}")
         if watch is not None and watch.xruns:
-            advice = "A larger JACK period or a less busy machine helps." if watch.server_realtime else "Run JACK realtime (jackd -R)."
+            advice = "A larger JACK period or a less busy machine helps." if self.jack_realtime else "Run JACK realtime (jackd -R)."
             lines.append(f"The JACK server reported {watch.xruns} xrun(s): cycles where some client finished late, when JACK "
                          f"may drop or repeat MIDI. {advice}")
         return "\n".join(lines)
@@ -163,8 +164,8 @@ def session(config: Config, engines: Sequence[Engine], paths: Sequence[Path], *,
                 live.watch = open_jack_watch(bridge, p.client_name)
             for sig in stop_signals:
                 handlers[sig] = signal.signal(sig, live.request_stop)
-            jack_realtime = None if live.watch is None else live.watch.server_realtime
-            bridge.start(ordinary_because=ordinary_under_jack(jack_realtime) if jack else "")
+            live.jack_realtime = None if live.watch is None else live.watch.server_realtime
+            bridge.start(ordinary_because=ordinary_under_jack(live.jack_realtime) if jack else "")
             live.opened = time.perf_counter()
             yield live
         finally:

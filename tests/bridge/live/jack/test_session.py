@@ -59,3 +59,15 @@ def test_a_port_that_fails_to_open_closes_the_one_opened_before_it(tmp_path, jac
             pass
     assert config.ports.client_name not in jack_ports()
     assert not (tmp_path / "sessions").exists() or not list((tmp_path / "sessions").iterdir())
+
+
+def test_the_xrun_advice_goes_by_the_server_the_session_ran_on(tmp_path, jack_server, monkeypatch):
+    from sideman.bridge.live.jack.watch import JackWatch
+
+    # A realtime server, as a watch sees it only while it is open (a closed watch asks no server).
+    monkeypatch.setattr(JackWatch, "server_realtime", property(lambda watch: bool(watch._client)))
+    config = session_config(tmp_path).replace("bridge", realtime_priority=0).replace("recording", enabled=False)
+    with session(config, [], []) as live:
+        live.watch.xruns += 1  # at least one, whatever this server reports meanwhile
+    last = live.farewell().splitlines()[-1]
+    assert last.startswith("The JACK server reported ") and last.endswith(" A larger JACK period or a less busy machine helps.")
