@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import signal
 import sys
 import time
 from typing import Callable, Sequence
 
 from sideman.bridge import __version__
 from sideman.bridge.config import API_CHOICES, Config, load_config
-from sideman.bridge.errors import MissingDependencyError, SidemanError
+from sideman.bridge.errors import ConfigError, MissingDependencyError, SidemanError
 
 log = logging.getLogger("sideman")
 
@@ -58,21 +57,16 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """Defaults, then the user's file, then flags — each layer validated."""
-    config = load_config(getattr(args, "config", None))
-    ports = {k: v for k in ("api", "connect_input", "connect_output") if (v := getattr(args, k, None)) is not None}
-    if ports:
-        config = config.replace("ports", **ports)
-    bridge = {k: v for k in ("thru", "clock", "tempo") if (v := getattr(args, k, None)) is not None}
-    if getattr(args, "model", None):
-        bridge["model"] = args.model[0]
-    if bridge:
-        config = config.replace("bridge", **bridge)
-    if getattr(args, "no_record", False):
-        config = config.replace("recording", enabled=False)
-    status = {k: v for k in ("quiet", "log_file") if (v := getattr(args, k, None))}
-    if status:
-        config = config.replace("status", **status)
-    return config
+    def flag(name: str):
+        return getattr(args, name, None)  # each command has its own flags
+
+    models = flag("model")
+    return load_config(flag("config")).with_flags(
+        ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
+        bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None},
+        recording={"enabled": False if flag("no_record") else None},
+        status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
+    )
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
@@ -91,82 +85,30 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sideman.bridge.errors import PortError
-    from sideman.bridge.live.inbox import Inbox
-    from sideman.bridge.live.loop import LiveBridge
-    from sideman.bridge.live.ports import API_IDS, API_NAMES, RtMidiOutput, open_input, resolve_api
-    from sideman.bridge.live.session import build_engines, model_paths, open_jack_watch, open_recorder
+    from sideman.bridge.engines import build_engines, model_paths
+    from sideman.bridge.live.session import session
 
     started = time.perf_counter()
     config = config_from_args(args)
     if config.status.log_file:
         _log_to_file(config.status.log_file)
     # Everything that can fail on the user's input fails here, before a port opens (but the recording
-    # directory, checked once the ports are open: see below).
+    # directory, checked once the ports are open: see sideman.bridge.live.session).
     paths = [] if args.no_engine else model_paths(config, args.model)
     engines = build_engines(config, paths)
-    api = resolve_api(config.ports.api)
-    p = config.ports
-    inbox = Inbox(config.bridge.queue_capacity)
-    bridge = LiveBridge(config, inbox, RtMidiOutput(api, p.client_name, p.output_name, p.connect_output), engines)
-    status = None
-    watch = None
-    jack_realtime: bool | None = None
-    stop_signals = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
-    try:
-        bridge.input = open_input(api, p.client_name, p.input_name, inbox, p.connect_input,
-                                  on_lost=lambda reason: bridge.request_stop())
-        # The recording opens only once both ports are open: a port error must leave neither an
-        # empty session file nor a stray journal behind (nothing has been recorded yet).
-        bridge.recorder = recorder = open_recorder(config, engines, paths)
-        if api == API_IDS["jack"]:
-            # rtmidi reports nothing when the JACK server stops; without this the bridge would run on, deaf and mute.
-            watch = open_jack_watch(bridge, p.client_name)
-        for sig in stop_signals:
-            signal.signal(sig, lambda signum, frame: bridge.request_stop())
-        from sideman.bridge.live.realtime import ordinary_under_jack
-
-        jack_realtime = None if watch is None else watch.server_realtime
-        bridge.start(ordinary_because=ordinary_under_jack(jack_realtime) if api == API_IDS["jack"] else "")
-        opened_ms = (time.perf_counter() - started) * 1000
-        models = ", ".join(path.name for path in paths) or "none (thru only)"
-        print(f"Sideman {__version__}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "
-              f"({API_NAMES[api]}; model {models}; clock {config.bridge.clock}; thru {'on' if config.bridge.thru else 'off'}); "
-              f"engine thread {bridge.scheduling}; ports open after {opened_ms:.0f} ms. Ctrl-C to stop.", flush=True)
-        if recorder is not None:
-            print(f"Recording this session to {recorder.journal_path}", flush=True)
-        if not config.status.quiet:
-            from sideman.bridge.live.status import StatusLine
-
-            status = StatusLine(bridge, xruns=(lambda: watch.xruns) if watch is not None else None)
-            status.start()
-        while not bridge.wait(timeout=0.5):
-            pass
-    finally:
-        if status is not None:
-            status.stop()
-        recording = bridge.close()
-        if watch is not None:
-            watch.close()
-    print(f"Sideman stopped: {bridge.stats.received} messages in, {bridge.stats.sent} out, "
-          f"{bridge.inbox.dropped} dropped, {bridge.stats.malformed} malformed.", flush=True)
-    if recording is not None:
-        print(f"Session saved: {recording}", flush=True)
-    if watch is not None and watch.xruns:
-        print(f"The JACK server reported {watch.xruns} xrun(s): cycles where some client finished late, when JACK "
-              f"may drop or repeat MIDI. {'A larger JACK period or a less busy machine helps.' if jack_realtime else 'Run JACK realtime (jackd -R).'}",
-              flush=True)
-    if watch is not None and watch.lost is not None:
-        raise PortError(f"the JACK server stopped while Sideman was running ({watch.lost}); start it again, then `sideman run`")
-    lost_input = getattr(bridge.input, "lost", None)
-    if lost_input is not None:
-        raise PortError(f"the MIDI input relay process stopped while Sideman was running ({lost_input}); "
-                        "nothing came in after that; run `sideman run` again")
+    with session(config, engines, paths, started=started) as live:
+        print(live.banner(__version__), flush=True)
+        live.run()
+    print(live.farewell(), flush=True)
+    live.raise_if_lost()
     return 0
 
 
 def _log_to_file(path: str) -> None:
-    handler = logging.FileHandler(path)
+    try:
+        handler = logging.FileHandler(path)
+    except OSError as exc:
+        raise ConfigError(f"[status] log_file = {path!r}: cannot write there ({exc.strerror or exc})") from None
     handler.setFormatter(logging.Formatter("%(asctime)s sideman: %(message)s"))
     logging.getLogger("sideman").addHandler(handler)
     logging.getLogger("sideman").propagate = False

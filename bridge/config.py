@@ -27,16 +27,20 @@ def _ranged(default: Any, lo: float, hi: float) -> Any:
     return field(default=default, metadata={"range": (lo, hi)})
 
 
-def _ranged_list(default: tuple, lo: float, hi: float) -> Any:
-    return field(default=default, metadata={"item_range": (lo, hi)})
+def _ranged_list(default: tuple, lo: float, hi: float, distinct: bool = False) -> Any:
+    return field(default=default, metadata={"item_range": (lo, hi), "distinct": distinct})
+
+
+def _name(default: str) -> Any:
+    return field(default=default, metadata={"non_empty": True})
 
 
 @dataclass(frozen=True)
 class PortsConfig:
     api: str = _choice("auto", API_CHOICES)
-    client_name: str = "Sideman"
-    input_name: str = "Sideman In"
-    output_name: str = "Sideman Out"
+    client_name: str = _name("Sideman")
+    input_name: str = _name("Sideman In")
+    output_name: str = _name("Sideman Out")
     connect_input: str = ""
     connect_output: str = ""
 
@@ -55,7 +59,7 @@ class BridgeConfig:
 
 @dataclass(frozen=True)
 class PartsConfig:
-    channels: tuple[int, ...] = _ranged_list((2, 3, 4), 1, 16)
+    channels: tuple[int, ...] = _ranged_list((2, 3, 4), 1, 16, distinct=True)
     velocity_scale: tuple[float, ...] = _ranged_list((0.8, 0.8, 0.9), 0.0, 2.0)
 
 
@@ -78,6 +82,19 @@ class ControlsConfig:
     accompaniment: int = _ranged(22, -1, 127)
     mute_parts: tuple[int, ...] = _ranged_list((23, 24, 25), -1, 127)
     panic: int = _ranged(26, -1, 127)
+
+    def problem(self) -> str | None:
+        """The first two controls given one CC number, else None (a number must mean one thing)."""
+        owner: dict[int, str] = {}
+        named = [("temperature", self.temperature), ("accompaniment", self.accompaniment)]
+        named += [(f"mute_parts #{i + 1}", cc) for i, cc in enumerate(self.mute_parts)] + [("panic", self.panic)]
+        for name, cc in named:
+            if cc < 0:
+                continue
+            if cc in owner:
+                return f"{owner[cc]} = {cc} and {name} = {cc}: one CC number for two controls; give each its own, or -1 to disable one"
+            owner[cc] = name
+        return None
 
 
 @dataclass(frozen=True)
@@ -106,6 +123,20 @@ class Config:
         """A copy with some keys of one section changed (validated like a file)."""
         merged = dataclasses.asdict(getattr(self, section)) | values
         return dataclasses.replace(self, **{section: _build_section(type(getattr(self, section)), merged, "<flags>", section)})
+
+    def with_flags(self, **sections: Mapping[str, Any]) -> "Config":
+        """A copy with the flags given (None = not given) replacing their keys, section by section."""
+        config = self
+        for section, values in sections.items():
+            given = {k: v for k, v in values.items() if v is not None}
+            if given:
+                config = config.replace(section, **given)
+        return config
+
+
+def limits(section: type, key: str) -> tuple[float, float]:
+    """The range a ranged key allows: for checks of the same quantity outside the config."""
+    return next(f for f in dataclasses.fields(section) if f.name == key).metadata["range"]
 
 
 def _describe_type(tp: Any) -> str:
@@ -152,6 +183,11 @@ def _check(f: dataclasses.Field, value: Any) -> str | None:
         lo, hi = meta["item_range"]
         if not value or not all(lo <= v <= hi for v in value):
             return f"a non-empty list of values from {lo} to {hi}"
+        if meta["distinct"] and len(set(value)) < len(value):
+            twice = sorted({v for v in value if value.count(v) > 1})
+            return f"distinct values ({' and '.join(map(str, twice))} given more than once)"
+    if meta.get("non_empty") and not value.strip():
+        return "a name, not an empty string"
     return None
 
 
@@ -171,7 +207,11 @@ def _build_section(cls: type, values: Mapping[str, Any], source: str, section: s
         if allowed:
             raise ConfigError(f"{where} = {value!r}: expected {allowed}")
         kwargs[key] = coerced
-    return cls(**kwargs)
+    built = cls(**kwargs)
+    problem = getattr(built, "problem", lambda: None)()  # a rule across keys of the section
+    if problem:
+        raise ConfigError(f"{source}: [{section}] {problem}")
+    return built
 
 
 def config_from_mapping(doc: Mapping[str, Any], source: str, base: Config | None = None) -> Config:

@@ -84,11 +84,15 @@ class LiveBridge:
     """Input → (clock, controls, engine, thru) → output, on one engine thread."""
 
     def __init__(self, config: Config, inbox: Inbox, output: OutputPort, engines: Sequence[Engine] = (),
-                 recorder=None, now: Callable[[], float] = time.perf_counter) -> None:
+                 recorder=None, now: Callable[[], float] = time.perf_counter, *, input_port: InputPort | None = None,
+                 on_cause: Callable[[Received | Tick], None] | None = None) -> None:
+        """`input_port` delivers into `inbox` (close() closes it first); `on_cause(event)`, for meters, is
+        called with each received message before it is handled and each tick before it is answered."""
         self.config = config
         self.inbox = inbox
         self.output = output if isinstance(output, SilencingOutput) else SilencingOutput(output)
-        self.input: InputPort | None = None
+        self.input = input_port
+        self.on_cause = on_cause
         self.engines = list(engines)
         self.active = 0
         self.recorder = recorder
@@ -115,6 +119,7 @@ class LiveBridge:
         self._lock = threading.Lock()  # close() may race the engine thread's last send
         self._closed = False
         self.fault: str | None = None
+        self._ignored_programs: set[int] = set()  # Program Changes beyond the loaded models, logged once each
         # How the engine thread is scheduled: "realtime priority N" or "ordinary (why)"; set by start().
         self.scheduling = "not started"
         self._scheduled = threading.Event()
@@ -152,6 +157,8 @@ class LiveBridge:
     # -- engine thread ---------------------------------------------------------------------------
     def handle(self, received: Received) -> None:
         """Process one received message (engine thread)."""
+        if self.on_cause is not None:
+            self.on_cause(received)
         data, t = received
         self.stats.received += 1
         channel_message = bool(data) and 0x80 <= data[0] < 0xF0
@@ -185,7 +192,7 @@ class LiveBridge:
             self._cc_actions[msg.control](msg.value, t)
             return
         if msg.type == "program_change" and listening and len(self.engines) > 1:
-            self._switch_model(msg.program % len(self.engines), t)
+            self._program_change(msg.program, t)
             return
         note_on = is_note_on(msg)
         if note_on or is_note_off(msg):
@@ -251,6 +258,8 @@ class LiveBridge:
         self._transport(self.internal.start(t))
 
     def _on_tick(self, tick: Tick) -> None:
+        if self.on_cause is not None:
+            self.on_cause(tick)
         self.stats.ticks += 1
         self.stats.step = tick.step
         if not self.engines:
@@ -262,6 +271,15 @@ class LiveBridge:
         self._send(out, tick.t)
         if self.engine.fault != self.fault:
             self.fault = self.engine.fault
+
+    def _program_change(self, program: int, t: float) -> None:
+        """Program Change N+1 (program N) plays model N+1; one beyond the loaded models changes nothing."""
+        if program < len(self.engines):
+            self._switch_model(program, t)
+        elif program not in self._ignored_programs:
+            self._ignored_programs.add(program)
+            log.warning("ignoring Program Change %d: only %d models are loaded (Program Change 1..%d picks one)",
+                        program + 1, len(self.engines), len(self.engines))
 
     def _switch_model(self, index: int, t: float) -> None:
         if index == self.active:

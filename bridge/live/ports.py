@@ -3,6 +3,7 @@
 An input port calls `on_message(data, t)` from the driver's thread with the raw bytes and the
 receive time (time.perf_counter() stamped in the callback: the one monotonic clock the bridge uses).
 An output port sends mido messages and, when closed, silences every note it started.
+Every port is a context manager that closes it; closing twice closes once.
 Unknown port names are an error that lists what exists: never silently a new virtual port.
 """
 
@@ -19,6 +20,7 @@ import rtmidi
 from sideman.bridge.errors import PortError
 from sideman.bridge.live.inbox import Inbox
 from sideman.bridge.core.notes import NoteTracker
+from sideman.bridge.live.port_base import Port
 from sideman.bridge.live.port_names import _find_port, _quiet_c_stderr
 from sideman.bridge.live.jack.stall_guard import StallGuard
 
@@ -111,7 +113,7 @@ def list_ports(api: int) -> PortListing:
         midi_out.delete()
 
 
-class RtMidiInput:
+class RtMidiInput(Port):
     """A python-rtmidi input, virtual or connected to an existing port by name.
 
     The callback runs on the driver's thread: it only stamps the time and hands the bytes on.
@@ -140,8 +142,12 @@ class RtMidiInput:
             on_message(event[0], perf_counter())
 
         self._midi.set_callback(callback)
+        self._closed = False
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._midi.cancel_callback()
         self._midi.close_port()
         self._midi.delete()
@@ -155,16 +161,16 @@ def open_input(api: int, client_name: str, port_name: str, inbox: Inbox, connect
     puts directly (their drivers queue, so a wait only delays).
     `on_lost(reason)`: the relay ended while in use (rtmidi's own inputs report nothing of the kind)."""
     if api == rtmidi.API_UNIX_JACK:
+        from sideman.bridge.live.jack.names import relay_client
         from sideman.bridge.live.jack.relay import RelayedInput
 
-        # Its own JACK client, named so that scripts can rely on it: "Sideman-in:Sideman In".
-        port = RelayedInput(f"{client_name}-in", port_name, connect, on_lost)
+        port = RelayedInput(relay_client(client_name), port_name, connect, on_lost)
         inbox.pull_from(port)
         return port
     return RtMidiInput(api, client_name, port_name, inbox.put, connect)
 
 
-class RtMidiOutput:
+class RtMidiOutput(Port):
     """A python-rtmidi output, virtual or connected to an existing port by name."""
 
     def __init__(self, api: int, client_name: str, port_name: str, connect: str = "") -> None:
@@ -188,6 +194,7 @@ class RtMidiOutput:
                 raise PortError("Windows has no virtual MIDI ports: create one with loopMIDI and pass --out 'loopMIDI Port'")
             self._midi.open_virtual_port(port_name)
             self.name = port_name
+        self._closed = False
 
     def reopen(self) -> None:
         """Close the client and open it again, same ports: before anything was sent (sideman.bridge.live.jack.watch.reopen_while_stale)."""
@@ -218,11 +225,14 @@ class RtMidiOutput:
             self._midi.send_message(data)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._midi.close_port()
         self._midi.delete()
 
 
-class SilencingOutput:
+class SilencingOutput(Port):
     """Wraps an output: tracks the notes it sent and, on close, ends them all before closing.
 
     Closing sends a note-off for every note still sounding and All Notes Off on every channel used,
@@ -264,14 +274,8 @@ class SilencingOutput:
         finally:
             self.port.close()
 
-    def __enter__(self) -> "SilencingOutput":
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class FakeOutput:
+class FakeOutput(Port):
     """In-memory output for tests: keeps every message sent."""
 
     def __init__(self, name: str = "Fake Out") -> None:

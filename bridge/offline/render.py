@@ -23,9 +23,10 @@ from pathlib import Path
 
 import mido
 
-from sideman.bridge.model.contract import Contract
+from sideman.bridge.config import BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
-from sideman.bridge.errors import MidiFileError, ModelError
+from sideman.bridge.engines import ASSETS, engine_settings, load_model, model_paths, suggested_channels
+from sideman.bridge.errors import MidiFileError
 from sideman.bridge.midi import is_note_on
 from sideman.bridge.offline.midi_input import MAX_EVENTS, MAX_FILE_BYTES, Melody, TempoMap, read_melody
 from sideman.bridge.offline.midi_output import place_parts, refuse_overwriting, write_midi
@@ -33,10 +34,8 @@ from sideman.bridge.offline.midi_output import place_parts, refuse_overwriting, 
 __all__ = ["MAX_EVENTS", "MAX_FILE_BYTES", "Melody", "Note", "RenderResult", "read_melody", "render"]
 
 MAX_STEPS = 200_000  # ~ 1 h 40 min of 16ths at 120 BPM
-MIN_BPM, MAX_BPM = 10.0, 400.0
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+MIN_BPM, MAX_BPM = limits(BridgeConfig, "tempo")  # the live bridge's: one tempo range for both
 DEMO_MELODY = ASSETS / "demo-melody.mid"
-DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
 
 
 @dataclass(frozen=True)
@@ -88,14 +87,6 @@ def beats_in_bar(numerator: int, denominator: int, max_beats: int) -> int:
     return min(max(1, math.floor(numerator * 4 / denominator + 0.5)), max_beats)
 
 
-def default_part_channels(contract: Contract) -> tuple[int, ...]:
-    """0-based channels from the model's suggestions (1-based), else 2, 3, 4, ... (channel 1 is the lead's)."""
-    suggested = [p.channel - 1 for p in contract.parts]
-    if all(0 <= c <= 15 for c in suggested) and len(set(suggested)) == len(suggested):
-        return tuple(suggested)
-    return tuple(range(1, len(contract.parts) + 1))
-
-
 # -- rendering -------------------------------------------------------------------------------------
 
 def _progress(done: int, total: int, last: list[int]) -> None:
@@ -122,7 +113,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     `RenderResult.part_channels` says where they went)."""
     mel = melody if isinstance(melody, Melody) else read_melody(melody, track, channel)
     contract = model.contract
-    settings = settings or EngineSettings(part_channels=default_part_channels(contract))
+    settings = settings or EngineSettings(part_channels=suggested_channels(contract))
     settings = replace(settings, part_channels=place_parts(settings.part_channels, mel.used_channels())[0])
     tpb = mel.ticks_per_beat
     tempo_map = mel.tempo_map if tempo_bpm is None else TempoMap.constant(tpb, mido.bpm2tempo(tempo_bpm))
@@ -213,38 +204,27 @@ def _part_notes(out: list[tuple[float, mido.Message]], channels: tuple[int, ...]
 
 # -- commands --------------------------------------------------------------------------------------
 
-def load_model(path: str | os.PathLike[str] | None) -> StepModel:
-    """The ONNX model at `path` (default: the shipped chorale model); ModelError if it is missing or bad."""
-    from sideman.bridge.model.runtime import OnnxStepModel
-
-    path = Path(path) if path else DEFAULT_MODEL
-    if not path.is_file():
-        if path == DEFAULT_MODEL:
-            raise ModelError(f"{path}: the default model is not there yet; train and export one "
-                             f"(sideman train && sideman export) or pass --model PATH")
-        raise ModelError(f"{path}: no such model file")
-    return OnnxStepModel.load(path)
+def _config(args: argparse.Namespace) -> Config:
+    """The live road's config: defaults, --config, then these flags. The melody is what read_melody
+    picked, so no input channel filters it."""
+    return load_config(args.config).with_flags(
+        bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
+        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy},
+    )
 
 
-def _settings(args: argparse.Namespace, contract: Contract) -> EngineSettings:
-    try:
-        settings = EngineSettings(part_channels=default_part_channels(contract), seed=args.seed,
-                                  temperature=args.temperature, lead_policy=args.lead_policy)
-        settings.validate(len(contract.parts))
-    except ValueError as exc:
-        from sideman.bridge.errors import ConfigError
-
-        raise ConfigError(str(exc)) from None
-    return settings
+def _model_and_settings(config: Config) -> tuple[StepModel, EngineSettings]:
+    model = load_model(model_paths(config)[0])
+    return model, engine_settings(config, model.contract)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH", help=f"ONNX model file (default: the shipped {DEFAULT_MODEL.name})")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same file (default 0)")
-    p.add_argument("--temperature", type=float, default=EngineSettings.temperature,
-                   help=f"sampling temperature, > 0 (default {EngineSettings.temperature:g}, as `sideman run`)")
-    p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"), default="highest",
-                   help="which of several held notes is the melody (default highest)")
+    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults ([engine], [parts], [bridge] model)")
+    p.add_argument("--model", metavar="PATH", help="ONNX model file (default from config: the shipped chorale model)")
+    p.add_argument("--seed", type=int, help="random seed; the same seed gives the same file (default from config: 0)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default from config: 0.7, as `sideman run`)")
+    p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"),
+                   help="which of several held notes is the melody (default from config: highest)")
 
 
 def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
@@ -281,14 +261,12 @@ def _piano_roll(result: RenderResult, path: Path, title: str) -> list[Path]:
 def cmd_accompany(args: argparse.Namespace) -> int:
     from sideman.bridge.errors import ConfigError, MissingDependencyError
 
-    if args.tempo is not None and not MIN_BPM <= args.tempo <= MAX_BPM:
-        raise ConfigError(f"--tempo {args.tempo:g}: give a tempo between {MIN_BPM:g} and {MAX_BPM:g} BPM")
+    config = _config(args)
     if args.channel is not None and not 1 <= args.channel <= 16:
         raise ConfigError(f"--channel {args.channel}: MIDI channels are 1..16")
     refuse_overwriting(args.melody, args.output, args.png)
     melody = read_melody(args.melody, args.track, None if args.channel is None else args.channel - 1)
-    model = load_model(args.model)
-    settings = _settings(args, model.contract)
+    model, settings = _model_and_settings(config)
     moved = place_parts(settings.part_channels, melody.used_channels())[1]
     print(melody.describe())
     if moved:
@@ -312,14 +290,13 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from sideman.bridge.errors import MissingDependencyError
 
-    model = load_model(args.model)
-    settings = _settings(args, model.contract)
+    model, settings = _model_and_settings(_config(args))
     result = render(DEMO_MELODY, model, settings)
     out_dir = Path(args.out_dir)
     midi_path = result.save(out_dir / "sideman-demo.mid")
     png = out_dir / "sideman-demo.png"
     try:
-        png_paths = _piano_roll(result, png, f"Old Hundredth + {model.contract.name} (seed {args.seed})")
+        png_paths = _piano_roll(result, png, f"Old Hundredth + {model.contract.name} (seed {settings.seed})")
     except MissingDependencyError as exc:
         png_paths = []
         missing = f"{png.name} not drawn: {exc}"

@@ -36,6 +36,7 @@ import time
 from typing import Callable
 
 from sideman.bridge.errors import PortError, PortNotFoundError
+from sideman.bridge.live.port_base import Port
 
 log = logging.getLogger("sideman")
 
@@ -47,7 +48,7 @@ _START_TIMEOUT = 20.0
 _ERRORS = {"PortNotFoundError": PortNotFoundError, "PortError": PortError}
 
 
-class RelayedInput:
+class RelayedInput(Port):
     """A JACK MIDI input port owned by a relay process; an Inbox pulls its messages (`wait`, `read`)."""
 
     def __init__(self, client_name: str, port_name: str, connect: str = "",

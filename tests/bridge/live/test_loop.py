@@ -171,6 +171,49 @@ def test_program_change_switches_model_without_leaving_notes():
     assert bridge.engines[1].model.calls  # the new model plays from the next tick
 
 
+def test_a_program_change_beyond_the_loaded_models_changes_nothing_and_says_so_once(caplog):
+    bridge, out = make_bridge(clock="midi", models=2)
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    t = play_clock(bridge, 7, 0.0)
+    sent = len(out.sent)
+    with caplog.at_level("WARNING", logger="sideman"):
+        for _ in range(3):
+            feed(bridge, [0xC0, 3], t)  # Program Change 4 of 2 models (once it played model 2: 3 % 2)
+    assert bridge.active == 0 and len(out.sent) == sent
+    assert [r.getMessage() for r in caplog.records] == [
+        "ignoring Program Change 4: only 2 models are loaded (Program Change 1..2 picks one)"]
+
+
+def test_the_cause_hook_hears_each_message_before_it_is_handled_and_each_tick_before_it_is_answered():
+    causes = []
+    config = Config().replace("bridge", clock="midi")
+    engine = Engine(FakeStepModel(), EngineSettings(part_channels=PART_CHANNELS))
+    bridge = LiveBridge(config, Inbox(64), FakeOutput(), [engine], now=lambda: 0.0,
+                        on_cause=lambda event: causes.append((type(event).__name__, event.t, bridge.stats.received, bridge.stats.ticks)))
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0xF8], 0.1)
+    assert causes == [("Received", 0.0, 0, 0), ("Received", 0.1, 1, 0), ("Tick", 0.1, 2, 0)]
+
+
+def test_close_closes_the_input_port_it_was_given_then_handles_what_came_in_then_silences():
+    events = []
+
+    class Input:
+        name = "in"
+
+        def close(self):
+            events.append(("input closed", bridge.stats.received))
+
+    inbox = Inbox(64)
+    out = FakeOutput()
+    bridge = LiveBridge(Config().replace("bridge", thru=True), inbox, out, [], now=lambda: 0.0, input_port=Input())
+    inbox.put([0x90, 60, 100], 0.0)
+    bridge.close()
+    assert events == [("input closed", 0)] and bridge.stats.received == 1  # queued before the close: handled
+    assert [m.type for m in out.sent] == ["note_on", "note_off", "control_change"] and out.closed  # then silenced
+
+
 def test_thru_passes_the_players_notes_and_close_silences_everything():
     bridge, out = make_bridge(clock="midi", thru=True)
     feed(bridge, [0xFA], 0.0)
@@ -206,7 +249,7 @@ def test_internal_ticks_due_before_a_message_fire_before_it_is_handled():
 
 def _real_bridge(clock):
     from sideman.bridge.model.runtime import OnnxStepModel
-    from sideman.bridge.live.session import DEFAULT_MODEL
+    from sideman.bridge.engines import DEFAULT_MODEL
 
     config = Config().replace("bridge", clock=clock, thru=False)
     engine = Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=PART_CHANNELS))

@@ -14,7 +14,7 @@ from sideman.bridge.offline import render as offline
 from sideman.bridge.cli import main
 from sideman.bridge.core.clock import InternalClock
 from sideman.bridge.core.engine import Engine, EngineSettings, handled_before_tick
-from sideman.bridge.errors import MidiFileError, ModelError
+from sideman.bridge.errors import MidiFileError
 from sideman.bridge.offline.render import DEMO_MELODY, beats_in_bar, read_melody, render
 from tests.fakes import FakeStepModel, fake_voicing
 
@@ -278,14 +278,6 @@ def test_sideman_demo_writes_midi_and_png(tmp_path, fake_loader, capsys):
     for name in ("sideman-demo.mid", "sideman-demo.png"):
         assert (tmp_path / name).is_file() and str(tmp_path / name) in printed
     assert (tmp_path / "sideman-demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_missing_default_model_is_a_model_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(offline, "DEFAULT_MODEL", tmp_path / "chorale-gru.onnx")
-    with pytest.raises(ModelError, match="default model is not there yet"):
-        offline.load_model(None)
-    with pytest.raises(ModelError, match="no such model file"):
-        offline.load_model(tmp_path / "other.onnx")
 
 
 def test_long_files_show_progress_on_stderr(capsys):
