@@ -36,7 +36,7 @@ def test_messages_arrive_whole_in_order_and_stamped_in_the_jack_thread(jack_serv
                 got.append((r.data, r.t, time.perf_counter()))
 
     inp = open_input(rtmidi.API_UNIX_JACK, client, "Relay In", inbox)
-    assert isinstance(inp, RelayedInput) and inp.name == "Relay In"
+    assert isinstance(inp, RelayedInput) and inp.name == f"{client}-in:Relay In"  # the full name JACK gave it
     src = _source_into(f"{client}-in")  # the relay's own JACK client
     reader = threading.Thread(target=collect)
     try:
