@@ -12,6 +12,8 @@ engine decides which grid step an onset belongs to. Rules (docs/timing.md, "Inpu
   keeps sounding; a new key still becomes the lead by the policy over the keys physically down,
   so a melody played with the pedal down is still followed. Pedal up applies what was deferred.
 - Pitches outside the model's lead range are folded by octaves into it.
+- All Notes Off and All Sound Off forget every held key and the pedal, as panic does: a note-off lost
+  on the way must not keep a lead the player let go of.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 import mido
 
-from sideman.bridge.midi import PEDAL_DOWN, SUSTAIN
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, PEDAL_DOWN, SUSTAIN
 
 POLICIES = ("highest", "lowest", "latest")
 _VELOCITY_SMOOTHING = 0.3  # weight of the newest note-on in the velocity average (about 3 notes of memory)
@@ -63,7 +65,7 @@ class LeadInput:
         return None if self._key is None else fold_into(self._key, self.low, self.high)
 
     def clear(self) -> None:
-        """Forget held keys and the pedal (panic): the lead rests until the next key."""
+        """Forget held keys and the pedal (panic, All Notes Off): the lead rests until the next key."""
         self._down.clear()
         self._pedal = False
         self._key = None
@@ -77,6 +79,9 @@ class LeadInput:
             return self._press(msg.note, msg.velocity)
         if kind == "note_off" or kind == "note_on":  # note_on with velocity 0 is a note-off
             return self._release(msg.note)
+        if kind == "control_change" and msg.control in (ALL_NOTES_OFF, ALL_SOUND_OFF):
+            self.clear()
+            return None
         if kind == "control_change" and msg.control == SUSTAIN:
             down = msg.value >= PEDAL_DOWN
             if down == self._pedal:

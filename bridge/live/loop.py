@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import mido
 import numpy as np
 
-from sideman.bridge.midi import PEDAL_DOWN, SONG_POSITION, SUSTAIN, TRANSPORT
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, PEDAL_DOWN, SONG_POSITION, SUSTAIN, TRANSPORT
 from sideman.bridge.core.clock import InternalClock, MidiClockFollower, Tick, Transport
 from sideman.bridge.config import Config
 from sideman.bridge.core.engine import Engine, handled_before_tick
@@ -105,6 +105,7 @@ class LiveBridge:
         self._last_midi_clock_t = -1e9
         self._last_input_t = 0.0
         self.input_notes = NoteTracker()  # what the musician holds (idle detection for the internal clock)
+        self.hushed = False  # after panic or the player's All Notes Off: no part plays until the player does
         controls = config.controls
         self._cc_actions: dict[int, Callable[[int, float], None]] = {}
         for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
@@ -191,6 +192,8 @@ class LiveBridge:
         if msg.type == "control_change" and msg.control in self._cc_actions and listening:
             self._cc_actions[msg.control](msg.value, t)
             return
+        if msg.type == "control_change" and msg.control in (ALL_NOTES_OFF, ALL_SOUND_OFF) and listening:
+            self._silence_all(t)  # and it goes on to thru below, for the player's own synth
         if msg.type == "program_change" and listening and len(self.engines) > 1:
             self._program_change(msg.program, t)
             return
@@ -199,6 +202,8 @@ class LiveBridge:
             self._last_input_t = t
             if listening:
                 self.input_notes.record(msg)
+                if note_on:
+                    self.hushed = False
         if self.engines:
             self._send(self.engine.handle(msg, t), t)
             if note_on and listening and self.clock_source == "internal" and not self.internal.running:
@@ -217,7 +222,7 @@ class LiveBridge:
         if kind == 0x80 or kind == 0x90:
             return True
         if kind == 0xB0:
-            return raw[1] == SUSTAIN or raw[1] in self._cc_actions
+            return raw[1] in (SUSTAIN, ALL_NOTES_OFF, ALL_SOUND_OFF) or raw[1] in self._cc_actions
         return kind == 0xC0
 
     def _listening_to(self, msg: mido.Message) -> bool:
@@ -262,7 +267,7 @@ class LiveBridge:
             self.on_cause(tick)
         self.stats.ticks += 1
         self.stats.step = tick.step
-        if not self.engines:
+        if not self.engines or self.hushed:
             return
         started = time.perf_counter()
         out = self.engine.tick(tick.step, tick.t, tick.step_seconds, self.beats_per_bar)
@@ -301,8 +306,19 @@ class LiveBridge:
             self._send(self.engine.set_enabled(value >= PEDAL_DOWN), t)
 
     def _cc_panic(self, value: int, t: float) -> None:
+        self._silence_all(t)
+
+    def _silence_all(self, t: float) -> None:
+        """Panic, or All Notes/Sound Off from the player: every note ends, every key and the pedal the bridge
+        thinks are down are forgotten (a lost note-off must not keep a lead), and the parts stay silent, the
+        internal clock stopped, until the player plays again."""
+        self.input_notes = NoteTracker()
+        if self.internal.running:
+            self._transport(self.internal.stop(t))
         if self.engines:
             self._send(self.engine.panic(), t)
+            self.engine.reset()  # the next note starts the accompaniment afresh
+            self.hushed = True
         with self._lock:
             self.output.silence()
 

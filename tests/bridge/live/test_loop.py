@@ -305,3 +305,31 @@ def test_other_channels_go_thru_byte_exact_and_change_nothing_in_the_parts(other
     assert thru_other == [list(d) for d in other]  # every one, in order, byte for byte
     assert [b for b, _ in bridge.recorder.outputs if isinstance(b, bytes)] == [bytes(d) for d in other]
     assert not sounding(everything)
+
+
+SILENCERS = {"panic": lambda c: [0xB0, c.panic, 127], "all notes off": lambda c: [0xB0, 123, 0],
+             "all sound off": lambda c: [0xB0, 120, 0]}
+
+
+@pytest.mark.parametrize("silencer", SILENCERS)
+@pytest.mark.parametrize("clock", ["midi", "internal"])
+def test_after_a_lost_note_off_panic_or_all_notes_off_forgets_the_lead_and_the_parts_wait_for_the_player(clock, silencer):
+    from sideman.bridge.live.status import status_text
+
+    bridge, out = _real_bridge(clock)
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0xB0, 64, 127], 0.0)  # the pedal down
+    feed(bridge, [0x90, 72, 100], 0.0)  # its note-off is lost on the way
+    t = play_clock(bridge, 48, 0.0) if clock == "midi" else 1.0
+    bridge.poll_clock(t)
+    assert sounding(out.sent)
+    feed(bridge, SILENCERS[silencer](bridge.config.controls), t)
+    assert sounding(out.sent) == set() and bridge.input_notes.held == []
+    assert "lead    -" in status_text(bridge) and not bridge.internal.running
+    sent = len(out.sent)
+    later = play_clock(bridge, 96, t) if clock == "midi" else t + 4.0  # two bars
+    bridge.poll_clock(later)
+    assert [m for m in out.sent[sent:] if is_note_on(m)] == []  # the parts wait for the player
+    feed(bridge, [0x90, 74, 100], later)  # the player plays again: the parts too
+    bridge.poll_clock(play_clock(bridge, 12, later) if clock == "midi" else later + 0.5)
+    assert any(is_note_on(m) and m.channel in PART_CHANNELS for m in out.sent[sent:])

@@ -49,3 +49,47 @@ def test_a_sysex_without_its_end_is_counted_malformed_and_what_follows_still_arr
     assert code == 0, err
     line = _stop_line(out)
     assert re.search(rf"\b{2 + len(after)} messages in\b", line) and "1 malformed" in line, line
+
+
+PART_CHANNELS = (1, 2, 3)  # 0-based: the default model's alto, tenor, bass on channels 2-4
+
+
+def _part_note_ons(stamped) -> list[mido.Message]:
+    return [s.msg for s in stamped if s.msg.type == "note_on" and s.msg.velocity and s.msg.channel in PART_CHANNELS]
+
+
+def _collect_for(daw, seconds: float) -> list:
+    got, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got += daw.collect(timeout=0.2, quiet=0.2)
+    return got
+
+
+@pytest.mark.parametrize("silencer", [[0xB0, 26, 127], [0xB0, ALL_NOTES_OFF, 0]], ids=["panic", "all-notes-off"])
+def test_after_a_lost_note_off_panic_leaves_the_parts_silent_until_the_player_plays(jack_server, tmp_path, silencer):
+    ports, port_in, port_out = private_port_names()
+    config = tmp_path / "sideman.toml"
+    config.write_text(ports + '[bridge]\nclock = "internal"\ntempo = 120.0\n[recording]\nenabled = false\n[status]\nquiet = true\n')
+    bridge = BridgeProcess("--config", str(config))
+    daw = DumpDawClient(port_in, port_out)
+    try:
+        for note in (72, 74, 76, 77, 79):
+            daw.send(mido.Message("note_on", note=note, velocity=90))
+            time.sleep(0.25)
+            if note != 79:  # the last note-off is lost on the way
+                daw.send(mido.Message("note_off", note=note))
+        assert _part_note_ons(_collect_for(daw, 0.5)), "the parts never played"
+        daw.out.send_message(silencer)
+        time.sleep(0.3)  # the silencing itself
+        daw.collect(timeout=0.5)
+        after = _part_note_ons(_collect_for(daw, 3.0))
+        assert after == [], f"{len(after)} part notes after the player silenced everything"
+        daw.send(mido.Message("note_on", note=67, velocity=90))
+        assert _part_note_ons(_collect_for(daw, 2.0)), "the parts did not come back when the player did"
+        daw.send(mido.Message("note_off", note=67))
+        code, _, err = bridge.terminate(signal.SIGINT)
+        assert code == 0, err
+    finally:
+        daw.close()
+        if bridge.proc.poll() is None:
+            bridge.terminate()
