@@ -415,9 +415,11 @@ class LiveBridge:
             self._send(self.engine.stop(), t)
         with self._lock:
             self._closed = True
-            silence = self.output.notes.silence()
+            silence = self.output.finish()
             if self.recorder is not None:
                 for msg in silence:
                     self.recorder.record_output(msg, t)
-            self.output.close()
-        return self.recorder.close() if self.recorder is not None else None
+        # The session is written before the port closes: closing may wait on a MIDI server that runs no cycle.
+        recording = self.recorder.close() if self.recorder is not None else None
+        self.output.close()
+        return recording

@@ -9,6 +9,8 @@ Unknown port names are an error that lists what exists: never silently a new vir
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from sideman.bridge.live.jack.stall_guard import StallGuard
 
 OnMessage = Callable[[list[int], float], None]
 
+log = logging.getLogger("sideman")
+
 API_IDS = {
     "alsa": rtmidi.API_LINUX_ALSA,
     "jack": rtmidi.API_UNIX_JACK,
@@ -37,6 +41,9 @@ API_NAMES = {v: k for k, v in API_IDS.items()}
 # How long to let the MIDI server deliver our last messages before a port closes. JACK drains
 # rtmidi's ring buffer once per period (1.3 ms at 64 frames / 48 kHz; 21 ms at 1024 frames).
 CLOSE_FLUSH_SECONDS = 0.05
+# How long a guarded (JACK) output waits to see the server run a cycle before it closes: a server that
+# runs none (stopped, hung) would keep the close, and with it the whole process, waiting for ever.
+CLOSE_WAIT_SECONDS = 0.5
 
 JACK_HINT = "start a JACK server first, e.g. `jackd --no-realtime -d dummy -r 48000 -p 64 &` (or load the ALSA sequencer: `modprobe snd-seq`)"
 
@@ -228,8 +235,19 @@ class RtMidiOutput(Port):
         if self._closed:
             return
         self._closed = True
+        guard = self._guard
+        if guard is not None and not guard.server_runs(within=CLOSE_WAIT_SECONDS):
+            self._abandon()
+            return
         self._midi.close_port()
         self._midi.delete()
+
+    def _abandon(self) -> None:
+        """Leave the port to the server (it removes a dead process's clients): closing it, now or in its
+        destructor at exit, would wait for the server holding the GIL, so the object is never freed."""
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(self._midi))
+        if self._guard is not None and not self._guard.server_gone:  # a server gone is reported where it is noticed
+            log.warning("the JACK server runs no cycle: '%s' is left for it to remove when it runs again", self.name)
 
 
 class SilencingOutput(Port):
@@ -244,6 +262,7 @@ class SilencingOutput(Port):
         self.name = port.name
         self.notes = NoteTracker()
         self._flush_seconds = flush_seconds
+        self._finished = False
         self._closed = False
         # Thru's raw bytes: the port's own send_bytes if it has one (looked up once, not per message).
         self._send_bytes = getattr(port, "send_bytes", None) or (lambda data: port.send(mido.Message.from_bytes(data)))
@@ -264,13 +283,25 @@ class SilencingOutput(Port):
             self.send(msg)
         return len(messages)
 
+    def finish(self) -> list[mido.Message]:
+        """Once: send what ends every note still sounding and give the server time to deliver it. Returns
+        what was sent. (close() does it too; a caller that must act between the two calls this first.)"""
+        if self._finished:
+            return []
+        self._finished = True
+        messages = self.notes.silence()
+        for msg in messages:
+            self.send(msg)
+        if messages and self._flush_seconds:
+            time.sleep(self._flush_seconds)
+        return messages
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            if self.silence() and self._flush_seconds:
-                time.sleep(self._flush_seconds)
+            self.finish()
         finally:
             self.port.close()
 

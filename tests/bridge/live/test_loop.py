@@ -333,3 +333,16 @@ def test_after_a_lost_note_off_panic_or_all_notes_off_forgets_the_lead_and_the_p
     feed(bridge, [0x90, 74, 100], later)  # the player plays again: the parts too
     bridge.poll_clock(play_clock(bridge, 12, later) if clock == "midi" else later + 0.5)
     assert any(is_note_on(m) and m.channel in PART_CHANNELS for m in out.sent[sent:])
+
+
+def test_close_writes_the_recording_before_the_output_port_closes():
+    """Closing a port may wait on the MIDI server (one that runs no cycle): the session is saved first."""
+    bridge, out = make_bridge(clock="midi", thru=True)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    port_closed_when_recording_closed = []
+    close_recording = bridge.recorder.close
+    bridge.recorder.close = lambda: port_closed_when_recording_closed.append(out.closed) or close_recording()
+    assert bridge.close() == "session.mid"
+    assert port_closed_when_recording_closed == [False] and out.closed
+    assert sounding(out.sent) == set()
+    assert [m for m, _ in bridge.recorder.outputs if m.type == "note_off"]  # the silencing is in the recording

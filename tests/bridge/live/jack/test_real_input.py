@@ -3,15 +3,17 @@ a stalled server at Ctrl-C, feedback loops, second instances. What the user sees
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import subprocess
 import time
 
 import mido
 import pytest
 
 from sideman.bridge.midi import ALL_NOTES_OFF, CLOCK, RESET, STOP, SYSEX
-from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, private_port_names
+from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names
 
 pytestmark = pytest.mark.jack
 
@@ -93,3 +95,43 @@ def test_after_a_lost_note_off_panic_leaves_the_parts_silent_until_the_player_pl
         daw.close()
         if bridge.proc.poll() is None:
             bridge.terminate()
+
+
+@pytest.mark.private_jack
+def test_ctrl_c_while_the_jack_server_is_stopped_saves_the_session_and_exits_within_seconds(tmp_path, monkeypatch):
+    server = PrivateJackServer()
+    bridge = daw = None
+    try:
+        monkeypatch.setenv("JACK_DEFAULT_SERVER", server.name)
+        ports, port_in, port_out = private_port_names()
+        config = tmp_path / "sideman.toml"
+        config.write_text(ports + f'[bridge]\nclock = "internal"\ntempo = 120.0\n[recording]\ndirectory = "{tmp_path}"\n'
+                          '[status]\nquiet = true\n')
+        bridge = BridgeProcess("--config", str(config), env=server.env)
+        daw = DumpDawClient(port_in, port_out)
+        daw.send(mido.Message("note_on", note=72, velocity=90))  # held: the parts play on
+        assert _part_note_ons(_collect_for(daw, 1.5)), "the parts never played"
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        bridge.proc.send_signal(signal.SIGINT)
+        try:
+            out, err = bridge.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            saved = sorted(p.name for p in tmp_path.glob("*.mid"))
+            raise AssertionError(f"still running 15 s after Ctrl-C with the JACK server stopped; session MIDI files: {saved}")
+        seconds = time.monotonic() - started
+        assert bridge.proc.returncode == 0 and "Traceback" not in err, (out, err)
+        assert seconds < 8, f"stopping took {seconds:.1f} s"
+        assert "Session saved:" in out, out
+        midi = mido.MidiFile(out.split("Session saved:")[1].strip().splitlines()[0])
+        assert any(m.type == "note_on" and m.velocity for track in midi.tracks for m in track)
+        print(f"Ctrl-C with the server stopped: exited in {seconds:.1f} s; stderr: {err.strip()}")
+    finally:
+        if server.proc.poll() is None:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        if daw is not None:
+            daw.close()
+        if bridge is not None and bridge.proc.poll() is None:
+            bridge.proc.kill()
+            bridge.proc.communicate()
+        server.stop()
