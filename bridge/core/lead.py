@@ -12,6 +12,8 @@ engine decides which grid step an onset belongs to. Rules (docs/timing.md, "Inpu
   keeps sounding; a new key still becomes the lead by the policy over the keys physically down,
   so a melody played with the pedal down is still followed. Pedal up applies what was deferred.
 - Pitches outside the model's lead range are folded by octaves into it.
+- Listening to any channel (`channel` None) never includes General MIDI's drum channel (10): a drum
+  kit is never a tune. Only an explicit `channel` = 9 (0-based) listens to it.
 - All Notes Off and All Sound Off forget every held key and the pedal, as panic does: a note-off lost
   on the way must not keep a lead the player let go of.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 import mido
 
-from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, PEDAL_DOWN, SUSTAIN
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, PEDAL_DOWN, PERCUSSION_CHANNEL, SUSTAIN
 
 POLICIES = ("highest", "lowest", "latest")
 _VELOCITY_SMOOTHING = 0.3  # weight of the newest note-on in the velocity average (about 3 notes of memory)
@@ -72,7 +74,7 @@ class LeadInput:
 
     def handle(self, msg: mido.Message) -> LeadOnset | None:
         """Apply one message; return the lead onset it causes, if any."""
-        if self.channel is not None and getattr(msg, "channel", self.channel) != self.channel:
+        if not self._listens_to(getattr(msg, "channel", None)):
             return None
         kind = msg.type
         if kind == "note_on" and msg.velocity > 0:
@@ -89,6 +91,11 @@ class LeadInput:
             self._pedal = down
             return None if down else self._settle()
         return None
+
+    def _listens_to(self, channel: int | None) -> bool:
+        if self.channel is None:
+            return channel != PERCUSSION_CHANNEL
+        return channel is None or channel == self.channel
 
     def _choose(self) -> int | None:
         if not self._down:

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import mido
 import numpy as np
 
-from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, PEDAL_DOWN, SONG_POSITION, SUSTAIN, TRANSPORT
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, PEDAL_DOWN, PERCUSSION_CHANNEL, SONG_POSITION, SUSTAIN, TRANSPORT
 from sideman.bridge.core.clock import InternalClock, MidiClockFollower, Tick, Transport
 from sideman.bridge.config import Config
 from sideman.bridge.core.engine import Engine, handled_before_tick
@@ -216,7 +216,10 @@ class LiveBridge:
         """Whether a valid channel message can matter beyond thru: notes, the sustain pedal, the controls
         and program changes on the channel Sideman listens to. (The engine ignores everything else.)"""
         channel = self.config.bridge.input_channel
-        if channel and (raw[0] & 0x0F) != channel - 1:
+        if channel:
+            if (raw[0] & 0x0F) != channel - 1:
+                return False
+        elif (raw[0] & 0x0F) == PERCUSSION_CHANNEL:  # any channel but the drums' (_listening_to)
             return False
         kind = raw[0] & 0xF0
         if kind == 0x80 or kind == 0x90:
@@ -226,8 +229,11 @@ class LiveBridge:
         return kind == 0xC0
 
     def _listening_to(self, msg: mido.Message) -> bool:
+        """The configured channel; 0 = any but the drum channel (a kit is never a tune; input_channel = 10 asks for it)."""
         channel = self.config.bridge.input_channel
-        return channel == 0 or getattr(msg, "channel", channel - 1) == channel - 1
+        if channel == 0:
+            return getattr(msg, "channel", None) != PERCUSSION_CHANNEL
+        return getattr(msg, "channel", channel - 1) == channel - 1
 
     def _malformed(self, data: list[int]) -> None:
         self.stats.malformed += 1

@@ -6,7 +6,7 @@ import mido
 import pytest
 
 from sideman.bridge.core.lead import LeadInput
-from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, SUSTAIN
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, PERCUSSION_CHANNEL, SUSTAIN
 
 
 @pytest.mark.parametrize("control", [ALL_NOTES_OFF, ALL_SOUND_OFF])
@@ -29,3 +29,17 @@ def test_all_notes_off_on_another_channel_changes_nothing():
     lead.handle(mido.Message("note_on", note=72, velocity=90))
     lead.handle(mido.Message("control_change", channel=5, control=ALL_NOTES_OFF, value=0))
     assert lead.pitch == 72
+
+
+def test_listening_to_any_channel_never_takes_the_drums_for_the_tune():
+    lead = LeadInput(48, 84)
+    assert lead.handle(mido.Message("note_on", channel=PERCUSSION_CHANNEL, note=81, velocity=120)) is None
+    assert lead.pitch is None
+    assert lead.handle(mido.Message("note_on", channel=0, note=72, velocity=90)).pitch == 72
+    lead.handle(mido.Message("note_on", channel=PERCUSSION_CHANNEL, note=84, velocity=120))  # a crash above the tune
+    assert lead.pitch == 72
+
+
+def test_the_drum_channel_is_the_lead_when_asked_for():
+    lead = LeadInput(48, 84, channel=PERCUSSION_CHANNEL)
+    assert lead.handle(mido.Message("note_on", channel=PERCUSSION_CHANNEL, note=60, velocity=90)).pitch == 60

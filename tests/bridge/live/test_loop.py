@@ -346,3 +346,17 @@ def test_close_writes_the_recording_before_the_output_port_closes():
     assert port_closed_when_recording_closed == [False] and out.closed
     assert sounding(out.sent) == set()
     assert [m for m, _ in bridge.recorder.outputs if m.type == "note_off"]  # the silencing is in the recording
+
+
+@pytest.mark.parametrize("input_channel", [0, 10])
+def test_drums_on_channel_10_are_the_tune_only_when_asked_for(input_channel):
+    config = Config().replace("bridge", clock="internal", input_channel=input_channel)
+    settings = EngineSettings(part_channels=PART_CHANNELS, input_channel=input_channel - 1 if input_channel else None)
+    out = FakeOutput()
+    bridge = LiveBridge(config, Inbox(64), out, [Engine(FakeStepModel(), settings)], FakeRecorder(), now=lambda: 0.0)
+    for i in range(8):  # kick, snare, a crash high above: only drums
+        feed(bridge, [0x99, (36, 38, 49, 81)[i % 4], 110], i * 0.25)
+        feed(bridge, [0x89, (36, 38, 49, 81)[i % 4], 0], i * 0.25 + 0.1)
+        bridge.poll_clock(i * 0.25 + 0.2)
+    parts = [m for m in out.sent if is_note_on(m) and m.channel in PART_CHANNELS]
+    assert bool(parts) == (input_channel == 10) and bridge.internal.running == (input_channel == 10)

@@ -12,7 +12,7 @@ import time
 import mido
 import pytest
 
-from sideman.bridge.midi import ALL_NOTES_OFF, CLOCK, RESET, STOP, SYSEX
+from sideman.bridge.midi import ALL_NOTES_OFF, CLOCK, PERCUSSION_CHANNEL, RESET, STOP, SYSEX
 from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names
 
 pytestmark = pytest.mark.jack
@@ -135,3 +135,35 @@ def test_ctrl_c_while_the_jack_server_is_stopped_saves_the_session_and_exits_wit
             bridge.proc.kill()
             bridge.proc.communicate()
         server.stop()
+
+
+@pytest.mark.parametrize("input_channel", [0, 10], ids=["any-channel", "channel-10-asked-for"])
+def test_drums_on_channel_10_become_the_tune_only_when_asked_for(jack_server, tmp_path, input_channel):
+    ports, port_in, port_out = private_port_names()
+    config = tmp_path / "sideman.toml"
+    config.write_text(ports + f'[bridge]\nclock = "internal"\ntempo = 120.0\ninput_channel = {input_channel}\n'
+                      '[recording]\nenabled = false\n[status]\nquiet = true\n')
+    bridge = BridgeProcess("--config", str(config))
+    daw = DumpDawClient(port_in, port_out)
+    try:
+        got = []
+        for i in range(16):  # two bars of eighths: kick or snare with the hi-hat, a crash on each bar
+            hits = ((36,) if i % 2 == 0 else (38,)) + (42,) + ((49,) if i % 8 == 0 else ())
+            for note in hits:
+                daw.send(mido.Message("note_on", channel=PERCUSSION_CHANNEL, note=note, velocity=100))
+            time.sleep(0.1)
+            for note in hits:
+                daw.send(mido.Message("note_off", channel=PERCUSSION_CHANNEL, note=note))
+            got += daw.collect(timeout=0.15, quiet=0.15)
+        got += _collect_for(daw, 0.5)
+        parts = _part_note_ons(got)
+        if input_channel == 10:
+            assert parts, "input_channel = 10 asks for the drums as the tune"
+        else:
+            assert parts == [], f"the drums became the tune: {len(parts)} part notes"
+        code, _, err = bridge.terminate(signal.SIGINT)
+        assert code == 0, err
+    finally:
+        daw.close()
+        if bridge.proc.poll() is None:
+            bridge.terminate()
