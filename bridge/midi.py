@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 import mido
 
+DATA_MAX = 0x7F  # the largest data byte: note numbers, velocities, controller values
+CHANNELS = 16
+
 # Channel messages: the status byte's high nibble.
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PROGRAM_CHANGE = 0x80, 0x90, 0xB0, 0xC0
 

@@ -121,6 +121,7 @@ class LiveBridge:
         self._closed = False
         self.fault: str | None = None
         self._ignored_programs: set[int] = set()  # Program Changes beyond the loaded models, logged once each
+        self.failed: str | None = None  # why the engine thread died, if it did: the session must end with an error
         # How the engine thread is scheduled: "realtime priority N" or "ordinary (why)"; set by start().
         self.scheduling = "not started"
         self._scheduled = threading.Event()
@@ -389,9 +390,10 @@ class LiveBridge:
         self._scheduled.set()
         try:
             self.run_forever()
-        except Exception:  # a bug, not a user error: log it, and let close() silence everything
-            log.exception("the engine thread failed; stopping")
-            self.fault = "engine thread failed (see log)"
+        except Exception as exc:  # a bug, not a user error: stop; close() silences everything, the caller says why
+            log.debug("the engine thread failed", exc_info=True)
+            self.failed = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            self.fault = "engine thread failed"
             self._stop.set()
 
     def request_stop(self) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from sideman.bridge.config import Config
 from sideman.bridge.core.engine import Engine
-from sideman.bridge.errors import PortError
+from sideman.bridge.errors import EngineError, PortError
 from sideman.bridge.live.inbox import Inbox
 from sideman.bridge.live.loop import LiveBridge
 from sideman.bridge.live.ports import API_IDS, API_NAMES, OutputPort, RtMidiOutput, SilencingOutput, open_input, resolve_api
@@ -118,7 +118,11 @@ class LiveSession:
         return "\n".join(lines)
 
     def raise_if_lost(self) -> None:
-        """PortError if the session ended because the JACK server or the input relay went away."""
+        """PortError if the session ended because the JACK server or the input relay went away; EngineError
+        if the engine thread failed."""
+        if self.bridge.failed is not None:
+            raise EngineError(f"the engine thread failed ({self.bridge.failed}): every note was ended and the session "
+                              "stopped; `sideman -v run` shows where")
         if self.watch is not None and self.watch.lost is not None:
             raise PortError(f"the JACK server stopped while Sideman was running ({self.watch.lost}); start it again, then `sideman run`")
         lost_input = getattr(self.bridge.input, "lost", None)

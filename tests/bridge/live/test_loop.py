@@ -360,3 +360,15 @@ def test_drums_on_channel_10_are_the_tune_only_when_asked_for(input_channel):
         bridge.poll_clock(i * 0.25 + 0.2)
     parts = [m for m in out.sent if is_note_on(m) and m.channel in PART_CHANNELS]
     assert bool(parts) == (input_channel == 10) and bridge.internal.running == (input_channel == 10)
+
+
+def test_an_exception_in_the_engine_thread_stops_the_bridge_and_says_why():
+    bridge, _ = make_bridge(clock="midi")
+
+    def bug(msg, t):
+        raise RuntimeError("a bug\nwith a second line")
+
+    bridge.engine.handle = bug
+    bridge.inbox.put([0x90, 72, 100], 0.0)
+    bridge._run_guarded(0, "a test")  # returns: the loop ended
+    assert bridge.wait(0) and bridge.failed == "RuntimeError: a bug"

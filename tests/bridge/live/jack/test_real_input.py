@@ -13,7 +13,7 @@ import mido
 import pytest
 
 from sideman.bridge.midi import ALL_NOTES_OFF, CLOCK, PERCUSSION_CHANNEL, RESET, STOP, SYSEX
-from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names
+from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names, unmatched_note_ons
 
 pytestmark = pytest.mark.jack
 
@@ -163,6 +163,52 @@ def test_drums_on_channel_10_become_the_tune_only_when_asked_for(jack_server, tm
             assert parts == [], f"the drums became the tune: {len(parts)} part notes"
         code, _, err = bridge.terminate(signal.SIGINT)
         assert code == 0, err
+    finally:
+        daw.close()
+        if bridge.proc.poll() is None:
+            bridge.terminate()
+
+
+# Loaded by the bridge process at start (sitecustomize on its PYTHONPATH): the third tick's voicing raises,
+# as a bug in the engine thread would.
+ENGINE_BUG = """
+from sideman.bridge.core import voicing
+
+_apply, _calls = voicing.PartVoicer.apply, []
+
+def apply(self, tokens, velocities):
+    _calls.append(1)
+    if len(_calls) == 3:
+        raise RuntimeError("injected engine bug")
+    return _apply(self, tokens, velocities)
+
+voicing.PartVoicer.apply = apply
+"""
+
+
+def test_an_engine_thread_that_dies_ends_the_session_with_one_line_and_no_note_left_sounding(jack_server, tmp_path):
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(ENGINE_BUG)
+    ports, port_in, port_out = private_port_names()
+    config = tmp_path / "sideman.toml"
+    config.write_text(ports + f'[bridge]\nclock = "internal"\ntempo = 120.0\n[recording]\ndirectory = "{tmp_path}"\n'
+                      '[status]\nquiet = true\n')
+    path = os.pathsep.join(p for p in (str(tmp_path / "inject"), os.environ.get("PYTHONPATH", "")) if p)
+    bridge = BridgeProcess("--config", str(config), env={"PYTHONPATH": path})
+    daw = DumpDawClient(port_in, port_out)
+    try:
+        daw.send(mido.Message("note_on", note=72, velocity=90))
+        try:
+            out, err = bridge.proc.communicate(timeout=15)  # it must stop by itself
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the bridge ran on after its engine thread died")
+        got = [s.msg for s in _collect_for(daw, 0.5)]
+        assert any(m.type == "note_on" and m.velocity and m.channel in PART_CHANNELS for m in got), "the parts never played"
+        assert unmatched_note_ons(got) == set(), "a part note was left sounding"
+        assert bridge.proc.returncode not in (0, None), (out, err)
+        assert err.strip().splitlines() == ["sideman: error: the engine thread failed (RuntimeError: injected engine bug): "
+                                            "every note was ended and the session stopped; `sideman -v run` shows where"], err
+        assert "Session saved:" in out
     finally:
         daw.close()
         if bridge.proc.poll() is None:
