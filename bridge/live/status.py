@@ -24,7 +24,10 @@ def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
     """The line; `xruns`: the JACK server's xrun notices so far (shown once there is one)."""
     clock = bridge.midi_clock if bridge.clock_source == "midi" else bridge.internal
     running = clock.running
-    parts = [f"{bridge.clock_source} clock {clock.bpm:5.1f} BPM {'▶' if running else '■'}"]
+    head = f"{bridge.clock_source} clock {clock.bpm:5.1f} BPM {'▶' if running else '■'}"
+    if bridge.clock_source == "midi" and not running:
+        head += " waiting for Start (or Continue)"  # the DAW's clock alone does not start the song
+    parts = [head]
     if bridge.engines:
         engine = bridge.engine
         contract = engine.contract

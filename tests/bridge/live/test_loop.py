@@ -372,3 +372,14 @@ def test_an_exception_in_the_engine_thread_stops_the_bridge_and_says_why():
     bridge.inbox.put([0x90, 72, 100], 0.0)
     bridge._run_guarded(0, "a test")  # returns: the loop ended
     assert bridge.wait(0) and bridge.failed == "RuntimeError: a bug"
+
+
+def test_the_status_line_says_it_waits_for_start_while_the_daw_sends_only_clock():
+    from sideman.bridge.live.status import status_text
+
+    bridge, _ = make_bridge(clock="auto")
+    assert "waiting for Start" not in status_text(bridge)  # its own clock: a note starts it
+    play_clock(bridge, 48, 0.0)
+    assert bridge.clock_source == "midi" and "■ waiting for Start (or Continue)" in status_text(bridge)
+    feed(bridge, [0xFB], 1.0)  # Continue
+    assert "waiting for Start" not in status_text(bridge)

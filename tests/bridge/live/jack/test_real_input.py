@@ -213,3 +213,24 @@ def test_an_engine_thread_that_dies_ends_the_session_with_one_line_and_no_note_l
         daw.close()
         if bridge.proc.poll() is None:
             bridge.terminate()
+
+
+def test_clock_without_start_shows_that_sideman_waits_for_start(jack_server, tmp_path):
+    ports, port_in, port_out = private_port_names()
+    config = tmp_path / "sideman.toml"
+    config.write_text(ports + '[recording]\nenabled = false\n')  # the status line on: every 5 s, not being a terminal
+    bridge = BridgeProcess("--config", str(config))
+    daw = DumpDawClient(port_in, port_out)
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 5.5:  # a DAW's clock at 120 BPM, its transport never started
+            daw.out.send_message([CLOCK])
+            time.sleep(60 / 120 / 24)
+        code, out, err = bridge.terminate(signal.SIGINT)
+        assert code == 0, err
+        status = [line for line in out.splitlines() if " | " in line]
+        assert status and status[-1].startswith("midi clock") and "■ waiting for Start (or Continue) |" in status[-1], out
+    finally:
+        daw.close()
+        if bridge.proc.poll() is None:
+            bridge.terminate()
