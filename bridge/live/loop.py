@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import mido
 import numpy as np
 
-from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, PEDAL_DOWN, PERCUSSION_CHANNEL, SONG_POSITION, SUSTAIN, TRANSPORT
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, NOT_THRU, PEDAL_DOWN, PERCUSSION_CHANNEL, SONG_POSITION, SUSTAIN, TRANSPORT
 from sideman.bridge.core.clock import InternalClock, MidiClockFollower, Tick, Transport
 from sideman.bridge.config import Config
 from sideman.bridge.core.engine import Engine, handled_before_tick
@@ -210,7 +210,7 @@ class LiveBridge:
             if note_on and listening and self.clock_source == "internal" and not self.internal.running:
                 # No DAW clock: the first note starts Sideman's own grid, on that note.
                 self._start_internal(t)
-        if self.config.bridge.thru:
+        if self.config.bridge.thru and data[0] not in NOT_THRU:
             self._send((msg,), t)
 
     def _engine_needs(self, raw: bytes) -> bool:

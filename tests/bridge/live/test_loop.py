@@ -383,3 +383,11 @@ def test_the_status_line_says_it_waits_for_start_while_the_daw_sends_only_clock(
     assert bridge.clock_source == "midi" and "■ waiting for Start (or Continue)" in status_text(bridge)
     feed(bridge, [0xFB], 1.0)  # Continue
     assert "waiting for Start" not in status_text(bridge)
+
+
+def test_thru_never_passes_system_reset_or_tune_request():
+    bridge, out = make_bridge(clock="midi", thru=True)
+    for data in ([0xFF], [0xF6], [0xF3, 2], [0x90, 60, 100]):
+        feed(bridge, data, 0.0)
+    assert [m.type for m in out.sent] == ["song_select", "note_on"]
+    assert bridge.stats.malformed == 0 and [d for d, _ in bridge.recorder.inputs][:2] == [[0xFF], [0xF6]]  # recorded all the same

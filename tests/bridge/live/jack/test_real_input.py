@@ -12,7 +12,7 @@ import time
 import mido
 import pytest
 
-from sideman.bridge.midi import ALL_NOTES_OFF, CLOCK, PERCUSSION_CHANNEL, RESET, STOP, SYSEX
+from sideman.bridge.midi import ALL_NOTES_OFF, CLOCK, PERCUSSION_CHANNEL, RESET, STOP, SYSEX, TUNE_REQUEST
 from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names, unmatched_note_ons
 
 pytestmark = pytest.mark.jack
@@ -234,3 +234,12 @@ def test_clock_without_start_shows_that_sideman_waits_for_start(jack_server, tmp
         daw.close()
         if bridge.proc.poll() is None:
             bridge.terminate()
+
+
+def test_thru_passes_neither_system_reset_nor_tune_request(thru_bridge):
+    bridge, daw = thru_bridge
+    for data in ([RESET], [TUNE_REQUEST], [0x90, 60, 100], [0x80, 60, 0]):
+        daw.out.send_message(data)
+        time.sleep(0.005)
+    got = [s.msg.type for s in daw.collect(timeout=2.0, quiet=0.5)]
+    assert got == ["note_on", "note_off"], got
