@@ -131,6 +131,12 @@ class LiveBridge:
         return self.engines[self.active]
 
     @property
+    def dropped(self) -> int:
+        """Messages dropped on the way in (the inbox's overflow policy, a full relay pipe) and on the way out
+        (a JACK server that ran no cycle: the output's StallGuard)."""
+        return self.inbox.dropped + getattr(self.output.port, "dropped_in_stalls", 0)
+
+    @property
     def beats_per_bar(self) -> int:
         return self.config.bridge.beats_per_bar
 
@@ -424,6 +430,7 @@ class LiveBridge:
         with self._lock:
             self._closed = True
             silence = self.output.finish()
+            self.stats.sent += len(silence)
             if self.recorder is not None:
                 for msg in silence:
                     self.recorder.record_output(msg, t)

@@ -108,7 +108,7 @@ class LiveSession:
         """The lines `sideman run` prints once the session has ended."""
         bridge, watch = self.bridge, self.watch
         lines = [f"Sideman stopped: {bridge.stats.received} messages in, {bridge.stats.sent} out, "
-                 f"{bridge.inbox.dropped} dropped, {bridge.stats.malformed} malformed."]
+                 f"{bridge.dropped} dropped, {bridge.stats.malformed} malformed."]
         if self.recording is not None:
             lines.append(f"Session saved: {self.recording}")
         if watch is not None and watch.xruns:

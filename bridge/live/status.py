@@ -40,7 +40,7 @@ def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
         parts.append(f"step p50 {p50:4.0f}µs p99 {p99:4.0f}µs")
         if len(bridge.engines) > 1:
             parts.append(f"model {bridge.active + 1}/{len(bridge.engines)}")
-    parts.append(f"dropped {bridge.inbox.dropped}")
+    parts.append(f"dropped {bridge.dropped}")
     if xruns:
         parts.append(f"JACK xruns {xruns}")
     if bridge.fault:

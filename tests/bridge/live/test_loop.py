@@ -391,3 +391,15 @@ def test_thru_never_passes_system_reset_or_tune_request():
         feed(bridge, data, 0.0)
     assert [m.type for m in out.sent] == ["song_select", "note_on"]
     assert bridge.stats.malformed == 0 and [d for d, _ in bridge.recorder.inputs][:2] == [[0xFF], [0xF6]]  # recorded all the same
+
+
+def test_closing_after_thousands_of_strikes_sends_one_note_off_per_sounding_note_and_counts_it_all():
+    bridge, out = make_bridge(clock="midi", thru=True)
+    for i in range(5000):  # 2,048 keys on 16 channels, most struck more than once
+        feed(bridge, [0x90 | (i // 128) % 16, i % 128, 100], 0.0)
+    out.dropped_in_stalls = 7  # what the output's StallGuard dropped (a JACK server that ran no cycle)
+    bridge.close()
+    closing = out.sent[5000:]
+    assert sorted((m.channel, m.note) for m in closing if m.type == "note_off") == [(c, n) for c in range(16) for n in range(128)]
+    assert [m.channel for m in closing if m.type == "control_change"] == list(range(16))
+    assert bridge.stats.sent == 5000 + 2048 + 16 and bridge.dropped == 7
