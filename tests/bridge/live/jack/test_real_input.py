@@ -262,3 +262,49 @@ def test_closing_after_thousands_of_held_notes_ends_each_once_and_the_stop_line_
     counts = _stop_counts(_stop_line(out))
     # Every message in went out or was counted dropped; so did the closing: 2,048 note-offs and 16 All Notes Off.
     assert counts["out"] + counts["dropped"] == counts["in"] + 2048 + 16, _stop_line(out)
+
+
+# Loaded by the bridge process at start: its engine thread stands still for a while at the first message,
+# as on a machine that swaps.
+ENGINE_STALL = """
+import time
+from sideman.bridge.live import loop
+
+_handle, _calls = loop.LiveBridge.handle, []
+
+def handle(self, received):
+    if not _calls:
+        _calls.append(1)
+        time.sleep(4.0)
+    return _handle(self, received)
+
+loop.LiveBridge.handle = handle
+"""
+
+
+def test_a_flood_while_the_engine_thread_stands_still_is_dropped_at_the_relay_and_counted(jack_server, tmp_path):
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(ENGINE_STALL)
+    ports, port_in, port_out = private_port_names()
+    config = tmp_path / "ports.toml"
+    config.write_text(ports)
+    path = os.pathsep.join(p for p in (str(tmp_path / "inject"), os.environ.get("PYTHONPATH", "")) if p)
+    bridge = BridgeProcess("--no-engine", "--no-record", "--quiet", "--config", str(config), env={"PYTHONPATH": path})
+    daw = DumpDawClient(port_in, port_out)
+    try:
+        for i in range(150_000):  # ~2 MB of records for the relay's 1 MiB pipe, while nobody reads it
+            daw.out.send_message([0xA0, i % 128, i % 128])  # aftertouch: nothing the bridge acts on
+            if i % 500 == 499:
+                time.sleep(0.003)  # what the sending client's JACK port takes per cycle
+        time.sleep(4.0)
+        code, out, err = bridge.terminate(signal.SIGINT)
+        assert code == 0, err
+        counts = _stop_counts(_stop_line(out))
+        # Accounted for: more than the pipe holds (~80,000 records), so what did not fit was counted, not waited for.
+        assert 100_000 < counts["in"] + counts["dropped"] <= 150_000, _stop_line(out)
+        assert "the MIDI input relay's pipe was full" in err
+        print(f"flood while the engine stood still: {_stop_line(out)}")
+    finally:
+        daw.close()
+        if bridge.proc.poll() is None:
+            bridge.terminate()
