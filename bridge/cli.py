@@ -70,17 +70,18 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
+    from sideman.bridge.live.port_names import is_sideman_port
     from sideman.bridge.live.ports import list_ports, resolve_api
 
     config = config_from_args(args)
     listing = list_ports(resolve_api(config.ports.api))
+    p = config.ports
+    mark = "   (Sideman's own: connected to Sideman, it would hear itself)"
     print(f"MIDI API: {listing.api}")
-    print("Inputs (Sideman can listen to):")
-    for name in listing.inputs or ["(none)"]:
-        print(f"  {name}")
-    print("Outputs (Sideman can play into):")
-    for name in listing.outputs or ["(none)"]:
-        print(f"  {name}")
+    for title, names in (("Inputs (Sideman can listen to):", listing.inputs), ("Outputs (Sideman can play into):", listing.outputs)):
+        print(title)
+        for name in names or ["(none)"]:
+            print(f"  {name}{mark if is_sideman_port(name, p.client_name, (p.input_name, p.output_name)) else ''}")
     return 0
 
 
@@ -123,6 +124,7 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str
 
     p = sub.add_parser("ports", help="list MIDI input and output ports")
     _add_port_arguments(p)
+    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults (Sideman's own port names are marked)")
     commands["ports"] = cmd_ports
     p = sub.add_parser("run", help="start the live bridge")
     _add_run_arguments(p)

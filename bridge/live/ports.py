@@ -25,6 +25,7 @@ from sideman.bridge.core.notes import NoteTracker
 from sideman.bridge.live.port_base import Port
 from sideman.bridge.live.port_names import _find_port, _quiet_c_stderr
 from sideman.bridge.live.jack.stall_guard import StallGuard
+from sideman.bridge.live.jack.names import output_ports_opened
 
 OnMessage = Callable[[list[int], float], None]
 
@@ -161,17 +162,18 @@ class RtMidiInput(Port):
 
 
 def open_input(api: int, client_name: str, port_name: str, inbox: Inbox, connect: str = "",
-               on_lost: Callable[[str], None] | None = None) -> InputPort:
+               on_lost: Callable[[str], None] | None = None, own_output: str = "") -> InputPort:
     """The input port for `api`, delivering into `inbox`: for JACK through a relay process
     (bridge/live/jack/relay.py: JACK drops a cycle's MIDI when a client's process callback waits, and a
     Python callback waits for the GIL) that the inbox reads itself; for the others rtmidi's callback
     puts directly (their drivers queue, so a wait only delays).
-    `on_lost(reason)`: the relay ended while in use (rtmidi's own inputs report nothing of the kind)."""
+    `on_lost(reason)`: the relay ended while in use (rtmidi's own inputs report nothing of the kind).
+    `own_output`: the bridge's output port, never listened to (JACK: refused, or disconnected)."""
     if api == rtmidi.API_UNIX_JACK:
         from sideman.bridge.live.jack.names import relay_client
         from sideman.bridge.live.jack.relay import RelayedInput
 
-        port = RelayedInput(relay_client(client_name), port_name, connect, on_lost)
+        port = RelayedInput(relay_client(client_name), port_name, connect, on_lost, own_output)
         inbox.pull_from(port)
         return port
     return RtMidiInput(api, client_name, port_name, inbox.put, connect)
@@ -199,8 +201,14 @@ class RtMidiOutput(Port):
         else:
             if api == rtmidi.API_WINDOWS_MM:
                 raise PortError("Windows has no virtual MIDI ports: create one with loopMIDI and pass --out 'loopMIDI Port'")
-            self._midi.open_virtual_port(port_name)
-            self.name = port_name
+            if api == rtmidi.API_UNIX_JACK:
+                with output_ports_opened() as opened:  # JACK renames a taken client name: say the one in use
+                    self._midi.open_virtual_port(port_name)
+                ours = [name for name in opened if name.endswith(f":{port_name}")]
+                self.name = ours[0] if len(ours) == 1 else port_name
+            else:
+                self._midi.open_virtual_port(port_name)
+                self.name = port_name
         self._closed = False
 
     def reopen(self) -> None:

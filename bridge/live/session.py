@@ -156,7 +156,7 @@ def session(config: Config, engines: Sequence[Engine], paths: Sequence[Path], *,
         port = ports.enter_context(RtMidiOutput(api, p.client_name, p.output_name, p.connect_output))
         output = ports.enter_context(SilencingOutput(wrap_output(port) if wrap_output else port))
         input_port = ports.enter_context(open_input(api, p.client_name, p.input_name, inbox, p.connect_input,
-                                                    on_lost=live.request_stop))
+                                                    on_lost=live.request_stop, own_output=port.name))
         # The recording opens only once both ports are open: a port error must leave neither an
         # empty session file nor a stray journal behind (nothing has been recorded yet).
         recorder = open_recorder(config, engines, paths)

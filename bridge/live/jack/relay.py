@@ -46,6 +46,7 @@ log = logging.getLogger("sideman")
 _RECORD = struct.Struct("<dH")  # perf_counter stamp, message length; then the message bytes
 _READY = 0xFFFF  # a record of this "length" carries the opened port's name: the child is ready
 _DROPPED = 0xFFFE  # a record of this "length" says how many messages (its stamp field) did not fit the pipe
+_NOTICE = 0xFFFD  # a record of this "length" carries a line for the bridge's log, as many bytes as its stamp field says
 _PIPE_BYTES = 1 << 20  # room for ~80,000 messages if the bridge stalls: the child must never block
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), missing from older Pythons' fcntl
 _START_TIMEOUT = 20.0
@@ -56,11 +57,14 @@ class RelayedInput(Port):
     """A JACK MIDI input port owned by a relay process; an Inbox pulls its messages (`wait`, `read`)."""
 
     def __init__(self, client_name: str, port_name: str, connect: str = "",
-                 on_lost: Callable[[str], None] | None = None) -> None:
-        """`on_lost(reason)` is called (by whoever reads) if the relay ends while the port is open."""
+                 on_lost: Callable[[str], None] | None = None, own_output: str = "") -> None:
+        """`on_lost(reason)` is called (by whoever reads) if the relay ends while the port is open;
+        `own_output`: the bridge's own output port, which the relay never listens to."""
         cmd = [sys.executable, "-m", "sideman.bridge.live.jack.relay", "--client", client_name, "--port", port_name]
         if connect:
             cmd += ["--connect", connect]
+        if own_output:
+            cmd += ["--own-output", own_output]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._on_lost = on_lost
@@ -168,6 +172,12 @@ class RelayedInput(Port):
                 self._count_dropped(int(t))
                 pos += head_size
                 continue
+            if size == _NOTICE:
+                if end - pos - head_size < int(t):
+                    break
+                log.warning("%s", buf[pos + head_size:pos + head_size + int(t)].decode(errors="replace"))
+                pos += head_size + int(t)
+                continue
             if end - pos - head_size < size:
                 break
             start = pos + head_size
@@ -238,6 +248,7 @@ def relay_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", required=True)
     parser.add_argument("--port", required=True)
     parser.add_argument("--connect", default="")
+    parser.add_argument("--own-output", default="")
     args = parser.parse_args(argv)
     # Ctrl-C, `kill -TERM -PGID`, a closed terminal reach the whole process group: the bridge, not the
     # relay, decides when input ends (it closes our stdin; if it dies, so does the pipe).
@@ -250,12 +261,13 @@ def relay_main(argv: list[str] | None = None) -> int:
         pass  # the default 64 KiB still holds ~5,000 messages
     pipe = _Pipe(out)
     try:
-        midi = JackMidiInput(args.client, args.port, args.connect)
+        midi = JackMidiInput(args.client, args.port, args.connect, own_output=args.own_output)
     except PortError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     try:
-        midi.start(pipe.write)
+        midi.start(pipe.write, on_loop=lambda source: pipe.notice(
+            f"{source!r} (Sideman's own output) was connected to {midi.name!r}: Sideman would hear itself; disconnected it"))
         encoded = (midi.source or midi.name).encode()  # what it listens to, as rtmidi's inputs name it
         os.write(out, _RECORD.pack(0.0, _READY) + struct.pack("<H", len(encoded)) + encoded)
         os.set_blocking(out, False)  # the JACK callback writes: it must never wait for the bridge
@@ -298,6 +310,14 @@ class _Pipe:
             self._unreported += 1
         except OSError:
             pass  # the bridge is gone; stdin's EOF ends this process
+
+    def notice(self, text: str) -> None:
+        """A line for the bridge's log (not from JACK's thread); lost, not waited for, if the pipe is full."""
+        data = text.encode()[:1024]
+        try:
+            os.write(self._fd, _RECORD.pack(float(len(data)), _NOTICE) + data)
+        except OSError:
+            pass
 
     def finish(self) -> None:
         """Report what is still unreported and end the pipe (the bridge reads until its end)."""

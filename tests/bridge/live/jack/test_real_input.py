@@ -7,13 +7,15 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import mido
 import pytest
 
 from sideman.bridge.midi import ALL_NOTES_OFF, CLOCK, PERCUSSION_CHANNEL, RESET, STOP, SYSEX, TUNE_REQUEST
-from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names, unmatched_note_ons
+from tests.bridge.live.jack.helpers import (REPO, BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names,
+                                           unmatched_note_ons)
 
 pytestmark = pytest.mark.jack
 
@@ -29,6 +31,7 @@ def thru_bridge(jack_server, tmp_path):
     config.write_text(ports)
     bridge = BridgeProcess("--thru", "--no-engine", "--no-record", "--quiet", "--config", str(config))
     daw = DumpDawClient(port_in, port_out)
+    daw.ports = (port_in, port_out)
     yield bridge, daw
     daw.close()
     if bridge.proc.poll() is None:
@@ -308,3 +311,57 @@ def test_a_flood_while_the_engine_thread_stands_still_is_dropped_at_the_relay_an
         daw.close()
         if bridge.proc.poll() is None:
             bridge.terminate()
+
+
+def test_listening_to_its_own_output_is_refused_with_one_line(jack_server, tmp_path):
+    ports, _, port_out = private_port_names()
+    config = tmp_path / "ports.toml"
+    config.write_text(ports + '[recording]\nenabled = false\n[status]\nquiet = true\n')
+    proc = subprocess.run([sys.executable, "-m", "sideman.bridge", "run", "--api", "jack", "--no-engine", "--config", str(config),
+                           "--in", port_out], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.fullmatch(rf"sideman: error: 'Sideman(-\d+)?:{port_out}' is Sideman's own output: "
+                                            r"listening to it, Sideman would hear itself; choose another input", lines[0]), lines
+
+
+def test_its_own_output_connected_to_its_input_is_disconnected_with_one_line(thru_bridge):
+    bridge, daw = thru_bridge
+    listing = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.splitlines()
+    own_out = next(name for name in listing if name.endswith(f":{daw.ports[1]}"))
+    own_in = next(name for name in listing if name.endswith(f":{daw.ports[0]}"))
+    subprocess.run(["jack_connect", own_out, own_in], check=True)  # a patchbay closes the loop
+    deadline = time.monotonic() + 5
+    while own_in in subprocess.run(["jack_lsp", "-c", own_out], capture_output=True, text=True).stdout:
+        assert time.monotonic() < deadline, "the loop from Sideman's output to its input was left connected"
+        time.sleep(0.05)
+    daw.send(mido.Message("note_on", note=60, velocity=90))  # thru: it would go round and round
+    daw.send(mido.Message("note_off", note=60))
+    assert [s.msg.type for s in daw.collect(count=2, timeout=3.0)] == ["note_on", "note_off"]
+    code, out, err = bridge.terminate(signal.SIGINT)
+    assert code == 0 and _stop_counts(_stop_line(out))["in"] == 2, out
+    assert err.strip().splitlines() == [f"sideman: {own_out!r} (Sideman's own output) was connected to {own_in!r}: "
+                                        "Sideman would hear itself; disconnected it"], err
+
+
+def test_a_second_sideman_says_the_port_names_jack_gave_it_and_ports_marks_both(jack_server, tmp_path):
+    ports, port_in, port_out = private_port_names()
+    config = tmp_path / "ports.toml"
+    config.write_text(ports + '[recording]\nenabled = false\n[status]\nquiet = true\n')
+    first = BridgeProcess("--no-engine", "--config", str(config))
+    second = None
+    try:
+        second = BridgeProcess("--no-engine", "--config", str(config))
+        named = re.compile(r"listening on '([^']+)', playing on '([^']+)'")
+        names = [named.search(bridge.banner).groups() for bridge in (first, second)]
+        assert names[0] != names[1] and all(":" in name for pair in names for name in pair), names
+        listing = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.splitlines()
+        assert all(name in listing for pair in names for name in pair), (names, listing)
+        shown = subprocess.run([sys.executable, "-m", "sideman.bridge", "ports", "--api", "jack", "--config", str(config)],
+                               capture_output=True, text=True, cwd=REPO, timeout=60).stdout.splitlines()
+        for name in (name for pair in names for name in pair):
+            assert f"  {name}   (Sideman's own: connected to Sideman, it would hear itself)" in shown, shown
+    finally:
+        for bridge in (first, second):
+            if bridge is not None and bridge.proc.poll() is None:
+                bridge.terminate()
