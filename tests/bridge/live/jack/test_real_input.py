@@ -3,6 +3,7 @@ a stalled server at Ctrl-C, feedback loops, second instances. What the user sees
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -24,18 +25,40 @@ def _stop_line(out: str) -> str:
     return next(line for line in out.splitlines() if line.startswith("Sideman stopped:"))
 
 
+INTERNAL_CLOCK = '[bridge]\nclock = "internal"\ntempo = 120.0\n'
+QUIET_NO_RECORDING = '[recording]\nenabled = false\n[status]\nquiet = true\n'
+
+
+@contextlib.contextmanager
+def running(tmp_path, toml: str, *args: str, inject: str = "", env: dict | None = None):
+    """`sideman run` with its own port names and `toml` (+ args), and a DAW on its ports: yields (bridge, daw);
+    `inject`: a sitecustomize the bridge process loads at start (a fault put in on purpose)."""
+    ports, port_in, port_out = private_port_names()  # other runs may share the JACK server
+    config = tmp_path / "sideman.toml"
+    config.write_text(ports + toml)
+    env = dict(env or {})
+    if inject:
+        (tmp_path / "inject").mkdir()
+        (tmp_path / "inject" / "sitecustomize.py").write_text(inject)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tmp_path / "inject"), os.environ.get("PYTHONPATH", "")) if p)
+    bridge = BridgeProcess("--config", str(config), *args, env=env)
+    daw = None
+    try:
+        daw = DumpDawClient(port_in, port_out)
+        daw.ports = (port_in, port_out)
+        yield bridge, daw
+    finally:
+        if daw is not None:
+            daw.close()
+        if bridge.proc.poll() is None:
+            bridge.proc.kill()
+            bridge.proc.communicate()
+
+
 @pytest.fixture
 def thru_bridge(jack_server, tmp_path):
-    ports, port_in, port_out = private_port_names()  # other runs may share the JACK server
-    config = tmp_path / "ports.toml"
-    config.write_text(ports)
-    bridge = BridgeProcess("--thru", "--no-engine", "--no-record", "--quiet", "--config", str(config))
-    daw = DumpDawClient(port_in, port_out)
-    daw.ports = (port_in, port_out)
-    yield bridge, daw
-    daw.close()
-    if bridge.proc.poll() is None:
-        bridge.terminate()
+    with running(tmp_path, "[status]\nquiet = true\n", "--thru", "--no-engine", "--no-record") as bridge_and_daw:
+        yield bridge_and_daw
 
 
 def test_a_sysex_without_its_end_is_counted_malformed_and_what_follows_still_arrives(thru_bridge):
@@ -72,12 +95,7 @@ def _collect_for(daw, seconds: float) -> list:
 
 @pytest.mark.parametrize("silencer", [[0xB0, 26, 127], [0xB0, ALL_NOTES_OFF, 0]], ids=["panic", "all-notes-off"])
 def test_after_a_lost_note_off_panic_leaves_the_parts_silent_until_the_player_plays(jack_server, tmp_path, silencer):
-    ports, port_in, port_out = private_port_names()
-    config = tmp_path / "sideman.toml"
-    config.write_text(ports + '[bridge]\nclock = "internal"\ntempo = 120.0\n[recording]\nenabled = false\n[status]\nquiet = true\n')
-    bridge = BridgeProcess("--config", str(config))
-    daw = DumpDawClient(port_in, port_out)
-    try:
+    with running(tmp_path, INTERNAL_CLOCK + QUIET_NO_RECORDING) as (bridge, daw):
         for note in (72, 74, 76, 77, 79):
             daw.send(mido.Message("note_on", note=note, velocity=90))
             time.sleep(0.25)
@@ -94,34 +112,27 @@ def test_after_a_lost_note_off_panic_leaves_the_parts_silent_until_the_player_pl
         daw.send(mido.Message("note_off", note=67))
         code, _, err = bridge.terminate(signal.SIGINT)
         assert code == 0, err
-    finally:
-        daw.close()
-        if bridge.proc.poll() is None:
-            bridge.terminate()
 
 
 @pytest.mark.private_jack
 def test_ctrl_c_while_the_jack_server_is_stopped_saves_the_session_and_exits_within_seconds(tmp_path, monkeypatch):
     server = PrivateJackServer()
-    bridge = daw = None
     try:
         monkeypatch.setenv("JACK_DEFAULT_SERVER", server.name)
-        ports, port_in, port_out = private_port_names()
-        config = tmp_path / "sideman.toml"
-        config.write_text(ports + f'[bridge]\nclock = "internal"\ntempo = 120.0\n[recording]\ndirectory = "{tmp_path}"\n'
-                          '[status]\nquiet = true\n')
-        bridge = BridgeProcess("--config", str(config), env=server.env)
-        daw = DumpDawClient(port_in, port_out)
-        daw.send(mido.Message("note_on", note=72, velocity=90))  # held: the parts play on
-        assert _part_note_ons(_collect_for(daw, 1.5)), "the parts never played"
-        os.kill(server.proc.pid, signal.SIGSTOP)
-        started = time.monotonic()
-        bridge.proc.send_signal(signal.SIGINT)
-        try:
-            out, err = bridge.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            saved = sorted(p.name for p in tmp_path.glob("*.mid"))
-            raise AssertionError(f"still running 15 s after Ctrl-C with the JACK server stopped; session MIDI files: {saved}")
+        toml = INTERNAL_CLOCK + f'[recording]\ndirectory = "{tmp_path}"\n[status]\nquiet = true\n'
+        with running(tmp_path, toml, env=server.env) as (bridge, daw):
+            daw.send(mido.Message("note_on", note=72, velocity=90))  # held: the parts play on
+            assert _part_note_ons(_collect_for(daw, 1.5)), "the parts never played"
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            bridge.proc.send_signal(signal.SIGINT)
+            try:
+                out, err = bridge.proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                saved = sorted(p.name for p in tmp_path.glob("*.mid"))
+                raise AssertionError(f"still running 15 s after Ctrl-C with the JACK server stopped; session MIDI files: {saved}")
+            finally:
+                os.kill(server.proc.pid, signal.SIGCONT)  # before the DAW's client closes
         seconds = time.monotonic() - started
         assert bridge.proc.returncode == 0 and "Traceback" not in err, (out, err)
         assert seconds < 8, f"stopping took {seconds:.1f} s"
@@ -132,23 +143,12 @@ def test_ctrl_c_while_the_jack_server_is_stopped_saves_the_session_and_exits_wit
     finally:
         if server.proc.poll() is None:
             os.kill(server.proc.pid, signal.SIGCONT)
-        if daw is not None:
-            daw.close()
-        if bridge is not None and bridge.proc.poll() is None:
-            bridge.proc.kill()
-            bridge.proc.communicate()
         server.stop()
 
 
 @pytest.mark.parametrize("input_channel", [0, 10], ids=["any-channel", "channel-10-asked-for"])
 def test_drums_on_channel_10_become_the_tune_only_when_asked_for(jack_server, tmp_path, input_channel):
-    ports, port_in, port_out = private_port_names()
-    config = tmp_path / "sideman.toml"
-    config.write_text(ports + f'[bridge]\nclock = "internal"\ntempo = 120.0\ninput_channel = {input_channel}\n'
-                      '[recording]\nenabled = false\n[status]\nquiet = true\n')
-    bridge = BridgeProcess("--config", str(config))
-    daw = DumpDawClient(port_in, port_out)
-    try:
+    with running(tmp_path, INTERNAL_CLOCK + f"input_channel = {input_channel}\n" + QUIET_NO_RECORDING) as (bridge, daw):
         got = []
         for i in range(16):  # two bars of eighths: kick or snare with the hi-hat, a crash on each bar
             hits = ((36,) if i % 2 == 0 else (38,)) + (42,) + ((49,) if i % 8 == 0 else ())
@@ -166,10 +166,6 @@ def test_drums_on_channel_10_become_the_tune_only_when_asked_for(jack_server, tm
             assert parts == [], f"the drums became the tune: {len(parts)} part notes"
         code, _, err = bridge.terminate(signal.SIGINT)
         assert code == 0, err
-    finally:
-        daw.close()
-        if bridge.proc.poll() is None:
-            bridge.terminate()
 
 
 # Loaded by the bridge process at start (sitecustomize on its PYTHONPATH): the third tick's voicing raises,
@@ -190,53 +186,32 @@ voicing.PartVoicer.apply = apply
 
 
 def test_an_engine_thread_that_dies_ends_the_session_with_one_line_and_no_note_left_sounding(jack_server, tmp_path):
-    (tmp_path / "inject").mkdir()
-    (tmp_path / "inject" / "sitecustomize.py").write_text(ENGINE_BUG)
-    ports, port_in, port_out = private_port_names()
-    config = tmp_path / "sideman.toml"
-    config.write_text(ports + f'[bridge]\nclock = "internal"\ntempo = 120.0\n[recording]\ndirectory = "{tmp_path}"\n'
-                      '[status]\nquiet = true\n')
-    path = os.pathsep.join(p for p in (str(tmp_path / "inject"), os.environ.get("PYTHONPATH", "")) if p)
-    bridge = BridgeProcess("--config", str(config), env={"PYTHONPATH": path})
-    daw = DumpDawClient(port_in, port_out)
-    try:
+    toml = INTERNAL_CLOCK + f'[recording]\ndirectory = "{tmp_path}"\n[status]\nquiet = true\n'
+    with running(tmp_path, toml, inject=ENGINE_BUG) as (bridge, daw):
         daw.send(mido.Message("note_on", note=72, velocity=90))
         try:
             out, err = bridge.proc.communicate(timeout=15)  # it must stop by itself
         except subprocess.TimeoutExpired:
             raise AssertionError("the bridge ran on after its engine thread died")
         got = [s.msg for s in _collect_for(daw, 0.5)]
-        assert any(m.type == "note_on" and m.velocity and m.channel in PART_CHANNELS for m in got), "the parts never played"
-        assert unmatched_note_ons(got) == set(), "a part note was left sounding"
-        assert bridge.proc.returncode not in (0, None), (out, err)
-        assert err.strip().splitlines() == ["sideman: error: the engine thread failed (RuntimeError: injected engine bug): "
-                                            "every note was ended and the session stopped; `sideman -v run` shows where"], err
-        assert "Session saved:" in out
-    finally:
-        daw.close()
-        if bridge.proc.poll() is None:
-            bridge.terminate()
+    assert any(m.type == "note_on" and m.velocity and m.channel in PART_CHANNELS for m in got), "the parts never played"
+    assert unmatched_note_ons(got) == set(), "a part note was left sounding"
+    assert bridge.proc.returncode not in (0, None), (out, err)
+    assert err.strip().splitlines() == ["sideman: error: the engine thread failed (RuntimeError: injected engine bug): "
+                                        "every note was ended and the session stopped; `sideman -v run` shows where"], err
+    assert "Session saved:" in out
 
 
 def test_clock_without_start_shows_that_sideman_waits_for_start(jack_server, tmp_path):
-    ports, port_in, port_out = private_port_names()
-    config = tmp_path / "sideman.toml"
-    config.write_text(ports + '[recording]\nenabled = false\n')  # the status line on: every 5 s, not being a terminal
-    bridge = BridgeProcess("--config", str(config))
-    daw = DumpDawClient(port_in, port_out)
-    try:
+    with running(tmp_path, "[recording]\nenabled = false\n") as (bridge, daw):  # the status line every 5 s (no terminal)
         started = time.monotonic()
         while time.monotonic() - started < 5.5:  # a DAW's clock at 120 BPM, its transport never started
             daw.out.send_message([CLOCK])
             time.sleep(60 / 120 / 24)
         code, out, err = bridge.terminate(signal.SIGINT)
-        assert code == 0, err
-        status = [line for line in out.splitlines() if " | " in line]
-        assert status and status[-1].startswith("midi clock") and "■ waiting for Start (or Continue) |" in status[-1], out
-    finally:
-        daw.close()
-        if bridge.proc.poll() is None:
-            bridge.terminate()
+    assert code == 0, err
+    status = [line for line in out.splitlines() if " | " in line]
+    assert status and status[-1].startswith("midi clock") and "■ waiting for Start (or Continue) |" in status[-1], out
 
 
 def test_thru_passes_neither_system_reset_nor_tune_request(thru_bridge):
@@ -286,37 +261,25 @@ loop.LiveBridge.handle = handle
 
 
 def test_a_flood_while_the_engine_thread_stands_still_is_dropped_at_the_relay_and_counted(jack_server, tmp_path):
-    (tmp_path / "inject").mkdir()
-    (tmp_path / "inject" / "sitecustomize.py").write_text(ENGINE_STALL)
-    ports, port_in, port_out = private_port_names()
-    config = tmp_path / "ports.toml"
-    config.write_text(ports)
-    path = os.pathsep.join(p for p in (str(tmp_path / "inject"), os.environ.get("PYTHONPATH", "")) if p)
-    bridge = BridgeProcess("--no-engine", "--no-record", "--quiet", "--config", str(config), env={"PYTHONPATH": path})
-    daw = DumpDawClient(port_in, port_out)
-    try:
+    with running(tmp_path, "", "--no-engine", "--no-record", "--quiet", inject=ENGINE_STALL) as (bridge, daw):
         for i in range(150_000):  # ~2 MB of records for the relay's 1 MiB pipe, while nobody reads it
             daw.out.send_message([0xA0, i % 128, i % 128])  # aftertouch: nothing the bridge acts on
             if i % 500 == 499:
                 time.sleep(0.003)  # what the sending client's JACK port takes per cycle
         time.sleep(4.0)
         code, out, err = bridge.terminate(signal.SIGINT)
-        assert code == 0, err
-        counts = _stop_counts(_stop_line(out))
-        # Accounted for: more than the pipe holds (~80,000 records), so what did not fit was counted, not waited for.
-        assert 100_000 < counts["in"] + counts["dropped"] <= 150_000, _stop_line(out)
-        assert "the MIDI input relay's pipe was full" in err
-        print(f"flood while the engine stood still: {_stop_line(out)}")
-    finally:
-        daw.close()
-        if bridge.proc.poll() is None:
-            bridge.terminate()
+    assert code == 0, err
+    counts = _stop_counts(_stop_line(out))
+    # Accounted for: more than the pipe holds (~80,000 records), so what did not fit was counted, not waited for.
+    assert 100_000 < counts["in"] + counts["dropped"] <= 150_000, _stop_line(out)
+    assert "the MIDI input relay's pipe was full" in err
+    print(f"flood while the engine stood still: {_stop_line(out)}")
 
 
 def test_listening_to_its_own_output_is_refused_with_one_line(jack_server, tmp_path):
     ports, _, port_out = private_port_names()
     config = tmp_path / "ports.toml"
-    config.write_text(ports + '[recording]\nenabled = false\n[status]\nquiet = true\n')
+    config.write_text(ports + QUIET_NO_RECORDING)
     proc = subprocess.run([sys.executable, "-m", "sideman.bridge", "run", "--api", "jack", "--no-engine", "--config", str(config),
                            "--in", port_out], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, (proc.stdout, proc.stderr)
@@ -345,9 +308,9 @@ def test_its_own_output_connected_to_its_input_is_disconnected_with_one_line(thr
 
 
 def test_a_second_sideman_says_the_port_names_jack_gave_it_and_ports_marks_both(jack_server, tmp_path):
-    ports, port_in, port_out = private_port_names()
+    ports, _, _ = private_port_names()
     config = tmp_path / "ports.toml"
-    config.write_text(ports + '[recording]\nenabled = false\n[status]\nquiet = true\n')
+    config.write_text(ports + QUIET_NO_RECORDING)
     first = BridgeProcess("--no-engine", "--config", str(config))
     second = None
     try:
