@@ -45,3 +45,7 @@ class MissingDependencyError(SidemanError, ImportError):
 
 class RecordingError(SidemanError, OSError):
     """The session recording cannot be written or recovered."""
+
+
+class AudioError(SidemanError, OSError):
+    """FluidSynth could not render a WAV, or the WAV cannot be written."""
