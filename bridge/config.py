@@ -110,6 +110,15 @@ class StatusConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    """How `--wav` and `sideman demo` render through FluidSynth: General MIDI programs are 0-based."""
+
+    soundfont: str = ""
+    melody_program: int = _ranged(0, 0, 127)
+    part_programs: tuple[int, ...] = _ranged_list((52, 48, 42), 0, 127)
+
+
+@dataclass(frozen=True)
 class Config:
     ports: PortsConfig = PortsConfig()
     bridge: BridgeConfig = BridgeConfig()
@@ -118,6 +127,7 @@ class Config:
     controls: ControlsConfig = ControlsConfig()
     recording: RecordingConfig = RecordingConfig()
     status: StatusConfig = StatusConfig()
+    audio: AudioConfig = AudioConfig()
 
     def replace(self, section: str, **values: Any) -> "Config":
         """A copy with some keys of one section changed (validated like a file)."""

@@ -51,3 +51,7 @@ class EngineError(SidemanError, RuntimeError):
 
 class RecordingError(SidemanError, OSError):
     """The session recording cannot be written or recovered."""
+
+
+class AudioError(SidemanError, OSError):
+    """FluidSynth could not render a WAV, or the WAV cannot be written."""

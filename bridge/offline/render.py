@@ -28,6 +28,7 @@ from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepMod
 from sideman.bridge.engines import ASSETS, engine_settings, load_model, model_paths, suggested_channels
 from sideman.bridge.errors import MidiFileError
 from sideman.bridge.midi import is_note_on
+from sideman.bridge.offline import audio
 from sideman.bridge.offline.midi_input import MAX_EVENTS, MAX_FILE_BYTES, Melody, TempoMap, read_melody
 from sideman.bridge.offline.midi_output import place_parts, refuse_overwriting, write_midi
 
@@ -219,7 +220,7 @@ def _model_and_settings(config: Config) -> tuple[StepModel, EngineSettings]:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults ([engine], [parts], [bridge] model)")
+    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults ([engine], [parts], [bridge] model, [audio])")
     p.add_argument("--model", metavar="PATH", help="ONNX model file (default from config: the shipped chorale model)")
     p.add_argument("--seed", type=int, help="random seed; the same seed gives the same file (default from config: 0)")
     p.add_argument("--temperature", type=float, help="sampling temperature (default from config: 0.7, as `sideman run`)")
@@ -235,6 +236,7 @@ def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
                    help="where to write the input's tracks, as they were, plus the parts (never MELODY.mid itself)")
     p.add_argument("--tempo", type=float, metavar="BPM", help="one tempo for the whole piece (default: the file's own tempo map, else 120)")
     p.add_argument("--png", metavar="ROLL.png", help="also draw a piano roll of the result (needs matplotlib)")
+    p.add_argument("--wav", metavar="OUT.wav", help="also render the result to audio (needs fluidsynth and a GM SoundFont; [audio] in the config)")
     p.add_argument("--track", type=int, metavar="N",
                    help="0-based track holding the melody (default: the highest, most single-note line of the file)")
     p.add_argument("--channel", type=int, metavar="N",
@@ -264,7 +266,8 @@ def cmd_accompany(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.channel is not None and not 1 <= args.channel <= 16:
         raise ConfigError(f"--channel {args.channel}: MIDI channels are 1..16")
-    refuse_overwriting(args.melody, args.output, args.png)
+    refuse_overwriting(args.melody, args.output, args.png, args.wav)
+    synth = audio.find_synth(config.audio) if args.wav else None  # before the render: a missing synth fails fast
     melody = read_melody(args.melody, args.track, None if args.channel is None else args.channel - 1)
     model, settings = _model_and_settings(config)
     moved = place_parts(settings.part_channels, melody.used_channels())[1]
@@ -279,18 +282,22 @@ def cmd_accompany(args: argparse.Namespace) -> int:
         _report(result, midi_path, [])
         raise MissingDependencyError(f"{args.png} not drawn: {exc}") from None
     _report(result, midi_path, png_paths)
+    if synth:
+        print(audio.write_wav(result.midi, result.part_channels, args.wav, config.audio, synth))
     return 0
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out-dir", metavar="DIR", default=".", help="where to write sideman-demo.mid and .png (default: here; the .png needs matplotlib)")
+    p.add_argument("--out-dir", metavar="DIR", default=".", help="where to write sideman-demo.mid, .png and .wav (default: here; the .png needs matplotlib, the .wav fluidsynth)")
+    p.add_argument("--no-wav", dest="wav", action="store_false", help="skip the audio (faster)")
     _add_common(p)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from sideman.bridge.errors import MissingDependencyError
 
-    model, settings = _model_and_settings(_config(args))
+    config = _config(args)
+    model, settings = _model_and_settings(config)
     result = render(DEMO_MELODY, model, settings)
     out_dir = Path(args.out_dir)
     midi_path = result.save(out_dir / "sideman-demo.mid")
@@ -303,6 +310,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         missing = ""
     _report(result, midi_path, png_paths)
+    if args.wav:
+        print(audio.demo_wav(result.midi, result.part_channels, out_dir / "sideman-demo.wav", config.audio))
     if missing:
         print(missing)
     return 0

@@ -44,6 +44,8 @@ def test_user_file_overlays_only_what_it_names(tmp_path):
         ('[ports]\noutput_name = ""', "[ports] output_name = '': expected a name, not an empty string"),
         ('[ports]\nclient_name = " "', "[ports] client_name = ' ': expected a name, not an empty string"),
         ("[controls]\ntemperature = 21\npanic = 21", "[controls] temperature = 21 and panic = 21: one CC number for two controls"),
+        ("[audio]\npart_programs = [52, 128]", "[audio] part_programs = [52, 128]: expected a non-empty list of values from 0 to 127"),
+        ("[audio]\nmelody_program = -1", "[audio] melody_program = -1: expected a value from 0 to 127"),
         ("[controls]\nmute_parts = [23, 22, -1]", "[controls] accompaniment = 22 and mute_parts #2 = 22: one CC number for two controls"),
     ],
 )

@@ -65,7 +65,7 @@ def fake_loader(monkeypatch):
 
 def demo(tmp_path, name: str, *args: str) -> mido.MidiFile:
     out = tmp_path / name
-    assert main(["demo", "--out-dir", str(out), *args]) == 0
+    assert main(["demo", "--out-dir", str(out), "--no-wav", *args]) == 0  # the parts are what counts here
     return mido.MidiFile(out / "sideman-demo.mid")
 
 

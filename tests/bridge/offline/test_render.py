@@ -273,10 +273,11 @@ def test_sideman_accompany_bad_input_is_one_line_and_exit_2(tmp_path, fake_loade
 
 
 def test_sideman_demo_writes_midi_and_png(tmp_path, fake_loader, capsys):
-    assert main(["demo", "--out-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--out-dir", str(tmp_path), "--no-wav"]) == 0  # the WAV: tests/bridge/offline/test_audio.py
     printed = capsys.readouterr().out
     for name in ("sideman-demo.mid", "sideman-demo.png"):
         assert (tmp_path / name).is_file() and str(tmp_path / name) in printed
+    assert not (tmp_path / "sideman-demo.wav").exists() and ".wav" not in printed
     assert (tmp_path / "sideman-demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -398,7 +399,7 @@ def test_accompany_never_overwrites_its_input(tmp_path, fake_loader, capsys, spe
 
 def test_demo_without_matplotlib_writes_the_midi_and_says_how_to_get_the_picture(tmp_path, fake_loader, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # a plain `pip install sideman`
-    assert main(["demo", "--out-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--out-dir", str(tmp_path), "--no-wav"]) == 0
     out, err = capsys.readouterr()
     assert (tmp_path / "sideman-demo.mid").is_file() and not (tmp_path / "sideman-demo.png").exists()
     assert out.splitlines()[-1] == "sideman-demo.png not drawn: the piano roll needs matplotlib: pip install matplotlib"
