@@ -8,7 +8,7 @@ current settings; the last word of a setting wins. Numbers and punctuation it pa
 
 from __future__ import annotations
 
-from sideman.bridge.prompt import lexicon as lx
+import sideman.bridge.prompt.lexicon as lx
 from sideman.bridge.prompt.mood import is_mood_word, mood_sign
 from sideman.bridge.prompt.settings import PromptSettings
 from sideman.bridge.prompt.tokens import tokenize

@@ -1,7 +1,7 @@
 """The prompt study: slot precision, recall and F1 of the parser and of a keyword-spotting baseline.
 
-    python3 -m sideman.bridge.prompt.evaluate        # from a checkout: reads tests/data/prompts.jsonl,
-                                                      # prints the table and writes it into docs/prompts.md
+    python3 -m sideman.bridge.prompt.evaluate     # from a checkout: reads the two sets of tests/data/,
+                                                   # prints the tables and writes them into docs/prompts.md
 
 A setting counts once per prompt: right (a true positive), wrong (a false positive and a false negative),
 named but not expected (false positive) or expected but missing (false negative). Parts compare as
@@ -18,13 +18,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sideman.bridge.errors import ConfigError
+from sideman.bridge.errors import ConfigError, SidemanError
 from sideman.bridge.prompt.baseline import keyword_spot
 from sideman.bridge.prompt.parse import parse_prompt
 from sideman.bridge.prompt.settings import SLOTS, PromptSettings
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-DEFAULT_SET = CHECKOUT / "tests" / "data" / "prompts.jsonl"
+DATA = CHECKOUT / "tests" / "data"
+# The sets the study reads, with what each is: the first was fixed before the parser was written and then
+# tuned on, the second written after tuning and never tuned on.
+SETS = ((DATA / "prompts.jsonl", "written before the parser, then tuned on"),
+        (DATA / "prompts-fresh.jsonl", "written after tuning, never tuned on"))
 DEFAULT_DOC = CHECKOUT / "docs" / "prompts.md"
 START, END = "<!-- evaluation:start -->", "<!-- evaluation:end -->"
 SCORED = (*SLOTS, "not_understood")
@@ -128,12 +132,11 @@ def evaluate(cases: Iterable[Case], parser: Parser) -> Result:
     return Result(per_slot, overall, misses)
 
 
-def table(parser: Result, baseline: Result, n_cases: int) -> str:
+def table(parser: Result, baseline: Result, n_cases: int, name: str, about: str) -> str:
     def cells(c: Counts) -> str:
         return f"{c.precision:.2f} | {c.recall:.2f} | {c.f1:.2f}"
 
-    lines = [f"{n_cases} prompts ([tests/data/prompts.jsonl](../tests/data/prompts.jsonl), written before the parser). "
-             "Run: `python3 -m sideman.bridge.prompt.evaluate`.", "",
+    lines = [f"### {name}: {n_cases} prompts, {about}", "",
              "| slot | expected | parser P | R | F1 | keywords P | R | F1 |", "|---|---|---|---|---|---|---|---|"]
     for slot in SCORED:
         p, b = parser.per_slot[slot], baseline.per_slot[slot]
@@ -158,12 +161,21 @@ def write_doc(doc: Path, body: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m sideman.bridge.prompt.evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("--set", type=Path, default=DEFAULT_SET, help="the prompt cases (default: the checkout's tests/data/prompts.jsonl)")
+    p.add_argument("--set", type=Path, help="one set of prompt cases (default: the two sets of the checkout's tests/data/)")
     p.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="the page whose evaluation section is rewritten (default: docs/prompts.md)")
     p.add_argument("--no-write", action="store_true", help="print the table only")
     args = p.parse_args(argv)
-    cases = load_cases(args.set)
-    body = table(evaluate(cases, parse_prompt), evaluate(cases, keyword_spot), len(cases))
+    sets = ((args.set, "given with --set"),) if args.set else SETS
+    tables = []
+    for path, about in sets:
+        try:
+            cases = load_cases(path)
+        except SidemanError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        tables.append(table(evaluate(cases, parse_prompt), evaluate(cases, keyword_spot), len(cases), path.name, about))
+    body = "\n\n".join(["Run: `python3 -m sideman.bridge.prompt.evaluate` (P precision, R recall, F1 their harmonic mean; "
+                         "keywords: the baseline, bridge/prompt/baseline.py).", *tables])
     print(body)
     if not args.no_write:
         write_doc(args.doc, body)

@@ -42,7 +42,7 @@ PHRASES: dict[tuple[str, ...], Word] = {
         88: "relaxed, laid back, easy, easygoing",
         100: "medium, moderate, moderato, mid tempo, midtempo, medium tempo",
         126: "allegro, lively", 138: "fast, quick, brisk", 152: "up tempo, uptempo", 160: "vivace", 176: "presto"}),
-    **_table("tempo", "rel", {1: "faster, quicker, speed up", -1: "slower, slow down"}),
+    **_table("tempo", "rel", {1: "faster, quicker, speed up, pick up the pace, pick it up", -1: "slower, slow down"}),
     **_table("tempo", "scale", {2.0: "double time", 0.5: "half time"}),
     **_table("meter", "set", {
         "2/2": "in 2, in two, cut time, alla breve",
@@ -55,14 +55,14 @@ PHRASES: dict[tuple[str, ...], Word] = {
         "chorale": "chorale, chorales, hymn, hymns, choir, choral, church, satb, four part, 4 part, bach",
         "band": "band, full band, folk band, folk, combo, rhythm section"}),
     **_table("style_knob", "set", {
-        0.1: "sustained, held, long notes, pads, legato, smooth", 0.5: "flowing, walking",
+        0.1: "sustained, held, hold, long notes, pads, legato, smooth", 0.5: "flowing, walking, walking bass",
         0.8: "arpeggio, arpeggios, arpeggiated, broken chords, fingerpicked, fingerpicking, picked",
         0.9: "driving, rhythmic, pulsing, chugging, punchy, pumping"}),
     **_table("style_knob", "rel", {1: "more movement, more motion", -1: "less movement, less motion, smoother"}),
     **_table("density", "set", {0.1: "minimal, bare", 0.2: "sparse, spare", 0.3: "light, thin, simple",
                                 0.7: "full, dense, thick, rich", 0.8: "busy"}),
     **_table("density", "rel", {1: "busier, denser, fuller, thicker, more notes",
-                                -1: "sparser, thinner, simpler, fewer notes, less notes, more space"}),
+                                -1: "sparser, thinner, simpler, fewer notes, less notes, more space, thin out, thin it out"}),
     **_table("register", "set", {0: "low, deep, down low, low register", 1: "middle, mid, mid range, midrange, middle register",
                                  2: "high, up high, high register"}),
     **_table("register", "rel", {1: "higher, an octave up, up an octave", -1: "lower, an octave down, down an octave"}),
@@ -80,7 +80,8 @@ PHRASES: dict[tuple[str, ...], Word] = {
 # The parts' names, and the words before a list of them (they mean something else before other words).
 PART_NAMES = _table("parts", "part", {"alto": "alto, altos", "tenor": "tenor, tenors",
                                       "bass": "bass, basses, bass line, bassline, bass lines", "chords": "chords, chord, comping"})
-PART_OPS = {**_table("parts", "only", {"": "just, only, solo, nothing but"}),
+PART_OPS = {**_table("parts", "only", {"": "just, only, solo, nothing but, everything but, everyone but, everybody but, all but, "
+                                                "drop everything but, mute everything but"}),
             **_table("parts", "remove", {"": "no, not, without, mute, drop, lose, minus, cut, silence"}),
             **_table("parts", "add", {"": "add, with, plus, bring back, bring in, unmute"})}
 # Two meanings: "full band" is the band style with all its parts.
@@ -91,6 +92,7 @@ STYLE_PARTS = {"chorale": ("alto", "tenor", "bass"), "band": ("bass", "chords")}
 DEFAULT_STYLE = "chorale"  # the shipped model's
 PART_STYLE = {"alto": "chorale", "tenor": "chorale", "chords": "band"}  # parts only one style has
 ONLY_AFTER = ("only", "alone")  # "bass only"
+REMOVE_AFTER = ("out",)  # "keep the tenor out"
 PART_JOINERS = ("and", "&", "+", "or", ",", "the")
 
 # Tempo and temperature numbers: words before the number, words after it.
@@ -112,4 +114,5 @@ a an the and or but in at to of for on with by it its it's is be this that pleas
 could would you we me us i let's lets make keep give play playing go going some something song tune piece
 music feel vibe style sound sounding kind sort like want now then too so quite pretty back switch more less
 bit little time tempo key parts part voices nice good great cool just only again even also very really not no
+groove rhythm
 """.split())

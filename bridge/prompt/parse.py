@@ -6,7 +6,7 @@ from the current settings where a change is relative ("busier", "no tenor", "min
 
 from __future__ import annotations
 
-from sideman.bridge.prompt import lexicon as lx
+import sideman.bridge.prompt.lexicon as lx
 from sideman.bridge.prompt.mood import is_mood_word, mood_sign
 from sideman.bridge.prompt.scan import Event, Scanner
 from sideman.bridge.prompt.settings import PromptSettings
@@ -51,8 +51,13 @@ def _number(slot: str, value) -> float | None:
 def _graded(slot: str, events: list[Event], current: PromptSettings):
     middle = lx.MIDDLE[slot]
     value: float | None = None
+    numbered = any(e.kind == "number" for e in events)  # "60 bpm ballad" is 60: a number beats a word
     for e in events:
-        if e.kind == "set":
+        if e.kind in ("set", "neg") and numbered:
+            continue
+        if e.kind == "number":
+            value = float(e.value)
+        elif e.kind == "set":
             value = middle + e.factor * (float(e.value) - middle)
         elif e.kind == "rel":
             value = _start(slot, value, current) + float(e.value) * lx.STEP[slot] * e.factor

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sideman.bridge.prompt import lexicon as lx
+import sideman.bridge.prompt.lexicon as lx
 from sideman.bridge.prompt.tokens import Token
 
 SKIPPED_BEFORE_NUMBER = (":", "=")  # "tempo: 90", "temperature=0.9"
@@ -19,7 +19,7 @@ SKIPPED_BEFORE_NUMBER = (":", "=")  # "tempo: 90", "temperature=0.9"
 @dataclass(frozen=True)
 class Event:
     slot: str
-    kind: str  # set | rel | delta | scale | neg | only | remove | add | all
+    kind: str  # set | number | rel | delta | scale | neg | only | remove | add | all
     value: object
     factor: float = 1.0  # degree: how far from the middle (set) or how big a step (rel)
 
@@ -92,7 +92,7 @@ class Scanner:
                 continue
             if tok.kind == "sym" or tok.low in lx.STOP_WORDS:
                 pass
-            elif tok.kind == "word" and self.is_mood_word(tok.low):
+            elif tok.kind == "word" and (tok.low,) not in lx.PART_OPS and self.is_mood_word(tok.low):
                 self.out.mood.append((tok.low, self.take("neg") is not None))
                 self.pending.clear()
             else:
@@ -215,7 +215,7 @@ class Scanner:
         value = self.t[at].number
         lo, hi = lx.RANGE[slot]
         if lo <= value <= hi:
-            self.setting(slot, "set", round(value) if slot == "tempo" else value)
+            self.setting(slot, "number", round(value) if slot == "tempo" else value)
         else:
             self.out.unknown.extend(k for k in range(start, end) if self.t[k].low not in lx.STOP_WORDS)
         return end - start
@@ -224,7 +224,7 @@ class Scanner:
         tok = self.t[i]
         lo, hi = lx.BARE_TEMPO
         if tok.kind == "number" and tok.number == int(tok.number) and lo <= tok.number <= hi:
-            self.setting("tempo", "set", int(tok.number))
+            self.setting("tempo", "number", int(tok.number))
             return 1
         return 0
 
@@ -243,6 +243,9 @@ class Scanner:
             return 0
         if self.low(i + used) in lx.ONLY_AFTER:
             self.emit("parts", "only", names)
+            return used + 1
+        if self.low(i + used) in lx.REMOVE_AFTER:
+            self.emit("parts", "remove", names)
             return used + 1
         if names == ("bass", "chords") and self.low(i) == "bass" and used == 3 and self.low(i + 1) in ("and", "&", "+"):
             self.setting("style", "set", "band")  # the phrase "bass and chords"
@@ -277,6 +280,19 @@ class Scanner:
         self.setting(word.slot, word.kind, word.value)
         if tuple(tok.low for tok in self.t[i:i + n]) == lx.FULL_BAND:
             self.emit("parts", "all", ())
+        if word.kind == "rel":
+            n += self.degree_after(i + n)
+        return n
+
+    def degree_after(self, i: int) -> int:
+        """A degree right after a relative word ("slow down a bit") sizes its step: tokens used."""
+        found = self.words_at(i, lx.PHRASES)
+        last = self.out.events[-1] if self.out.events else None
+        if found is None or found[1].kind not in ("degree", "rel_degree") or last is None or last.kind != "rel" or last.factor != 1.0:
+            return 0
+        n, word = found
+        factor = lx.REL_WEAK if float(word.value) < 1 else lx.REL_STRONG
+        self.out.events[-1] = Event(last.slot, last.kind, last.value, factor)
         return n
 
     def setting(self, slot: str, kind: str, value: object) -> None:
