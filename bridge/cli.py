@@ -25,6 +25,7 @@ log = logging.getLogger("sideman")
 LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "accompany": ("sideman.bridge.offline.render", "add_accompany_arguments", "cmd_accompany", "accompany a melody from a MIDI file, offline"),
     "demo": ("sideman.bridge.offline.render", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI, a PNG and a WAV"),
+    "prompt": ("sideman.bridge.prompt.command", "add_prompt_arguments", "cmd_prompt", "show the settings a line of English asks for (\"slow sad waltz in D minor\")"),
     "recover": ("sideman.bridge.recording.recorder", "add_recover_arguments", "cmd_recover", "turn a leftover session journal into a MIDI file"),
     "data": ("sideman.models.data", "add_data_arguments", "cmd_data", "build the chorale dataset cache (needs the train extras)"),
     "train": ("sideman.models.train", "add_train_arguments", "cmd_train", "train a model (needs the train extras)"),

@@ -61,6 +61,7 @@ class BridgeConfig:
 class PartsConfig:
     channels: tuple[int, ...] = _ranged_list((2, 3, 4), 1, 16, distinct=True)
     velocity_scale: tuple[float, ...] = _ranged_list((0.8, 0.8, 0.9), 0.0, 2.0)
+    mute: tuple[str, ...] = ()  # names of the model's parts that start muted (checked against the model)
 
 
 @dataclass(frozen=True)

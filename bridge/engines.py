@@ -68,6 +68,10 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
         channels = suggested_channels(contract)
     if len(scales) != n_parts:
         scales = (scales + (scales[-1],) * n_parts)[:n_parts]
+    names = contract.part_names
+    unknown = [name for name in config.parts.mute if name not in names]
+    if unknown:
+        raise ConfigError(f"[parts] mute = {list(config.parts.mute)}: the model has no part {unknown[0]!r} (its parts: {', '.join(names)})")
     listen = config.bridge.input_channel
     if listen and listen - 1 in channels:
         raise ConfigError(f"[bridge] input_channel = {listen}: it is also a part channel; choose distinct channels")
@@ -83,6 +87,7 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
         forbid_parallels=e.forbid_parallels,
         part_velocity_scale=tuple(scales),
         seed=e.seed,
+        muted_parts=tuple(k for k, name in enumerate(names) if name in config.parts.mute),
     )
 
 

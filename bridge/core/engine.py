@@ -75,6 +75,7 @@ class EngineSettings:
     forbid_parallels: bool = True  # bridge/core/voice_leading.py
     part_velocity_scale: tuple[float, ...] = (0.8, 0.8, 0.9)
     seed: int = 0
+    muted_parts: tuple[int, ...] = ()  # parts (indices, parts order) that start muted
 
     def validate(self, n_parts: int) -> None:
         """Raise ValueError naming the first bad field."""
@@ -94,6 +95,8 @@ class EngineSettings:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if len(self.part_velocity_scale) != n_parts or not all(s >= 0 for s in self.part_velocity_scale):
             raise ValueError(f"part_velocity_scale needs {n_parts} factors >= 0, got {self.part_velocity_scale}")
+        if not all(0 <= k < n_parts for k in self.muted_parts):
+            raise ValueError(f"muted_parts must be part indices 0..{n_parts - 1}, got {self.muted_parts}")
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ class Engine:
         self._max_beat = contract.max_beats_in_bar - 1
         self._lead = LeadInput(contract.lead.low, contract.lead.high, settings.lead_policy, settings.input_channel)
         self._voicer = PartVoicer(vocab, settings.part_channels)
+        for part in settings.muted_parts:
+            self._voicer.muted[part] = True
         self._rng = np.random.default_rng(settings.seed)
         self._temperature = float(settings.temperature)
         # Buffers reused every tick: the model copies them into its own bound inputs, so nothing

@@ -31,12 +31,17 @@ from sideman.bridge.midi import is_note_on
 from sideman.bridge.offline import audio
 from sideman.bridge.offline.midi_input import MAX_EVENTS, MAX_FILE_BYTES, Melody, TempoMap, read_melody
 from sideman.bridge.offline.midi_output import place_parts, refuse_overwriting, write_midi
+from sideman.bridge.prompt.apply import apply_prompt, current_settings
+from sideman.bridge.prompt.parse import parse_prompt
 
 __all__ = ["MAX_EVENTS", "MAX_FILE_BYTES", "Melody", "Note", "RenderResult", "read_melody", "render"]
 
 MAX_STEPS = 200_000  # ~ 1 h 40 min of 16ths at 120 BPM
 MIN_BPM, MAX_BPM = limits(BridgeConfig, "tempo")  # the live bridge's: one tempo range for both
 DEMO_MELODY = ASSETS / "demo-melody.mid"
+# Prompt settings accompany keeps its own value for, and why.
+PROMPT_KEPT = {"tempo": "accompany keeps the file's tempo map (--tempo sets one)",
+               "meter": "accompany keeps the file's time signature"}
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,8 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
         _progress(n_steps, n_steps, last_pct)
     faults = sum(1 for s in steps if s is None)
     channels = settings.part_channels
-    parts = [(name, [(tick, m) for _, tick, m in out if m.channel == ch]) for name, ch in zip(contract.part_names, channels)]
+    parts = [(name, [(tick, m) for _, tick, m in out if m.channel == ch])
+             for k, (name, ch) in enumerate(zip(contract.part_names, channels)) if k not in settings.muted_parts]
     midi = write_midi(mel, parts, None if tempo_bpm is None else tempo_map.tempos[0])
     timed = [(t, m) for t, _, m in out]
     notes = _notes(mel, tempo_map, "lead") + _part_notes(timed, channels, contract.part_names)
@@ -214,8 +220,14 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
-def _model_and_settings(config: Config) -> tuple[StepModel, EngineSettings]:
+def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings]:
+    """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it)."""
     model = load_model(model_paths(config)[0])
+    if prompt is not None:
+        names = model.contract.part_names
+        config, lines = apply_prompt(config, parse_prompt(prompt, current_settings(config, names)), names,
+                                     given=given, kept=PROMPT_KEPT)
+        print("\n".join(lines))
     return model, engine_settings(config, model.contract)
 
 
@@ -241,6 +253,8 @@ def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
                    help="0-based track holding the melody (default: the highest, most single-note line of the file)")
     p.add_argument("--channel", type=int, metavar="N",
                    help="MIDI channel (1-16) of the melody; 10 (drums) is the melody only when given here")
+    p.add_argument("--prompt", metavar="TEXT",
+                   help="settings in words, e.g. \"safe, just bass\" (docs/prompts.md); flags given win over it")
     _add_common(p)
 
 
@@ -269,7 +283,8 @@ def cmd_accompany(args: argparse.Namespace) -> int:
     refuse_overwriting(args.melody, args.output, args.png, args.wav)
     synth = audio.find_synth(config.audio) if args.wav else None  # before the render: a missing synth fails fast
     melody = read_melody(args.melody, args.track, None if args.channel is None else args.channel - 1)
-    model, settings = _model_and_settings(config)
+    given = tuple(slot for slot, flag in (("temperature", args.temperature), ("tempo", args.tempo)) if flag is not None)
+    model, settings = _model_and_settings(config, args.prompt, given)
     moved = place_parts(settings.part_channels, melody.used_channels())[1]
     print(melody.describe())
     if moved:
