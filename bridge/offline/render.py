@@ -25,6 +25,7 @@ import mido
 
 from sideman.bridge.config import BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
+from sideman.bridge.core.listening import Listener, PitchClassTables
 from sideman.bridge.engines import ASSETS, engine_settings, load_model, model_paths, suggested_channels
 from sideman.bridge.errors import MidiFileError
 from sideman.bridge.midi import is_note_on
@@ -112,8 +113,10 @@ def _check_tempi(name: str, tempo_map: TempoMap) -> None:
 
 def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepModel,
            settings: EngineSettings | None = None, *, tempo_bpm: float | None = None, track: int | None = None,
-           channel: int | None = None, progress: bool = False) -> RenderResult:
+           channel: int | None = None, progress: bool = False, listener: Listener | None = None,
+           tables: PitchClassTables | None = None) -> RenderResult:
     """Accompany `melody` with `model` in simulated time; see the module docstring. Deterministic for a seed.
+    `listener`/`tables`: the key/chord recogniser the engine hears with (bridge/engines.py loads it).
 
     The parts go on `settings.part_channels`, except those the input file already uses (midi_output.place_parts:
     `RenderResult.part_channels` says where they went)."""
@@ -140,7 +143,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
-    engine = Engine(model, settings)
+    engine = Engine(model, settings, listener, tables)
     engine.reset()
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
     steps: list[StepInfo | None] = []
