@@ -73,6 +73,10 @@ class EngineConfig:
     top_p: float = _ranged(1.0, 0.01, 1.0)
     forbid_parallels: bool = True
     seed: int = _ranged(0, 0, 2**31 - 1)
+    clash_strength: float = _ranged(8.0, 0.0, 100.0)
+    key_strength: float = _ranged(0.0, 0.0, 100.0)
+    chord_strength: float = _ranged(0.0, 0.0, 100.0)
+    listen_beats: int = _ranged(0, 0, 64)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 from sideman.bridge.config import Config
 from sideman.bridge.core.clock import PULSES_PER_QUARTER
 from sideman.bridge.core.engine import Engine, EngineSettings
+from sideman.bridge.core.harmony import HarmonyStrengths
 from sideman.bridge.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
         part_velocity_scale=tuple(scales),
         seed=e.seed,
         muted_parts=tuple(k for k, name in enumerate(names) if name in config.parts.mute),
+        harmony=HarmonyStrengths(key=e.key_strength, chord=e.chord_strength, clash=e.clash_strength),
+        listen_beats=e.listen_beats,
     )
 
 
