@@ -15,7 +15,7 @@ import time
 from typing import Callable, Sequence
 
 from sideman.bridge import __version__
-from sideman.bridge.config import API_CHOICES, Config, load_config
+from sideman.bridge.config import API_CHOICES, CONFIG_FLAG_HELP, Config, load_config
 from sideman.bridge.errors import ConfigError, MissingDependencyError, SidemanError
 
 log = logging.getLogger("sideman")
@@ -42,7 +42,7 @@ def _add_port_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     _add_port_arguments(p)
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP)
     p.add_argument("--in", dest="connect_input", metavar="NAME", help="connect to an existing input port whose name contains NAME (loopMIDI, IAC, a keyboard) instead of creating 'Sideman In'")
     p.add_argument("--out", dest="connect_output", metavar="NAME", help="connect to an existing output port whose name contains NAME instead of creating 'Sideman Out'")
     p.add_argument("--thru", action=argparse.BooleanOptionalAction, default=None, help="also pass the notes you play through to the output (for setups without a DAW)")
@@ -56,7 +56,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Defaults, then the user's file, then flags — each layer validated."""
+    """Defaults, then the user's own file, then the --config file, then flags — each layer validated."""
     def flag(name: str):
         return getattr(args, name, None)  # each command has its own flags
 
@@ -124,7 +124,7 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str
 
     p = sub.add_parser("ports", help="list MIDI input and output ports")
     _add_port_arguments(p)
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults (Sideman's own port names are marked)")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP + " (Sideman's own port names are marked)")
     commands["ports"] = cmd_ports
     p = sub.add_parser("run", help="start the live bridge")
     _add_run_arguments(p)
