@@ -23,7 +23,7 @@ from pathlib import Path
 
 import mido
 
-from sideman.bridge.config import BridgeConfig, Config, limits, load_config
+from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.core.listening import Listener, PitchClassTables
 from sideman.bridge.engines import ASSETS, engine_settings, load_model, model_paths, suggested_channels
@@ -215,7 +215,7 @@ def _part_notes(out: list[tuple[float, mido.Message]], channels: tuple[int, ...]
 # -- commands --------------------------------------------------------------------------------------
 
 def _config(args: argparse.Namespace) -> Config:
-    """The live road's config: defaults, --config, then these flags. The melody is what read_melody
+    """The live road's config: defaults, the user's own file, --config, then these flags. The melody is what read_melody
     picked, so no input channel filters it."""
     return load_config(args.config).with_flags(
         bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
@@ -235,7 +235,7 @@ def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults ([engine], [parts], [bridge] model, [audio])")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP + " ([engine], [parts], [bridge] model, [audio])")
     p.add_argument("--model", metavar="PATH", help="ONNX model file (default from config: the shipped chorale model)")
     p.add_argument("--seed", type=int, help="random seed; the same seed gives the same file (default from config: 0)")
     p.add_argument("--temperature", type=float, help="sampling temperature (default from config: 0.7, as `sideman run`)")
