@@ -57,6 +57,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--learn", action="store_true", help="start by learning the controls: move each control when asked "
                    "(Enter skips one, q ends); the CC map is saved to your config file (typing l and Enter while it "
                    "runs does the same)")
+    p.add_argument("--prompt", metavar="TEXT", help="start with the settings these words ask for, e.g. \"slow, only bass\" "
+                   "(docs/prompts.md); flags given win; while it plays, type a line such as \"busier\" and Enter")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -71,6 +73,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
         recording={"enabled": False if flag("no_record") else None},
         status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
     )
+
+
+def run_prompt(config: Config, text: str, part_names: tuple[str, ...], given: tuple[str, ...] = ()) -> Config:
+    """`config` with the settings `text` asks for (flags in `given` win); prints what was and was not applied."""
+    from sideman.bridge.prompt.apply import apply_prompt, current_settings
+    from sideman.bridge.prompt.parse import parse_prompt
+
+    config, lines = apply_prompt(config, parse_prompt(text, current_settings(config, part_names)), part_names, given=given)
+    for line in lines:
+        print(line, flush=True)
+    return config
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
@@ -103,6 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # directory, checked once the ports are open: see sideman.bridge.live.session).
     paths = [] if args.no_engine else model_paths(config, args.model)
     engines = build_engines(config, paths)
+    if args.prompt and engines:
+        config = run_prompt(config, args.prompt, engines[0].contract.part_names, given=("tempo",) if args.tempo else ())
+        engines = build_engines(config, paths)
     controls_from = sources_text(key_sources("controls", args.config))
     keys = args.learn or stdin_is_terminal()  # answers to the learner come from stdin, a terminal or not
     with session(config, engines, paths, started=started) as live:

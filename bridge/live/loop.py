@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -111,6 +112,7 @@ class LiveBridge:
         self.learner = learner
         self.use_controls(config.controls)
         self._stop = threading.Event()
+        self._calls: deque[Callable[[], None]] = deque()  # run on the engine thread (call_soon)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # close() may race the engine thread's last send
         self._closed = False
@@ -393,7 +395,23 @@ class LiveBridge:
                 self.handle(received)
                 received = self.inbox.get_nowait()
             self.poll_clock(self.now())
+            while self._calls:
+                self._calls.popleft()()
 
+
+    def call_soon(self, change: Callable[[], None]) -> None:
+        """Run `change` on the engine thread at its next wake-up (within the loop's 50 ms). Safe from any thread."""
+        self._calls.append(change)
+
+    def set_tempo(self, bpm: float) -> None:
+        """The internal clock's tempo from its next tick on (engine thread)."""
+        self.internal.set_bpm(bpm)
+
+    def play_only(self, part_names: Sequence[str]) -> None:
+        """Mute every part not named, unmute the named ones (engine thread)."""
+        t = self.now()
+        for k, name in enumerate(self.engine.contract.part_names):
+            self._send(self.engine.set_muted(k, name not in part_names), t)
 
     def start(self, ordinary_because: str = "") -> None:
         """Start the engine thread, at the config's realtime priority unless `ordinary_because` says why it

@@ -140,8 +140,13 @@ class LiveSession:
                 self.bridge.use_controls(learnt)
         elif line.strip().lower() in LEARN:
             self.learner.start(self.bridge.controls)
-        elif line.strip():
-            self.learner.notices.put(f"{line.strip()!r}: not understood; l and Enter learns the controls")
+        elif line.strip() and self.bridge is not None:
+            from sideman.bridge.live.typed import typed_line
+
+            change, said = typed_line(line, self.bridge)
+            if change is not None:
+                self.bridge.call_soon(change)
+            self.learner.notices.put(said)
 
     def pass_on(self) -> None:
         """Print what the learner said and save each map it learnt to the user's config file (main thread)."""
