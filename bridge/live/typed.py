@@ -56,8 +56,8 @@ def typed_line(line: str, bridge: LiveBridge) -> tuple[Callable[[], None] | None
         said.append("not changed while playing yet: " + ", ".join(later))
     if asked.not_understood:
         said.append("not understood: " + ", ".join(asked.not_understood))
-    if not said:
-        said.append("nothing to change")
+    if not asked.named():
+        said.append("nothing to change (l and Enter learns the controls)")
 
     def apply() -> None:
         for change in changes:

@@ -222,9 +222,9 @@ def test_l_starts_learning_the_answers_go_to_the_learner_and_the_map_is_saved_an
 
 def test_a_line_that_is_no_command_is_named(tmp_path, monkeypatch):
     live, _ = learning_session(tmp_path, monkeypatch)
-    live.on_line("busier")
+    live.on_line("kazoo")
     live.on_line("   ")
-    assert said(live) == ["'busier': not understood; l and Enter learns the controls"]
+    assert said(live) == ["'kazoo': not understood: kazoo; nothing to change (l and Enter learns the controls)"]
 
 
 def test_a_map_that_cannot_be_saved_is_still_used_and_the_line_says_why(tmp_path, monkeypatch):
