@@ -82,9 +82,9 @@ class EngineConfig:
     forbid_parallels: bool = True
     seed: int = _ranged(0, 0, 2**31 - 1)
     clash_strength: float = _ranged(8.0, 0.0, 100.0)
-    key_strength: float = _ranged(0.0, 0.0, 100.0)
-    chord_strength: float = _ranged(0.0, 0.0, 100.0)
-    listen_beats: int = _ranged(0, 0, 64)
+    key_strength: float = _ranged(3.0, 0.0, 100.0)
+    chord_strength: float = _ranged(2.0, 0.0, 100.0)
+    listen_beats: int = _ranged(4, 0, 64)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import mido
 from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.core.listening import Listener, PitchClassTables
-from sideman.bridge.engines import ASSETS, engine_settings, load_model, model_paths, suggested_channels
+from sideman.bridge.engines import ASSETS, hearing_for, engine_settings, load_model, model_paths, suggested_channels
 from sideman.bridge.errors import MidiFileError
 from sideman.bridge.midi import is_note_on
 from sideman.bridge.offline import audio
@@ -143,6 +143,8 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
+    if listener is None and tables is None:
+        listener, tables = hearing_for(contract)
     engine = Engine(model, settings, listener, tables)
     engine.reset()
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
