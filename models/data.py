@@ -352,7 +352,7 @@ def _parse_all(paths: Sequence[Path], progress: bool) -> tuple[list[Piece], dict
 def _save(path: Path, pieces: list[Piece], report: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([len(p.tokens) for p in pieces], dtype=np.int64)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # several processes may build it
     np.savez_compressed(
         tmp,
         names=np.array([p.name for p in pieces], dtype=str),
