@@ -22,6 +22,15 @@ FORMAT = "sideman-checkpoint"
 VERSION = 1
 
 
+def build_network(cfg: NetConfig) -> Any:
+    """The online ChoraleNet, or the offline TeacherNet when the config has an encoder."""
+    if cfg.encoder:
+        from sideman.models.teacher import TeacherNet
+
+        return TeacherNet(cfg)
+    return ChoraleNet(cfg)
+
+
 def save_checkpoint(path: str | os.PathLike[str], model: ChoraleNet, extra: dict[str, Any] | None = None) -> None:
     """Write atomically (temp file + rename) so an interrupted run never leaves a truncated checkpoint."""
     path = Path(path)
@@ -39,8 +48,9 @@ def save_checkpoint(path: str | os.PathLike[str], model: ChoraleNet, extra: dict
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[ChoraleNet, dict[str, Any]]:
-    """Load a checkpoint into a fresh ChoraleNet (eval mode); any defect raises a one-line CheckpointError."""
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """Load a checkpoint into a fresh network (eval mode; a TeacherNet if its config has an encoder);
+    any defect raises a one-line CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
@@ -55,7 +65,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[ChoraleNet, dict[str,
         raise CheckpointError(f"{path}: checkpoint version {doc.get('version')!r} is not supported")
     try:
         cfg = NetConfig.from_dict(doc["config"])
-        model = ChoraleNet(cfg)
+        model = build_network(cfg)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad network config ({exc})") from None
     try:

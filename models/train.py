@@ -44,6 +44,10 @@ class TrainConfig:
     limit: int | None = None
     threads: int = 2
     max_minutes: float | None = None  # stop after the epoch that passes this wall time
+    teacher: str | None = None  # distil from this offline teacher checkpoint (models/distill.py)
+    kd_weight: float = 0.5  # share of the loss that is the KL from the teacher (with a teacher)
+    folk: int = 0  # Nottingham train tunes harmonized by the teacher, added to the student's data
+    folk_temperature: float = 0.8  # the teacher's sampling temperature on them
 
 
 def seed_everything(seed: int) -> None:
@@ -62,9 +66,13 @@ def piece_arrays(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return prev, tokens
 
 
-def sample_batch(pieces: Sequence[Any], rng: np.random.Generator, cfg: TrainConfig, vocab: Vocab = Vocab()
+def sample_batch(pieces: Sequence[Any], rng: np.random.Generator, cfg: TrainConfig, vocab: Vocab = Vocab(),
+                 soft: Sequence[np.ndarray] | None = None, real: np.ndarray | None = None, whole_tunes: bool = False
                  ) -> dict[str, np.ndarray]:
-    """A batch of windows; the lead at t becomes `unknown` with probability p_unknown (prev_lead stays)."""
+    """A batch of windows; the lead at t becomes `unknown` with probability p_unknown (prev_lead stays).
+    With `soft` (the teacher's [T,P,V] per piece) and `real` (1 for data, 0 for teacher-written parts),
+    the windows' soft targets and data weights too. With `whole_tunes` (the offline teacher), the whole
+    tune of each window's piece and the window's start in it."""
     lengths = np.array([len(p.tokens) for p in pieces], dtype=np.float64)
     idx = rng.choice(len(pieces), size=cfg.batch, p=lengths / lengths.sum())
     W = cfg.window
@@ -72,6 +80,9 @@ def sample_batch(pieces: Sequence[Any], rng: np.random.Generator, cfg: TrainConf
     prev = np.full((cfg.batch, W, 4), vocab.rest, dtype=np.int64)
     pos = np.zeros((cfg.batch, W, 2), dtype=np.int64)
     target = np.full((cfg.batch, W, 3), IGNORE, dtype=np.int64)
+    extra = {} if soft is None else {"soft": np.zeros((cfg.batch, W, *soft[0].shape[1:]), dtype=np.float32),
+                                     "real": np.ones(cfg.batch, dtype=np.float32) if real is None else real[idx]}
+    starts = np.zeros(cfg.batch, dtype=np.int64)
     for b, i in enumerate(idx):
         p = pieces[i]
         T = len(p.tokens)
@@ -80,11 +91,26 @@ def sample_batch(pieces: Sequence[Any], rng: np.random.Generator, cfg: TrainConf
         pv, cur = piece_arrays(p.tokens)
         tok[b, :n], prev[b, :n], pos[b, :n] = cur[start : start + n], pv[start : start + n], p.position[start : start + n]
         target[b, :n] = cur[start : start + n, 1:]
+        if soft is not None:
+            extra["soft"][b, :n] = soft[i][start : start + n]
+        starts[b] = start
     lead = tok[..., 0].copy()
     lead[rng.random(lead.shape) < cfg.p_unknown] = vocab.unknown
     parts_now = np.where(target == IGNORE, vocab.rest, target)
+    if whole_tunes:
+        extra.update(tune_arrays([pieces[i] for i in idx]), start=starts)
     return {"lead": lead, "prev_lead": prev[..., 0], "prev_parts": prev[..., 1:], "position": pos,
-            "parts_now": parts_now, "target": target}
+            "parts_now": parts_now, "target": target, **extra}
+
+
+def tune_arrays(pieces: Sequence[Any], vocab: Vocab = Vocab()) -> dict[str, np.ndarray]:
+    """The whole tunes the offline teacher reads: melody [B,T], melody_position [B,T,2], lengths [B]."""
+    T = max(len(p.tokens) for p in pieces)
+    melody = np.full((len(pieces), T), vocab.rest, dtype=np.int64)
+    pos = np.zeros((len(pieces), T, 2), dtype=np.int64)
+    for b, p in enumerate(pieces):
+        melody[b, : len(p.tokens)], pos[b, : len(p.tokens)] = p.tokens[:, 0], p.position
+    return {"melody": melody, "melody_position": pos, "lengths": np.array([len(p.tokens) for p in pieces])}
 
 
 def full_batch(pieces: Sequence[Any], lead_unknown: bool = False, vocab: Vocab = Vocab()) -> dict[str, np.ndarray]:
@@ -102,6 +128,7 @@ def full_batch(pieces: Sequence[Any], lead_unknown: bool = False, vocab: Vocab =
         out["prev_lead"][b, :n], out["prev_parts"][b, :n] = pv[:, 0], pv[:, 1:]
         out["position"][b, :n], out["target"][b, :n] = p.position, cur[:, 1:]
     out["parts_now"] = np.where(out["target"] == IGNORE, vocab.rest, out["target"])
+    out.update(tune_arrays(pieces), start=np.zeros(B, dtype=np.int64))  # for the offline teacher
     return out
 
 
@@ -115,7 +142,7 @@ def scores(model: Any, pieces: Sequence[Any], lead_unknown: bool = False, chunk:
     with torch.no_grad():
         for i in range(0, len(pieces), chunk):
             b = {k: torch.from_numpy(v).to(dev) for k, v in full_batch(pieces[i : i + chunk], lead_unknown).items()}
-            logits, _ = model(b["lead"], b["prev_lead"], b["prev_parts"], b["position"], b["parts_now"])
+            logits = forward_batch(model, b, bool(model.cfg.encoder))
             logp = torch.log_softmax(logits, dim=-1)
             tgt = b["target"]
             mask = tgt != IGNORE
@@ -126,22 +153,37 @@ def scores(model: Any, pieces: Sequence[Any], lead_unknown: bool = False, chunk:
     return {"nll": nll, "correct": correct, "count": count}
 
 
-def batch_loss(model: Any, b: dict[str, Any], world: int, ranks: Any) -> tuple[Any, float]:
+def forward_batch(model: Any, b: dict[str, Any], offline: bool) -> Any:
+    """Teacher-forced logits [B,T,P,V]; the offline teacher also reads the whole tune."""
+    keys = ("melody", "melody_position", "lengths", "start")
+    tune = {k: b[k] for k in keys} if offline else {}
+    logits, _ = model(b["lead"], b["prev_lead"], b["prev_parts"], b["position"], b["parts_now"], **tune)
+    return logits
+
+
+def batch_loss(model: Any, b: dict[str, Any], ranks: Any, offline: bool = False, kd_weight: float = 0.0
+               ) -> tuple[Any, float]:
     """(loss to backpropagate, the global batch's mean loss) for this rank's share of a global batch.
 
-    Each rank sums its cross-entropy and divides by the token count of the whole global batch, times
-    the world size (DDP averages gradients over ranks): the gradient is then exactly the one of the
-    global batch's mean loss on one process.
+    Each rank sums its loss over scored steps and divides by the step count of the whole global
+    batch, times the world size (DDP averages gradients over ranks): the gradient is then exactly the
+    one of the global batch's mean loss on one process. With soft targets in the batch the loss is
+    models/distill.py's mix of data and teacher.
     """
     import torch
 
+    from sideman.models.distill import kd_terms
     from sideman.models.distributed import all_sum
 
-    logits, _ = model(b["lead"], b["prev_lead"], b["prev_parts"], b["position"], b["parts_now"])
-    loss_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["target"].reshape(-1),
-                                                 ignore_index=IGNORE, reduction="sum")
+    logits = forward_batch(model, b, offline)
+    if "soft" in b:
+        ce, kl, mask = kd_terms(logits, b["target"], b["soft"], IGNORE)
+        loss_sum = ((1 - kd_weight) * ce * b["real"][:, None, None] + kd_weight * kl).sum()
+    else:
+        loss_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["target"].reshape(-1),
+                                                     ignore_index=IGNORE, reduction="sum")
     total, count = all_sum([loss_sum.item(), float((b["target"] != IGNORE).sum())], ranks)
-    return loss_sum * world / max(count, 1.0), total / max(count, 1.0)
+    return loss_sum * ranks.world / max(count, 1.0), total / max(count, 1.0)
 
 
 def rank_share(batch: dict[str, np.ndarray], ranks: Any) -> dict[str, np.ndarray]:
@@ -165,9 +207,9 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
 
     from sideman.models import distributed as dist
     from sideman.models import run_state
-    from sideman.models.checkpoint import load_checkpoint, save_checkpoint
+    from sideman.models.checkpoint import build_network, load_checkpoint, save_checkpoint
     from sideman.models.data import augmented, code_key, load_dataset
-    from sideman.models.network import ChoraleNet, NetConfig, count_parameters
+    from sideman.models.network import NetConfig, count_parameters
 
     ranks = dist.start()
     if cfg.batch % ranks.world:
@@ -181,6 +223,13 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
     if ranks.is_main:
         dist.barrier(ranks)
     train_pieces = augmented(data.pieces["train"])
+    offline = bool(net_cfg.encoder)
+    soft = real = None
+    teacher_info: dict[str, Any] = {}
+    if cfg.teacher is not None:
+        from sideman.models.distill import distilled_data
+
+        train_pieces, soft, real, teacher_info = distilled_data(cfg, train_pieces, progress and ranks.is_main)
     valid = data.pieces["valid"]
     if not train_pieces or not valid:
         raise ValueError("training needs at least one train and one valid piece")
@@ -189,7 +238,7 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
     if state is not None and NetConfig.from_dict(state["net_config"]) != net_cfg:
         raise ValueError(f"{resume}: its network config differs from this run's")
     device = dist.device(ranks)
-    model = ChoraleNet(net_cfg).to(device)
+    model = build_network(net_cfg).to(device)
     stepper = dist.wrap(model, ranks)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train_steps = sum(len(p.tokens) for p in train_pieces)
@@ -204,6 +253,7 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
         "splits_hash": data.report["splits_hash"], "split_sizes": data.report["split_sizes"], "data": data_hash,
         "train_pieces_augmented": len(train_pieces), "train_steps_augmented": int(train_steps),
         "parameters": count_parameters(model), "torch": str(torch.__version__), "music21": music21.VERSION_STR,
+        "kind": "teacher" if offline else "student" if cfg.teacher else "imitation", **teacher_info,
         "world_size": ranks.world, "ranks_joined": int(dist.all_sum([1], ranks)[0]), "history": [],
     }
     best, bad_epochs, first_epoch, step, minutes_before = math.inf, 0, 0, 0, 0.0
@@ -221,9 +271,9 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
         stop = False
         running = 0.0
         for it in range(per_epoch):
-            batch = rank_share(sample_batch(train_pieces, rng, cfg), ranks)
+            batch = rank_share(sample_batch(train_pieces, rng, cfg, soft=soft, real=real, whole_tunes=offline), ranks)
             b = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
-            loss, global_loss = batch_loss(stepper, b, ranks.world, ranks)
+            loss, global_loss = batch_loss(stepper, b, ranks, offline, cfg.kd_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -307,6 +357,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--embed", type=int, default=None, help="token embedding size (default 32)")
     parser.add_argument("--dropout", type=float, default=None)
+    parser.add_argument("--encoder", type=int, default=0,
+                        help="> 0: train the offline teacher, with a whole-tune encoder of this width")
+    parser.add_argument("--teacher", type=Path, default=None, help="distil from this offline teacher checkpoint")
+    parser.add_argument("--kd-weight", type=float, default=d.kd_weight, help="share of the loss from the teacher")
+    parser.add_argument("--folk", type=int, default=0, help="add N Nottingham tunes harmonized by the teacher")
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch passing this time")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -327,10 +382,13 @@ def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]
     d, n = TrainConfig(), NetConfig()
     cfg = replace(d, epochs=pick("epochs", d.epochs), batch=pick("batch", d.batch), window=pick("window", d.window),
                   lr=args.lr, p_unknown=args.p_unknown, patience=args.patience, seed=args.seed,
-                  limit=pick("limit", None), threads=args.threads, max_minutes=args.max_minutes)
+                  limit=pick("limit", None), threads=args.threads, max_minutes=args.max_minutes,
+                  teacher=None if args.teacher is None else str(args.teacher), kd_weight=args.kd_weight,
+                  folk=args.folk)
     net = NetConfig(hidden=pick("hidden", n.hidden), layers=args.layers, embed=pick("embed", n.embed),
                     dropout=pick("dropout", n.dropout), steps_per_beat=STEPS_PER_BEAT,
-                    max_beats_in_bar=MAX_BEATS_IN_BAR, part_ranges=tuple((p.low, p.high) for p in PARTS))
+                    max_beats_in_bar=MAX_BEATS_IN_BAR, part_ranges=tuple((p.low, p.high) for p in PARTS),
+                    encoder=args.encoder)
     if args.out is not None:
         out = Path(args.out)
     elif args.quick:
