@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from sideman.bridge import __version__
 from sideman.bridge.config import API_CHOICES, Config, load_config
-from sideman.bridge.errors import SidemanError
+from sideman.bridge.errors import MissingDependencyError, SidemanError
 
 log = logging.getLogger("sideman")
 
@@ -32,7 +32,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "evaluate": ("sideman.models.evaluate", "add_evaluate_arguments", "cmd_evaluate", "evaluate a checkpoint on held-out chorales (train extras)"),
     "export": ("sideman.export.onnx_export", "add_export_arguments", "cmd_export", "export a checkpoint to ONNX with parity checks (train extras)"),
 }
-TRAIN_EXTRAS_HINT = "install the training extras first: pip install torch==2.13.0 && pip install -e '.[train]'"
+# What the training commands import from the `train` extra; missing, any command needing one says how to install them.
+TRAIN_EXTRAS = ("torch", "music21", "onnx", "onnxscript", "tqdm")
+TRAIN_EXTRAS_HINT = "pip install 'sideman[train]'"
 
 
 def _add_port_arguments(p: argparse.ArgumentParser) -> None:
@@ -190,18 +192,39 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str
         if name == wanted:
             mod = _import_command_module(module, name)
             getattr(mod, add_args)(p)
-            commands[name] = getattr(mod, cmd)
+            commands[name] = _hint_extras(name, getattr(mod, cmd))
 
     return parser, commands
+
+
+def _missing_extra(exc: ModuleNotFoundError, command: str) -> SidemanError | None:
+    package = (exc.name or "").split(".")[0]
+    if package not in TRAIN_EXTRAS:
+        return None
+    return MissingDependencyError(f"`sideman {command}` needs {package}, one of the training extras: {TRAIN_EXTRAS_HINT}")
 
 
 def _import_command_module(module: str, command: str):
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name in ("torch", "music21", "onnx", "onnxscript", "matplotlib", "tqdm"):
-            raise SidemanError(f"`sideman {command}` needs {exc.name}: {TRAIN_EXTRAS_HINT}") from None
+        error = _missing_extra(exc, command)
+        if error is not None:
+            raise error from None
         raise
+
+
+def _hint_extras(command: str, run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`run`, with a training extra it imports only when it needs it turned into the one-line install hint."""
+    def hinted(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ModuleNotFoundError as exc:
+            error = _missing_extra(exc, command)
+            if error is None:
+                raise
+            raise error from None
+    return hinted
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,5 +39,9 @@ class CheckpointError(SidemanError, ValueError):
     """A training checkpoint is corrupt or does not match the model code."""
 
 
+class MissingDependencyError(SidemanError, ImportError):
+    """An optional package a command needs is not installed; the message says how to install it."""
+
+
 class RecordingError(SidemanError, OSError):
     """The session recording cannot be written or recovered."""

@@ -24,8 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from sideman.bridge.model.contract import Vocab
+from sideman.models.paths import default_checkpoint
 
-DEFAULT_OUT = Path(__file__).with_name("default") / "chorale-gru.pt"
+DEFAULT_OUT = default_checkpoint()
 IGNORE = -100  # target of padded steps
 
 
