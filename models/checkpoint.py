@@ -77,3 +77,25 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     model.eval()
     meta = doc.get("meta", {})
     return model, meta if isinstance(meta, dict) else {}
+
+
+def warm_start(model: Any, path: str | os.PathLike[str]) -> list[str]:
+    """Copy the weights of the checkpoint at `path` into `model` wherever they fit: an online network's
+    weights into a teacher's step network, and a step GRU's input weights into a wider one (the extra
+    inputs, the teacher's tune encoding, start at zero weight, so the copy starts as the source does).
+    Returns the names of the parameters that kept their fresh initialisation."""
+    source, _ = load_checkpoint(path)
+    src = {k.removeprefix("net."): v for k, v in source.state_dict().items()}
+    fresh = []
+    with torch.no_grad():
+        for name, param in model.state_dict().items():
+            key = name.removeprefix("net.")
+            value = src.get(key)
+            if value is not None and value.shape == param.shape:
+                param.copy_(value)
+            elif value is not None and key.startswith("gru.weight_ih") and value.shape[0] == param.shape[0]:
+                param.zero_()
+                param[:, : value.shape[1]] = value
+            else:
+                fresh.append(name)
+    return fresh

@@ -243,7 +243,11 @@ def _voice_notes(part: Any, voice_index: int, notes_log: list[str], name: str) -
 
 def source_notes(score: Any) -> list[list[tuple[int, int, int]]]:
     """The notes of the four voices of a parsed score, for the round-trip test."""
-    return [_voice_notes(p, i, [], "") for i, p in enumerate(score.parts)]
+    return source_notes_of(score.parts)
+
+
+def source_notes_of(parts: Sequence[Any]) -> list[list[tuple[int, int, int]]]:
+    return [_voice_notes(p, i, [], "") for i, p in enumerate(parts)]
 
 
 def parse_piece(path: Path, notes_log: list[str] | None = None) -> Piece:

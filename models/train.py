@@ -49,6 +49,7 @@ class TrainConfig:
     kd_weight: float = 0.5  # share of the loss that is the KL from the teacher (with a teacher)
     folk: int = 0  # Nottingham train tunes harmonized by the teacher, added to the student's data
     folk_temperature: float = 0.8  # the teacher's sampling temperature on them
+    init: str | None = None  # start from this checkpoint's weights (checkpoint.warm_start)
 
 
 def seed_everything(seed: int) -> None:
@@ -208,7 +209,7 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
 
     from sideman.models import distributed as dist
     from sideman.models import run_state
-    from sideman.models.checkpoint import build_network, load_checkpoint, save_checkpoint
+    from sideman.models.checkpoint import build_network, load_checkpoint, save_checkpoint, warm_start
     from sideman.models.data import augmented, code_key, load_dataset
     from sideman.models.network import NetConfig, count_parameters
 
@@ -239,7 +240,10 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
     if state is not None and NetConfig.from_dict(state["net_config"]) != net_cfg:
         raise ValueError(f"{resume}: its network config differs from this run's")
     device = dist.device(ranks)
-    model = build_network(net_cfg).to(device)
+    model = build_network(net_cfg)
+    if cfg.init is not None and state is None:
+        warm_start(model, cfg.init)
+    model = model.to(device)
     stepper = dist.wrap(model, ranks)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train_steps = sum(len(p.tokens) for p in train_pieces)
@@ -362,6 +366,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="> 0: train the offline teacher, with a whole-tune encoder of this width")
     parser.add_argument("--teacher", type=Path, default=None, help="distil from this offline teacher checkpoint")
     parser.add_argument("--kd-weight", type=float, default=d.kd_weight, help="share of the loss from the teacher")
+    parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights")
     parser.add_argument("--folk", type=int, default=0, help="add N Nottingham tunes harmonized by the teacher")
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch passing this time")
@@ -385,7 +390,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]
                   lr=args.lr, p_unknown=args.p_unknown, patience=args.patience, seed=args.seed,
                   limit=pick("limit", None), threads=args.threads, max_minutes=args.max_minutes,
                   teacher=None if args.teacher is None else str(args.teacher), kd_weight=args.kd_weight,
-                  folk=args.folk)
+                  folk=args.folk, init=None if args.init is None else str(args.init))
     net = NetConfig(hidden=pick("hidden", n.hidden), layers=args.layers, embed=pick("embed", n.embed),
                     dropout=pick("dropout", n.dropout), steps_per_beat=STEPS_PER_BEAT,
                     max_beats_in_bar=MAX_BEATS_IN_BAR, part_ranges=tuple((p.low, p.high) for p in PARTS),
