@@ -14,13 +14,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from sideman.models.batches import forward_batch, full_batch
 from sideman.models.data import Piece
 
 
 def soft_targets(teacher: Any, pieces: Sequence[Piece], chunk: int = 32) -> list[np.ndarray]:
     """The teacher's probabilities, teacher-forced with the lead known: per piece [T, P, V] float16."""
-    from sideman.models.train import forward_batch, full_batch
-
     teacher.eval()
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].tokens))  # similar lengths pad less
     by_index: dict[int, np.ndarray] = {}
@@ -38,8 +37,6 @@ def soft_targets(teacher: Any, pieces: Sequence[Piece], chunk: int = 32) -> list
 def harmonized(teacher: Any, pieces: Sequence[Piece], temperature: float, seed: int, chunk: int = 64
                ) -> list[Piece]:
     """The pieces with their parts written by the teacher (sampled, lead known, whole tune in view)."""
-    from sideman.models.train import full_batch
-
     gen = torch.Generator().manual_seed(seed)
     teacher.eval()
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].tokens))
@@ -74,10 +71,9 @@ def distilled_data(cfg: Any, train_pieces: list[Piece], progress: bool
     """The student's training data: the chorales plus `cfg.folk` Nottingham train tunes harmonized by the
     teacher at `cfg.teacher`, the teacher's soft targets for all of them, and 1/0 data weights."""
     from sideman.models.checkpoint import load_checkpoint
-    from sideman.models.data import PARTS
+    from sideman.models.data import PARTS, VOICES
     from sideman.models.folk import nottingham_pieces
     from sideman.models.metrics import measure, summarize
-    from sideman.models.data import VOICES
 
     teacher, meta = load_checkpoint(cfg.teacher)
     if not teacher.cfg.encoder:

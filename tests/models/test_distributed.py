@@ -21,14 +21,6 @@ TINY = ["--limit", "12", "--epochs", "1", "--batch", "8", "--window", "32", "--h
         "--dropout", "0", "--threads", "1", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SIDEMAN_CACHE", str(path))
-        yield path
-
-
 def test_two_processes_train_through_torchrun_like_one(cache, tmp_path):
     out = tmp_path / "ddp.pt"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
