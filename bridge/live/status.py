@@ -24,7 +24,13 @@ def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
     """The line; `xruns`: the JACK server's xrun notices so far (shown once there is one)."""
     clock = bridge.midi_clock if bridge.clock_source == "midi" else bridge.internal
     running = clock.running
-    parts = [f"{bridge.clock_source} clock {clock.bpm:5.1f} BPM {'▶' if running else '■'}"]
+    head = f"{bridge.clock_source} clock {clock.bpm:5.1f} BPM {'▶' if running else '■'}"
+    if bridge.clock_source == "midi" and not running:
+        head += " waiting for Start (or Continue)"  # the DAW's clock alone does not start the song
+    parts = [head]
+    prompt = bridge.learner.prompt if bridge.learner is not None else None
+    if prompt:
+        parts.insert(0, prompt)  # first: it asks the musician to do something
     if bridge.engines:
         engine = bridge.engine
         contract = engine.contract
@@ -37,7 +43,7 @@ def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
         parts.append(f"step p50 {p50:4.0f}µs p99 {p99:4.0f}µs")
         if len(bridge.engines) > 1:
             parts.append(f"model {bridge.active + 1}/{len(bridge.engines)}")
-    parts.append(f"dropped {bridge.inbox.dropped}")
+    parts.append(f"dropped {bridge.dropped}")
     if xruns:
         parts.append(f"JACK xruns {xruns}")
     if bridge.fault:

@@ -23,20 +23,26 @@ from pathlib import Path
 
 import mido
 
-from sideman.bridge.model.contract import Contract
+from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
-from sideman.bridge.errors import MidiFileError, ModelError
+from sideman.bridge.core.listening import Listener, PitchClassTables
+from sideman.bridge.engines import ASSETS, engine_settings, load_model, model_paths, suggested_channels
+from sideman.bridge.errors import MidiFileError
 from sideman.bridge.midi import is_note_on
+from sideman.bridge.offline import audio
 from sideman.bridge.offline.midi_input import MAX_EVENTS, MAX_FILE_BYTES, Melody, TempoMap, read_melody
 from sideman.bridge.offline.midi_output import place_parts, refuse_overwriting, write_midi
+from sideman.bridge.prompt.apply import apply_prompt, current_settings
+from sideman.bridge.prompt.parse import parse_prompt
 
 __all__ = ["MAX_EVENTS", "MAX_FILE_BYTES", "Melody", "Note", "RenderResult", "read_melody", "render"]
 
 MAX_STEPS = 200_000  # ~ 1 h 40 min of 16ths at 120 BPM
-MIN_BPM, MAX_BPM = 10.0, 400.0
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+MIN_BPM, MAX_BPM = limits(BridgeConfig, "tempo")  # the live bridge's: one tempo range for both
 DEMO_MELODY = ASSETS / "demo-melody.mid"
-DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
+# Prompt settings accompany keeps its own value for, and why.
+PROMPT_KEPT = {"tempo": "accompany keeps the file's tempo map (--tempo sets one)",
+               "meter": "accompany keeps the file's time signature"}
 
 
 @dataclass(frozen=True)
@@ -88,14 +94,6 @@ def beats_in_bar(numerator: int, denominator: int, max_beats: int) -> int:
     return min(max(1, math.floor(numerator * 4 / denominator + 0.5)), max_beats)
 
 
-def default_part_channels(contract: Contract) -> tuple[int, ...]:
-    """0-based channels from the model's suggestions (1-based), else 2, 3, 4, ... (channel 1 is the lead's)."""
-    suggested = [p.channel - 1 for p in contract.parts]
-    if all(0 <= c <= 15 for c in suggested) and len(set(suggested)) == len(suggested):
-        return tuple(suggested)
-    return tuple(range(1, len(contract.parts) + 1))
-
-
 # -- rendering -------------------------------------------------------------------------------------
 
 def _progress(done: int, total: int, last: list[int]) -> None:
@@ -115,14 +113,16 @@ def _check_tempi(name: str, tempo_map: TempoMap) -> None:
 
 def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepModel,
            settings: EngineSettings | None = None, *, tempo_bpm: float | None = None, track: int | None = None,
-           channel: int | None = None, progress: bool = False) -> RenderResult:
+           channel: int | None = None, progress: bool = False, listener: Listener | None = None,
+           tables: PitchClassTables | None = None) -> RenderResult:
     """Accompany `melody` with `model` in simulated time; see the module docstring. Deterministic for a seed.
+    `listener`/`tables`: the key/chord recogniser the engine hears with (bridge/engines.py loads it).
 
     The parts go on `settings.part_channels`, except those the input file already uses (midi_output.place_parts:
     `RenderResult.part_channels` says where they went)."""
     mel = melody if isinstance(melody, Melody) else read_melody(melody, track, channel)
     contract = model.contract
-    settings = settings or EngineSettings(part_channels=default_part_channels(contract))
+    settings = settings or EngineSettings(part_channels=suggested_channels(contract))
     settings = replace(settings, part_channels=place_parts(settings.part_channels, mel.used_channels())[0])
     tpb = mel.ticks_per_beat
     tempo_map = mel.tempo_map if tempo_bpm is None else TempoMap.constant(tpb, mido.bpm2tempo(tempo_bpm))
@@ -143,7 +143,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
-    engine = Engine(model, settings)
+    engine = Engine(model, settings, listener, tables)
     engine.reset()
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
     steps: list[StepInfo | None] = []
@@ -171,7 +171,8 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
         _progress(n_steps, n_steps, last_pct)
     faults = sum(1 for s in steps if s is None)
     channels = settings.part_channels
-    parts = [(name, [(tick, m) for _, tick, m in out if m.channel == ch]) for name, ch in zip(contract.part_names, channels)]
+    parts = [(name, [(tick, m) for _, tick, m in out if m.channel == ch])
+             for k, (name, ch) in enumerate(zip(contract.part_names, channels)) if k not in settings.muted_parts]
     midi = write_midi(mel, parts, None if tempo_bpm is None else tempo_map.tempos[0])
     timed = [(t, m) for t, _, m in out]
     notes = _notes(mel, tempo_map, "lead") + _part_notes(timed, channels, contract.part_names)
@@ -213,38 +214,33 @@ def _part_notes(out: list[tuple[float, mido.Message]], channels: tuple[int, ...]
 
 # -- commands --------------------------------------------------------------------------------------
 
-def load_model(path: str | os.PathLike[str] | None) -> StepModel:
-    """The ONNX model at `path` (default: the shipped chorale model); ModelError if it is missing or bad."""
-    from sideman.bridge.model.runtime import OnnxStepModel
-
-    path = Path(path) if path else DEFAULT_MODEL
-    if not path.is_file():
-        if path == DEFAULT_MODEL:
-            raise ModelError(f"{path}: the default model is not there yet; train and export one "
-                             f"(sideman train && sideman export) or pass --model PATH")
-        raise ModelError(f"{path}: no such model file")
-    return OnnxStepModel.load(path)
+def _config(args: argparse.Namespace) -> Config:
+    """The live road's config: defaults, the user's own file, --config, then these flags. The melody is what read_melody
+    picked, so no input channel filters it."""
+    return load_config(args.config).with_flags(
+        bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
+        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy},
+    )
 
 
-def _settings(args: argparse.Namespace, contract: Contract) -> EngineSettings:
-    try:
-        settings = EngineSettings(part_channels=default_part_channels(contract), seed=args.seed,
-                                  temperature=args.temperature, lead_policy=args.lead_policy)
-        settings.validate(len(contract.parts))
-    except ValueError as exc:
-        from sideman.bridge.errors import ConfigError
-
-        raise ConfigError(str(exc)) from None
-    return settings
+def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings]:
+    """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it)."""
+    model = load_model(model_paths(config)[0])
+    if prompt is not None:
+        names = model.contract.part_names
+        config, lines = apply_prompt(config, parse_prompt(prompt, current_settings(config, names)), names,
+                                     given=given, kept=PROMPT_KEPT)
+        print("\n".join(lines))
+    return model, engine_settings(config, model.contract)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH", help=f"ONNX model file (default: the shipped {DEFAULT_MODEL.name})")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same file (default 0)")
-    p.add_argument("--temperature", type=float, default=EngineSettings.temperature,
-                   help=f"sampling temperature, > 0 (default {EngineSettings.temperature:g}, as `sideman run`)")
-    p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"), default="highest",
-                   help="which of several held notes is the melody (default highest)")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP + " ([engine], [parts], [bridge] model, [audio])")
+    p.add_argument("--model", metavar="PATH", help="ONNX model file (default from config: the shipped chorale model)")
+    p.add_argument("--seed", type=int, help="random seed; the same seed gives the same file (default from config: 0)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default from config: 0.7, as `sideman run`)")
+    p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"),
+                   help="which of several held notes is the melody (default from config: highest)")
 
 
 def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
@@ -255,10 +251,13 @@ def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
                    help="where to write the input's tracks, as they were, plus the parts (never MELODY.mid itself)")
     p.add_argument("--tempo", type=float, metavar="BPM", help="one tempo for the whole piece (default: the file's own tempo map, else 120)")
     p.add_argument("--png", metavar="ROLL.png", help="also draw a piano roll of the result (needs matplotlib)")
+    p.add_argument("--wav", metavar="OUT.wav", help="also render the result to audio (needs fluidsynth and a GM SoundFont; [audio] in the config)")
     p.add_argument("--track", type=int, metavar="N",
                    help="0-based track holding the melody (default: the highest, most single-note line of the file)")
     p.add_argument("--channel", type=int, metavar="N",
                    help="MIDI channel (1-16) of the melody; 10 (drums) is the melody only when given here")
+    p.add_argument("--prompt", metavar="TEXT",
+                   help="settings in words, e.g. \"safe, just bass\" (docs/prompts.md); flags given win over it")
     _add_common(p)
 
 
@@ -281,14 +280,14 @@ def _piano_roll(result: RenderResult, path: Path, title: str) -> list[Path]:
 def cmd_accompany(args: argparse.Namespace) -> int:
     from sideman.bridge.errors import ConfigError, MissingDependencyError
 
-    if args.tempo is not None and not MIN_BPM <= args.tempo <= MAX_BPM:
-        raise ConfigError(f"--tempo {args.tempo:g}: give a tempo between {MIN_BPM:g} and {MAX_BPM:g} BPM")
+    config = _config(args)
     if args.channel is not None and not 1 <= args.channel <= 16:
         raise ConfigError(f"--channel {args.channel}: MIDI channels are 1..16")
-    refuse_overwriting(args.melody, args.output, args.png)
+    refuse_overwriting(args.melody, args.output, args.png, args.wav)
+    synth = audio.find_synth(config.audio) if args.wav else None  # before the render: a missing synth fails fast
     melody = read_melody(args.melody, args.track, None if args.channel is None else args.channel - 1)
-    model = load_model(args.model)
-    settings = _settings(args, model.contract)
+    given = tuple(slot for slot, flag in (("temperature", args.temperature), ("tempo", args.tempo)) if flag is not None)
+    model, settings = _model_and_settings(config, args.prompt, given)
     moved = place_parts(settings.part_channels, melody.used_channels())[1]
     print(melody.describe())
     if moved:
@@ -301,31 +300,36 @@ def cmd_accompany(args: argparse.Namespace) -> int:
         _report(result, midi_path, [])
         raise MissingDependencyError(f"{args.png} not drawn: {exc}") from None
     _report(result, midi_path, png_paths)
+    if synth:
+        print(audio.write_wav(result.midi, result.part_channels, args.wav, config.audio, synth))
     return 0
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out-dir", metavar="DIR", default=".", help="where to write sideman-demo.mid and .png (default: here; the .png needs matplotlib)")
+    p.add_argument("--out-dir", metavar="DIR", default=".", help="where to write sideman-demo.mid, .png and .wav (default: here; the .png needs matplotlib, the .wav fluidsynth)")
+    p.add_argument("--no-wav", dest="wav", action="store_false", help="skip the audio (faster)")
     _add_common(p)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from sideman.bridge.errors import MissingDependencyError
 
-    model = load_model(args.model)
-    settings = _settings(args, model.contract)
+    config = _config(args)
+    model, settings = _model_and_settings(config)
     result = render(DEMO_MELODY, model, settings)
     out_dir = Path(args.out_dir)
     midi_path = result.save(out_dir / "sideman-demo.mid")
     png = out_dir / "sideman-demo.png"
     try:
-        png_paths = _piano_roll(result, png, f"Old Hundredth + {model.contract.name} (seed {args.seed})")
+        png_paths = _piano_roll(result, png, f"Old Hundredth + {model.contract.name} (seed {settings.seed})")
     except MissingDependencyError as exc:
         png_paths = []
         missing = f"{png.name} not drawn: {exc}"
     else:
         missing = ""
     _report(result, midi_path, png_paths)
+    if args.wav:
+        print(audio.demo_wav(result.midi, result.part_channels, out_dir / "sideman-demo.wav", config.audio))
     if missing:
         print(missing)
     return 0

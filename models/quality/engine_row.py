@@ -77,11 +77,12 @@ class EngineAccompanist:
     model: Any = None  # a loaded StepModel; loaded from model_path on first use if None
 
     def __call__(self, tune: Tune, seed: int) -> Parts:
-        from sideman.bridge.core.engine import EngineSettings
-        from sideman.bridge.offline.render import default_part_channels, load_model, render
+        from sideman.bridge.config import Config
+        from sideman.bridge.engines import DEFAULT_MODEL, engine_settings, load_model
+        from sideman.bridge.offline.render import render
 
         if self.model is None:
-            self.model = load_model(self.model_path)
-        base = EngineSettings(part_channels=default_part_channels(self.model.contract), seed=seed)
+            self.model = load_model(self.model_path or DEFAULT_MODEL)
+        base = engine_settings(Config().replace("engine", seed=seed), self.model.contract)
         result = render(melody_midi(tune), self.model, dataclasses.replace(base, **self.settings))
         return parts_from_result(result, tune.n_steps)

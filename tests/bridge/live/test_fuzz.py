@@ -29,7 +29,7 @@ from sideman.bridge.live.loop import LiveBridge
 from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.ports import FakeOutput
 from sideman.bridge.recording.recorder import SessionRecorder
-from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.engines import DEFAULT_MODEL
 from tests.fakes import FakeStepModel
 
 PART_CHANNELS = (1, 2, 3)

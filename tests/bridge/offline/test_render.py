@@ -14,7 +14,7 @@ from sideman.bridge.offline import render as offline
 from sideman.bridge.cli import main
 from sideman.bridge.core.clock import InternalClock
 from sideman.bridge.core.engine import Engine, EngineSettings, handled_before_tick
-from sideman.bridge.errors import MidiFileError, ModelError
+from sideman.bridge.errors import MidiFileError
 from sideman.bridge.offline.render import DEMO_MELODY, beats_in_bar, read_melody, render
 from tests.fakes import FakeStepModel, fake_voicing
 
@@ -262,6 +262,43 @@ def test_sideman_accompany_writes_the_file_and_says_where(tmp_path, fake_loader,
     assert (tmp_path / "again.mid").read_bytes() == out.read_bytes()
 
 
+def test_accompany_prompt_writes_only_the_parts_it_names(tmp_path, fake_loader, capsys):
+    src, out = tmp_path / "tune.mid", tmp_path / "jam.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(out), "--prompt", "slow waltz in D minor, just bass, wild",
+                 "--temperature", "0.5"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:5] == ["prompt: parts bass (alto, tenor muted)",
+                           "prompt: tempo 72 not used: accompany keeps the file's tempo map (--tempo sets one)",
+                           "prompt: meter 3/4 not used: accompany keeps the file's time signature",
+                           "key: not used yet",
+                           "prompt: temperature 1.5 not used: the flag given wins"]
+    jam = mido.MidiFile(out)
+    assert [t.name for t in jam.tracks] == ["", "tune", "bass"]
+    bass = [m for m in jam.tracks[2] if m.type == "note_on" and m.velocity > 0]
+    assert bass and {m.channel for m in bass} == {3}
+    assert not [m for t in jam.tracks[:2] for m in t if m.type == "note_on" and m.channel in (1, 2)]
+
+
+def test_accompany_prompt_temperature_reaches_the_model(tmp_path, monkeypatch, capsys):
+    models = []
+    monkeypatch.setattr(offline, "load_model", lambda path: models.append(FakeStepModel()) or models[-1])
+    src = tmp_path / "tune.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid"), "--prompt", "play it safe"]) == 0
+    assert "prompt: temperature 0.4" in capsys.readouterr().out
+    assert {call["temperature"] for call in models[0].calls} == {0.4}
+
+
+def test_accompany_prompt_leaving_no_part_is_one_line(tmp_path, fake_loader, capsys):
+    src = tmp_path / "tune.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid"), "--prompt", "just chords"]) == 2
+    err = capsys.readouterr().err
+    assert err == "sideman: error: the prompt asks for chords only: nothing would play (the model's parts: alto, tenor, bass)\n"
+    assert not (tmp_path / "jam.mid").exists()
+
+
 def test_sideman_accompany_bad_input_is_one_line_and_exit_2(tmp_path, fake_loader, capsys):
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"MThd\x00\x00")
@@ -273,19 +310,12 @@ def test_sideman_accompany_bad_input_is_one_line_and_exit_2(tmp_path, fake_loade
 
 
 def test_sideman_demo_writes_midi_and_png(tmp_path, fake_loader, capsys):
-    assert main(["demo", "--out-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--out-dir", str(tmp_path), "--no-wav"]) == 0  # the WAV: tests/bridge/offline/test_audio.py
     printed = capsys.readouterr().out
     for name in ("sideman-demo.mid", "sideman-demo.png"):
         assert (tmp_path / name).is_file() and str(tmp_path / name) in printed
+    assert not (tmp_path / "sideman-demo.wav").exists() and ".wav" not in printed
     assert (tmp_path / "sideman-demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_missing_default_model_is_a_model_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(offline, "DEFAULT_MODEL", tmp_path / "chorale-gru.onnx")
-    with pytest.raises(ModelError, match="default model is not there yet"):
-        offline.load_model(None)
-    with pytest.raises(ModelError, match="no such model file"):
-        offline.load_model(tmp_path / "other.onnx")
 
 
 def test_long_files_show_progress_on_stderr(capsys):
@@ -406,7 +436,7 @@ def test_accompany_never_overwrites_its_input(tmp_path, fake_loader, capsys, spe
 
 def test_demo_without_matplotlib_writes_the_midi_and_says_how_to_get_the_picture(tmp_path, fake_loader, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # a plain `pip install sideman`
-    assert main(["demo", "--out-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--out-dir", str(tmp_path), "--no-wav"]) == 0
     out, err = capsys.readouterr()
     assert (tmp_path / "sideman-demo.mid").is_file() and not (tmp_path / "sideman-demo.png").exists()
     assert out.splitlines()[-1] == "sideman-demo.png not drawn: the piano roll needs matplotlib: pip install matplotlib"

@@ -19,7 +19,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.engines import DEFAULT_MODEL
 from tests.bridge.live.jack.helpers import REPO, BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names, unmatched_note_ons
 
 PART_CHANNELS = (1, 2, 3)
