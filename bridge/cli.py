@@ -50,6 +50,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", metavar="PATH", help="ONNX model file (default: the shipped chorale model); repeat to load several and switch with Program Change 1, 2, ...")
     p.add_argument("--clock", choices=("auto", "midi", "internal"), help="follow the DAW's MIDI clock, use Sideman's own, or auto (default)")
     p.add_argument("--tempo", type=float, metavar="BPM", help="tempo of the internal clock")
+    p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one Sideman hears")
     p.add_argument("--no-engine", action="store_true", help="no accompaniment: a plain thru bridge")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--quiet", action="store_true", help="no status line (for running as a background service)")
@@ -70,6 +71,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(flag("config")).with_flags(
         ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
         bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None},
+        engine={"key": flag("key")},
         recording={"enabled": False if flag("no_record") else None},
         status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
     )

@@ -85,6 +85,7 @@ class EngineConfig:
     key_strength: float = _ranged(3.0, 0.0, 100.0)
     chord_strength: float = _ranged(2.0, 0.0, 100.0)
     listen_beats: int = _ranged(4, 0, 64)
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class ControlsConfig:
     temperature: int = _ranged(21, -1, 127)
     accompaniment: int = _ranged(22, -1, 127)
     mute_parts: tuple[int, ...] = _ranged_list((23, 24, 25), -1, 127)
+    key_freeze: int = _ranged(27, -1, 127)
     panic: int = _ranged(26, -1, 127)
 
     def slots(self) -> list[tuple[str, int | None, int]]:

@@ -13,7 +13,7 @@ from sideman.bridge.config import Config
 from sideman.bridge.core.clock import PULSES_PER_QUARTER
 from sideman.bridge.core.engine import Engine, EngineSettings
 from sideman.bridge.core.harmony import HarmonyStrengths
-from sideman.bridge.core.key_profiles import ProfileListener, pitch_class_tables
+from sideman.bridge.core.key_profiles import ProfileListener, parse_key, pitch_class_tables
 from sideman.bridge.core.listening import Listener, PitchClassTables
 from sideman.bridge.errors import ConfigError, ModelError
 
@@ -93,6 +93,7 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
         muted_parts=tuple(k for k, name in enumerate(names) if name in config.parts.mute),
         harmony=HarmonyStrengths(key=e.key_strength, chord=e.chord_strength, clash=e.clash_strength),
         listen_beats=e.listen_beats,
+        key_lock=locked_key(e.key),
     )
 
 
@@ -103,6 +104,16 @@ def build_engines(config: Config, paths: Sequence[Path]) -> list[Engine]:
         model = load_model(path)
         engines.append(Engine(model, engine_settings(config, model.contract), *hearing_for(model.contract)))
     return engines
+
+
+def locked_key(text: str) -> int | None:
+    """[engine] key as a key class; None when empty (ConfigError if it names no key)."""
+    if not text.strip():
+        return None
+    key = parse_key(text)
+    if key is None:
+        raise ConfigError(f"[engine] key = {text!r}: expected a key such as \"D\", \"D major\", \"e minor\", \"F# minor\" or \"Bb\"")
+    return key
 
 
 def hearing_for(contract: Contract) -> tuple[Listener, PitchClassTables]:

@@ -99,3 +99,42 @@ class ProfileListener:
             best = int(score.argmax())
             self.chord_probs.fill(0.0)
             self.chord_probs[best] = 1.0
+
+
+_ROOTS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_MINOR_TONICS = ("c", "c#", "d", "eb", "e", "f", "f#", "g", "g#", "a", "bb", "b")
+_MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_SUFFIX = {"maj": "", "min": "m", "dom7": "7", "dim": "dim"}
+_LETTERS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+
+def key_name(key: int) -> str:
+    """'G major', 'e minor' (minor keys in lower case, as musicians write them)."""
+    return f"{_MINOR_TONICS[key % 12]} minor" if key >= 12 else f"{_MAJOR_TONICS[key % 12]} major"
+
+
+def chord_name(chord: int) -> str:
+    """'G', 'Em', 'D7', 'F#dim'; 'N.C.' for no chord."""
+    if chord == NO_CHORD:
+        return "N.C."
+    quality = list(QUALITY_INTERVALS)[chord // 12]
+    return _ROOTS[chord % 12] + _SUFFIX[quality]
+
+
+def parse_key(text: str) -> int | None:
+    """'D', 'D major', 'e minor', 'F# minor', 'Bb', 'em' -> the key class; None if it names no key.
+    A lower-case letter alone means minor, as in 'e' for e minor."""
+    words = text.strip().replace("-", " ").split()
+    if not words or len(words) > 2:
+        return None
+    name, mode = words[0], words[1].lower() if len(words) == 2 else ""
+    if mode not in ("", "major", "minor", "maj", "min"):
+        return None
+    minor = mode in ("minor", "min") or (mode == "" and name[0].islower())
+    if mode == "" and len(name) > 1 and name.endswith("m"):  # "Em", "c#m": a chord-style minor key
+        name, minor = name[:-1], True
+    letter, accidental = name[:1].lower(), name[1:].lower()
+    if letter not in _LETTERS or accidental not in ("", "#", "b", "sharp", "flat"):
+        return None
+    tonic = (_LETTERS[letter] + (1 if accidental in ("#", "sharp") else -1 if accidental in ("b", "flat") else 0)) % 12
+    return tonic + (12 if minor else 0)

@@ -128,7 +128,7 @@ class LiveBridge:
         then swapped in at once, and never changed after."""
         actions: dict[int, Callable[[int, float], None]] = {}
         for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
-                           (controls.panic, self._cc_panic)):
+                           (controls.panic, self._cc_panic), (controls.key_freeze, self._cc_key_freeze)):
             if cc >= 0:
                 actions[cc] = action
         for part, cc in enumerate(controls.mute_parts):
@@ -338,6 +338,10 @@ class LiveBridge:
     def _cc_accompaniment(self, value: int, t: float) -> None:
         if self.engines:
             self._send(self.engine.set_enabled(value >= PEDAL_DOWN), t)
+
+    def _cc_key_freeze(self, value: int, t: float) -> None:
+        if self.engines:
+            self.engine.freeze_key(value >= PEDAL_DOWN)
 
     def _cc_panic(self, value: int, t: float) -> None:
         self._silence_all(t)

@@ -221,7 +221,7 @@ def _config(args: argparse.Namespace) -> Config:
     picked, so no input channel filters it."""
     return load_config(args.config).with_flags(
         bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
-        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy},
+        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy, "key": args.key},
     )
 
 
@@ -243,6 +243,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, help="sampling temperature (default from config: 0.7, as `sideman run`)")
     p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"),
                    help="which of several held notes is the melody (default from config: highest)")
+    p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one heard (default from config: none)")
 
 
 def add_accompany_arguments(p: argparse.ArgumentParser) -> None:

@@ -13,8 +13,8 @@ from sideman.bridge.errors import ConfigError
 from sideman.bridge.prompt.settings import PromptSettings
 
 # What each setting becomes in the Config; settings not here are not used by any command yet.
-CONFIG_KEYS = {"temperature": ("engine", "temperature"), "parts": ("parts", "mute"), "tempo": ("bridge", "tempo")}
-KEY_NOT_USED = "key: not used yet"  # no engine setting locks the key yet
+CONFIG_KEYS = {"temperature": ("engine", "temperature"), "parts": ("parts", "mute"), "tempo": ("bridge", "tempo"),
+               "key": ("engine", "key")}
 
 
 def current_settings(config: Config, part_names: Sequence[str]) -> PromptSettings:
@@ -43,8 +43,6 @@ def apply_prompt(config: Config, prompt: PromptSettings, part_names: Sequence[st
             section, key = CONFIG_KEYS[slot]
             config = config.replace(section, **{key: value})
             applied.append(shown)
-        elif slot == "key":
-            lines.append(KEY_NOT_USED)
         elif slot != "mode" or prompt.key is None:  # the key's mode goes with the key
             unused.append(shown)
     if applied:

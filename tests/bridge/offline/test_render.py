@@ -268,10 +268,9 @@ def test_accompany_prompt_writes_only_the_parts_it_names(tmp_path, fake_loader, 
     assert main(["accompany", str(src), "-o", str(out), "--prompt", "slow waltz in D minor, just bass, wild",
                  "--temperature", "0.5"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert printed[:5] == ["prompt: parts bass (alto, tenor muted)",
+    assert printed[:4] == ["prompt: key D minor, parts bass (alto, tenor muted)",
                            "prompt: tempo 72 not used: accompany keeps the file's tempo map (--tempo sets one)",
                            "prompt: meter 3/4 not used: accompany keeps the file's time signature",
-                           "key: not used yet",
                            "prompt: temperature 1.5 not used: the flag given wins"]
     jam = mido.MidiFile(out)
     assert [t.name for t in jam.tracks] == ["", "tune", "bass"]

@@ -7,7 +7,7 @@ import pytest
 from sideman.bridge.config import Config
 from sideman.bridge.errors import ConfigError
 from sideman.bridge.prompt import parse_prompt
-from sideman.bridge.prompt.apply import KEY_NOT_USED, apply_prompt, current_settings
+from sideman.bridge.prompt.apply import apply_prompt, current_settings
 
 PARTS = ("alto", "tenor", "bass")
 
@@ -33,14 +33,13 @@ def test_a_flag_given_wins_and_says_so():
     assert lines == ["prompt: temperature 1.5 not used: the flag given wins"]
 
 
-def test_settings_not_used_yet_are_one_line_and_the_key_its_own():
+def test_settings_not_used_yet_are_one_line_and_the_key_goes_to_the_engine():
     config, lines = apply("slow sad waltz in D minor, just bass and chords, with drums",
                           kept={"tempo": "the file's tempo map is kept"})
-    assert config.parts.mute == ("alto", "tenor")
+    assert config.parts.mute == ("alto", "tenor") and config.engine.key == "D minor"
     assert lines == [
-        "prompt: parts bass (alto, tenor muted); the model has no chords part (its parts: alto, tenor, bass)",
+        "prompt: key D minor, parts bass (alto, tenor muted); the model has no chords part (its parts: alto, tenor, bass)",
         "prompt: tempo 72 not used: the file's tempo map is kept",
-        KEY_NOT_USED,
         "prompt: not applied by this version yet: meter 3/4, style band, density 0.4",
         "prompt: not understood: drums",
     ]
