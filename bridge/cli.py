@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "accompany": ("sideman.bridge.offline.render", "add_accompany_arguments", "cmd_accompany", "accompany a melody from a MIDI file, offline"),
     "demo": ("sideman.bridge.offline.render", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI, a PNG and a WAV"),
     "prompt": ("sideman.bridge.prompt.command", "add_prompt_arguments", "cmd_prompt", "show the settings a line of English asks for (\"slow sad waltz in D minor\")"),
+    "listen": ("sideman.bridge.offline.listen", "add_listen_arguments", "cmd_listen", "print the key and chords Sideman hears in a tune, bar by bar"),
     "recover": ("sideman.bridge.recording.recorder", "add_recover_arguments", "cmd_recover", "turn a leftover session journal into a MIDI file"),
     "data": ("sideman.models.data", "add_data_arguments", "cmd_data", "build the chorale dataset cache (needs the train extras)"),
     "train": ("sideman.models.train", "add_train_arguments", "cmd_train", "train a model (needs the train extras)"),
@@ -212,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`sideman listen x.mid | head`): nothing more to say
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

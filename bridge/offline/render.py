@@ -25,7 +25,7 @@ import mido
 
 from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
-from sideman.bridge.core.listening import Listener, PitchClassTables
+from sideman.bridge.core.listening import HeardNow, Listener, PitchClassTables
 from sideman.bridge.engines import ASSETS, hearing_for, engine_settings, load_model, model_paths, suggested_channels
 from sideman.bridge.errors import MidiFileError
 from sideman.bridge.midi import is_note_on
@@ -70,6 +70,7 @@ class RenderResult:
     tempo_map: TempoMap  # seconds <-> beats of the result
     steps_per_beat: int = 4
     part_channels: tuple[int, ...] = ()  # 0-based, as written
+    heard: tuple[HeardNow, ...] = ()  # per grid step: the key and chord the engine heard at its tick
 
     @property
     def n_steps(self) -> int:
@@ -149,6 +150,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     engine.reset()
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
     steps: list[StepInfo | None] = []
+    heard: list[HeardNow] = []
     events = [(seconds(tick), tick, msg) for tick, msg in mel.events]
     i, last_pct, show = 0, [-10], progress and n_steps >= 4000
     t_next = seconds(0)
@@ -162,6 +164,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
             steps.append(engine.last_step)  # step k-1 as finally answered (after any late re-answer)
         tick = round(k * step_ticks)
         out.extend((t_k, tick, m) for m in engine.tick(k, t_k, t_next - t_k, bar_beats))
+        heard.append(engine.heard)
         if show and k % 256 == 0:
             _progress(k, n_steps, last_pct)
     for t, tick, msg in events[i:]:
@@ -180,7 +183,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     notes = _notes(mel, tempo_map, "lead") + _part_notes(timed, channels, contract.part_names)
     return RenderResult(midi, tuple(notes), ("lead", *contract.part_names), tuple(steps), tuple(timed),
                         mido.tempo2bpm(tempo_map.tempos[0]), bar_beats, seconds(step_ticks), engine.reanswer_count,
-                        engine.revoiced_count, faults, tempo_map, spb, channels)
+                        engine.revoiced_count, faults, tempo_map, spb, channels, tuple(heard))
 
 
 def _pair_notes(timed: list[tuple[float, mido.Message]], voice: str, end: float) -> list[Note]:
