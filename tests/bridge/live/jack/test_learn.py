@@ -4,9 +4,11 @@ the map saved to the user's config file, used at once and shown at the next star
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 
@@ -28,21 +30,28 @@ class LearningBridge(BridgeProcess):
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
         self.seen: list[str] = []
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
         self.banner = self.expect("listening on")
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:  # a thread, so that waiting for a line can time out
+            self._lines.put(line)
 
     def expect(self, text: str, timeout: float = 30.0) -> str:
         """The next stdout line containing `text` (every line read is kept in `seen`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
+            try:
+                line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
                 break
             self.seen.append(line.rstrip("\n"))
             if text in line:
                 return line.rstrip("\n")
         self.proc.kill()
-        out, err = self.proc.communicate()
-        raise AssertionError(f"no line with {text!r}: stdout={self.seen!r} + {out!r} stderr={err!r}")
+        err = self.proc.stderr.read()
+        raise AssertionError(f"no line with {text!r}: stdout={self.seen!r} stderr={err!r}")
 
     def press(self, keys: str) -> None:
         self.proc.stdin.write(keys + "\n")
@@ -58,7 +67,7 @@ def knob(daw: DumpDawClient, cc: int, values, channel: int = 0) -> None:
 def test_learn_from_the_daw_and_the_keyboard_saves_the_map_uses_it_and_shows_it_at_the_next_start(tmp_path, jack_server):
     ports, port_in, port_out = private_port_names()
     config = tmp_path / "mine.toml"
-    config.write_text(ports + f'[bridge]\nthru = true\nclock = "internal"\n[recording]\nenabled = false\n[status]\nquiet = true\n')
+    config.write_text(ports + f'[bridge]\nthru = true\nclock = "internal"\n[engine]\nlisten_beats = 0\n[recording]\nenabled = false\n[status]\nquiet = true\n')
     env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     user_file = tmp_path / "xdg" / "sideman" / "sideman.toml"
     bridge = LearningBridge("--learn", "--config", str(config), env=env)
@@ -72,9 +81,9 @@ def test_learn_from_the_daw_and_the_keyboard_saves_the_map_uses_it_and_shows_it_
         time.sleep(0.5)  # a new gesture of the same knob
         knob(daw, 30, (40, 50), channel=3)
         assert bridge.expect("CC 30 is") == "CC 30 is already temperature in this round; move another control for: accompaniment"
-        for _ in range(4):  # accompaniment, mute alto, mute tenor, mute bass: kept
+        for _ in range(5):  # accompaniment, mute alto, mute tenor, mute bass, key freeze: kept
             bridge.press("")
-        assert bridge.expect("mute bass: ") == "mute bass: kept CC 25"
+        assert bridge.expect("key freeze: ") == "key freeze: kept CC 27"
         knob(daw, 64, (0, 127, 0))  # the pedal is never learnt
         knob(daw, 50, (0, 127), channel=5)  # panic, the last control: the round ends
         assert bridge.expect("panic: ") == "panic: CC 50"
@@ -85,10 +94,11 @@ def test_learn_from_the_daw_and_the_keyboard_saves_the_map_uses_it_and_shows_it_
         bridge.expect("temperature: CC 51")
         bridge.press("q")
         learnt = bridge.expect("Learnt: ")
-        assert learnt == "Learnt: temperature CC 51, accompaniment CC 22, mute alto CC 23, mute tenor CC 24, mute bass CC 25, panic CC 50"
+        assert learnt == ("Learnt: temperature CC 51, accompaniment CC 22, mute alto CC 23, mute tenor CC 24, mute bass CC 25, "
+                          "key freeze CC 27, panic CC 50")
         bridge.expect(f"Controls saved to {user_file}")
         assert tomllib.loads(user_file.read_text()) == {
-            "controls": {"temperature": 51, "accompaniment": 22, "mute_parts": [23, 24, 25], "panic": 50}}
+            "controls": {"temperature": 51, "accompaniment": 22, "mute_parts": [23, 24, 25], "key_freeze": 27, "panic": 50}}
 
         daw.collect(timeout=0.5, quiet=0.3)
         daw.send(mido.Message("note_on", channel=0, note=72, velocity=90))  # the parts start under it
@@ -108,7 +118,7 @@ def test_learn_from_the_daw_and_the_keyboard_saves_the_map_uses_it_and_shows_it_
     again = LearningBridge("--config", str(config), env=env)
     try:
         assert again.expect("Controls: ") == (f"Controls: temperature CC 51, accompaniment CC 22, mute alto CC 23, mute tenor CC 24, "
-                                              f"mute bass CC 25, panic CC 50 (from {user_file}).")  # stdin no terminal: no keys
+                                              f"mute bass CC 25, key freeze CC 27, panic CC 50 (from {user_file}).")  # stdin no terminal: no keys
     finally:
         code, _, err = again.terminate(signal.SIGTERM)
         assert code == 0, err
