@@ -17,6 +17,7 @@ from typing import Any, Mapping, get_args, get_origin, get_type_hints
 from sideman.bridge.errors import ConfigError
 
 API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
+CLOCK_CHOICES = ("auto", "midi", "internal", "follow")
 
 
 def _choice(default: str, choices: tuple[str, ...]) -> Any:
@@ -50,9 +51,13 @@ class BridgeConfig:
     thru: bool = False
     input_channel: int = _ranged(0, 0, 16)
     model: str = ""
-    clock: str = _choice("auto", ("auto", "midi", "internal"))
+    clock: str = _choice("auto", CLOCK_CHOICES)
     tempo: float = _ranged(100.0, 20.0, 300.0)
     beats_per_bar: int = _ranged(4, 1, 16)
+    metronome: bool = False
+    count_in: bool = False
+    click_channel: int = _ranged(10, 1, 16)
+    click_note: int = _ranged(37, 0, 127)
     queue_capacity: int = _ranged(4096, 64, 1_000_000)
     realtime_priority: int = _ranged(1, 0, 98)
 
@@ -82,12 +87,13 @@ class ControlsConfig:
     accompaniment: int = _ranged(22, -1, 127)
     mute_parts: tuple[int, ...] = _ranged_list((23, 24, 25), -1, 127)
     panic: int = _ranged(26, -1, 127)
+    metronome: int = _ranged(27, -1, 127)
 
     def problem(self) -> str | None:
         """The first two controls given one CC number, else None (a number must mean one thing)."""
         owner: dict[int, str] = {}
         named = [("temperature", self.temperature), ("accompaniment", self.accompaniment)]
-        named += [(f"mute_parts #{i + 1}", cc) for i, cc in enumerate(self.mute_parts)] + [("panic", self.panic)]
+        named += [(f"mute_parts #{i + 1}", cc) for i, cc in enumerate(self.mute_parts)] + [("panic", self.panic), ("metronome", self.metronome)]
         for name, cc in named:
             if cc < 0:
                 continue
