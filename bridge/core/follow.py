@@ -23,12 +23,13 @@ from collections import deque
 from dataclasses import dataclass
 
 from sideman.bridge.core.clock import PEDAL, Tick, Transport
+from sideman.bridge.core.engine import handled_before_tick
 
 COUNT_IN_TAPS = 4
 COUNT_IN_TOLERANCE = 0.15  # each count-in gap within this share of their mean
 MIN_BPM, MAX_BPM = 20.0, 300.0  # the config's tempo range
 CHORD_SECONDS = 0.035  # onsets this close are one onset (a chord, a grace): the first one counts
-FORGET_SECONDS = 2.5  # a gap this long before the grid runs starts the listening afresh
+FORGET_BEATS = 8  # a gap this long (beats of the expected tempo) before the grid runs starts the listening afresh
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,10 @@ class FollowGains:
     max_phase: float = 0.08  # largest phase correction per beat (share of a beat)
     max_period: float = 0.03  # largest period correction per beat (share of the period)
     slew: float = 0.1  # a tick may come this share of a step early or late against the current period
-    acquire: int = 6  # notes heard before the grid starts without a count-in
+    acquire: int = 6  # notes heard before the grid may start without a count-in
+    acquire_max: int = 16  # notes after which it starts however unsure of the beat's phase it is
+    acquire_beats: float = 8.0  # or once its first notes span this many beats of the expected tempo
+    certainty: float = 0.15  # how sure of the phase it must be to start before acquire_max
     prior_octaves: float = 0.5  # how firmly the initial beat keeps near the configured tempo (octaves)
 
 
@@ -73,13 +77,14 @@ def _comb(iois: list[float], period: float) -> float:
     return score
 
 
-def initial_beat(onsets: list[float], prior_period: float, gains: FollowGains = FollowGains()) -> tuple[float, float]:
-    """(beat period, time of a beat) from the first onsets: every interval between near onsets votes for
-    the beat periods it fits, weighted towards `prior_period` (the configured tempo picks the beat's
-    level: 8ths or quarters); then the beat's phase and period are fitted to the onsets."""
+def initial_beat(onsets: list[float], prior_period: float, gains: FollowGains = FollowGains()) -> tuple[float, float, float]:
+    """(beat period, time of a beat, certainty) from the first onsets: every interval between near onsets
+    votes for the beat periods it fits, weighted towards `prior_period` (the configured tempo picks the
+    beat's level: 8ths or quarters); then the beat's phase and period are fitted to the onsets. Certainty
+    (0..1): how much better that phase fits than the one half a beat away (a run of even 8ths fits both)."""
     iois = [b - a for i, a in enumerate(onsets) for b in onsets[i + 1:i + 5] if 0.08 <= b - a <= 3.0]
     if not iois:
-        return prior_period, onsets[0]
+        return prior_period, onsets[0], 0.0
     best, best_score = prior_period, -1.0
     n = 240
     lo, hi = math.log(60.0 / MAX_BPM), math.log(60.0 / 30.0)
@@ -92,32 +97,42 @@ def initial_beat(onsets: list[float], prior_period: float, gains: FollowGains = 
     return _fit_grid(onsets, best)
 
 
-def _fit_grid(onsets: list[float], period: float) -> tuple[float, float]:
+def _fit_grid(onsets: list[float], period: float) -> tuple[float, float, float]:
     """The phase that puts the most onsets on beats (then 8ths), and the period and phase of a weighted
-    least-squares line through the onsets on that grid."""
+    least-squares line through the onsets on that grid; and the certainty of that phase."""
+    # A note held longer than the others more likely begins a beat: each onset votes by its length.
+    gaps = [b - a for a, b in zip(onsets, onsets[1:])]
+    typical = sorted(gaps)[len(gaps) // 2] if gaps else period
+    salience = [min(max(g / typical, 0.5), 4.0) for g in gaps] + [1.0]
+
     def placed(anchor: float) -> list[tuple[float, float, float]]:
         out = []  # (8th index, time, weight)
-        for t in onsets:
+        for t, sal in zip(onsets, salience):
             k = round((t - anchor) / (period / 2))
             err = (t - anchor - k * period / 2) / (period / 2)
-            weight = (1.0 if k % 2 == 0 else 0.5) * math.exp(-0.5 * (err / 0.15) ** 2)
+            weight = (sal if k % 2 == 0 else 0.5) * math.exp(-0.5 * (err / 0.15) ** 2)
             out.append((k, t, weight))
         return out
 
-    anchor = max(onsets, key=lambda a: (sum(w for _, _, w in placed(a)), -a))
+    def fit(anchor: float) -> float:
+        return sum(w for _, _, w in placed(anchor))
+
+    anchor = max(onsets, key=lambda a: (fit(a), -a))
+    best = fit(anchor)
+    certainty = (best - fit(anchor + period / 2)) / best if best > 0 else 0.0
     points = [p for p in placed(anchor) if p[2] > 0.05]
     total = sum(w for _, _, w in points)
     if len(points) < 3 or total <= 0:
-        return period, anchor
+        return period, anchor, certainty
     mk = sum(w * k for k, _, w in points) / total
     mt = sum(w * t for _, t, w in points) / total
     var = sum(w * (k - mk) ** 2 for k, _, w in points)
     if var <= 0:
-        return period, anchor
+        return period, anchor, certainty
     slope = sum(w * (k - mk) * (t - mt) for k, t, w in points) / var
     if not 0.8 * period <= 2 * slope <= 1.25 * period:
-        return period, anchor
-    return 2 * slope, mt - slope * mk
+        return period, anchor, certainty
+    return 2 * slope, mt - slope * mk, certainty
 
 
 class FollowClock:
@@ -135,7 +150,7 @@ class FollowClock:
         self.step_seconds = 60.0 / (bpm * steps_per_beat)
         self.running = False
         self.next_step = 0
-        self._heard: deque[tuple[float, object]] = deque(maxlen=max(gains.acquire, COUNT_IN_TAPS))
+        self._heard: deque[tuple[float, object]] = deque(maxlen=max(gains.acquire_max, COUNT_IN_TAPS))
         self._anchor_t = 0.0  # the model grid: step _anchor_step falls at _anchor_t
         self._anchor_step = 0
         self._last_tick: float | None = None
@@ -168,11 +183,12 @@ class FollowClock:
     def next_tick_time(self) -> float | None:
         if not self.running:
             return None
-        t = self._model_time(self.next_step)
+        # Not before the last onset heard (it was handled already), and never a jump: within `slew` of a step.
+        t = max(self._model_time(self.next_step), self._floor)
         if self._last_tick is not None:
             q, slew = self.step_seconds, self.gains.slew
             t = min(max(t, self._last_tick + q * (1 - slew)), self._last_tick + q * (1 + slew))
-        return max(t, self._floor)
+        return t
 
     def due(self, now: float) -> Tick | None:
         """The next tick if its time has come (at most one per call: the caller loops)."""
@@ -192,7 +208,7 @@ class FollowClock:
             if source != PEDAL:  # pedalling follows the notes; it marks no beat
                 self._correct(t)
             return None
-        if self._heard and t - self._heard[-1][0] > FORGET_SECONDS:
+        if self._heard and t - self._heard[-1][0] > FORGET_BEATS * self.spb * self.step_seconds:
             self._heard.clear()
         if self._heard and source != PEDAL and t - self._heard[-1][0] < CHORD_SECONDS:
             return None
@@ -204,9 +220,13 @@ class FollowClock:
                 self.step_seconds = period / self.spb
                 return self.start(t, -self.spb)  # the fourth tap is the count-in's last beat
         notes = [x for x, s in self._heard if s != PEDAL]
-        if self.count_in_only or len(notes) < self.gains.acquire:
+        g = self.gains
+        long_enough = len(notes) >= COUNT_IN_TAPS and notes[-1] - notes[0] >= g.acquire_beats * self.spb * self.step_seconds
+        if self.count_in_only or (len(notes) < g.acquire and not long_enough):
             return None
-        period, beat = initial_beat(notes, self.step_seconds * self.spb, self.gains)
+        period, beat, certainty = initial_beat(notes, self.step_seconds * self.spb, g)
+        if certainty < g.certainty and len(notes) < g.acquire_max and not long_enough:
+            return None  # the notes so far fit the off-beat as well: listen on
         self.step_seconds = min(max(period, 60.0 / MAX_BPM), 60.0 / MIN_BPM) / self.spb
         # The first note's beat is the song's first: step 0 is the beat at (or just after) it.
         first = beat + math.floor((notes[0] - beat) / self.step_seconds / self.spb + 0.1) * self.spb * self.step_seconds
@@ -240,3 +260,15 @@ class FollowClock:
         self._anchor_t, self._anchor_step = self._model_time(point) + shift, point
         self.step_seconds = new_beat / self.spb
         self._floor = max(self._floor, t)
+
+
+def run_clock(clock: FollowClock, heard: list[tuple[float, object]], until: float) -> list[Tick]:
+    """Every tick `clock` gives while hearing `heard` ((time, key or PEDAL), in time order) until `until`,
+    each tick fired before whatever is heard after it, as the live bridge fires them."""
+    ticks: list[Tick] = []
+    for t, source in [*heard, (until, None)]:
+        while (next_t := clock.next_tick_time()) is not None and not handled_before_tick(t, next_t):
+            ticks.append(clock.due(next_t))
+        if source is not None:
+            clock.hear(t, source)
+    return ticks
