@@ -36,14 +36,14 @@ FORGET_BEATS = 8  # a gap this long (beats of the expected tempo) before the gri
 class FollowGains:
     """How the follower listens and corrects; chosen on the valid tunes (docs/tempo-following.md)."""
 
-    phase: float = 0.5  # share of an onset's error the grid's phase takes
-    period: float = 0.15  # share of an onset's error (s) the beat period takes
-    level_weights: tuple[float, float, float] = (1.0, 0.5, 0.25)  # beat, 8th, 16th
+    phase: float = 0.7  # share of an onset's error the grid's phase takes
+    period: float = 0.25  # share of an onset's error (s) the beat period takes
+    level_weights: tuple[float, float, float] = (1.0, 0.25, 0.1)  # beat, 8th, 16th: an off-beat corrects little
     closeness: float = 0.15  # error (share of the level's spacing) at which an onset's weight falls to e^-1/2
     max_phase: float = 0.08  # largest phase correction per beat (share of a beat)
     max_period: float = 0.03  # largest period correction per beat (share of the period)
     slew: float = 0.1  # a tick may come this share of a step early or late against the current period
-    acquire: int = 6  # notes heard before the grid may start without a count-in
+    acquire: int = 8  # notes heard before the grid may start without a count-in
     acquire_max: int = 16  # notes after which it starts however unsure of the beat's phase it is
     acquire_beats: float = 8.0  # or once its first notes span this many beats of the expected tempo
     certainty: float = 0.15  # how sure of the phase it must be to start before acquire_max
