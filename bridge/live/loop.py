@@ -36,7 +36,7 @@ log = logging.getLogger("sideman")
 # In clock = "auto" or "follow", with no MIDI clock for this long while the DAW is stopped, Sideman's own clock takes over.
 MIDI_CLOCK_TIMEOUT = 2.0
 # Sideman's own clock in clock = "auto": following the player (docs/tempo-following.md measures both).
-AUTO_OWN_CLOCK = "internal"
+AUTO_OWN_CLOCK = "follow"
 LATENCY_WINDOW = 4096  # engine.tick() durations kept for the status line's p50/p99
 
 

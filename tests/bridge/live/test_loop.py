@@ -101,7 +101,7 @@ def test_daw_stop_silences_every_part_at_once_and_start_resets():
 
 
 def test_internal_clock_starts_on_the_first_note_and_stops_when_the_player_does():
-    bridge, out = make_bridge(clock="auto")
+    bridge, out = make_bridge(clock="internal")
     feed(bridge, [0x90, 72, 100], 5.0)
     assert bridge.internal.running and bridge.clock_source == "internal"
     bridge.poll_clock(5.0)
@@ -114,11 +114,13 @@ def test_internal_clock_starts_on_the_first_note_and_stops_when_the_player_does(
     assert sounding(out.sent) == set()
 
 
-def test_midi_clock_takes_over_from_the_internal_clock_in_auto_mode():
+def test_midi_clock_takes_over_from_the_own_clock_in_auto_mode():
     bridge, out = make_bridge(clock="auto")
-    feed(bridge, [0x90, 72, 100], 1.0)
-    bridge.poll_clock(1.0)
-    assert sounding(out.sent)
+    for t in (-1.0, -0.5, 0.0, 0.5):  # a count-in: the follower (auto's own clock) starts with 1.0 as the first beat
+        at(bridge, [0x90, 60, 90], t)
+        at(bridge, [0x80, 60, 0], t + 0.1)
+    at(bridge, [0x90, 72, 100], 1.0)
+    assert sounding(out.sent) and bridge.internal.name == "follow"
     feed(bridge, [0xFA], 1.05)
     assert bridge.clock_source == "midi" and not bridge.internal.running
     assert sounding(out.sent) == set()
@@ -238,7 +240,7 @@ def test_temperature_cc_curve():
 
 
 def test_internal_ticks_due_before_a_message_fire_before_it_is_handled():
-    bridge, _ = make_bridge(clock="auto")
+    bridge, _ = make_bridge(clock="internal")
     feed(bridge, [0x90, 72, 100], 0.0)  # starts the grid: 16ths of 0.15 s at 100 BPM
     bridge.poll_clock(0.0)
     assert bridge.stats.ticks == 1
@@ -490,9 +492,12 @@ def test_internal_count_in_clicks_one_bar_before_the_parts_and_the_metronome_cc_
 
 def test_the_metronome_stops_with_the_clock_and_never_clicks_on_a_daws_clock():
     bridge, out = make_own_clock_bridge(clock="auto", metronome=True)
-    at(bridge, [0x90, 72, 100], 1.0)
-    assert [m.type for m in clicks(out)] == ["note_on"]
-    feed(bridge, [0xFA], 1.05)  # a DAW takes over: the click ends with the parts
-    assert [m.type for m in clicks(out)] == ["note_on", "note_off"]
-    play_clock(bridge, 48, 1.06)
-    assert len(clicks(out)) == 2
+    for t in (0.0, 0.5, 1.0, 1.5):  # a count-in: the click answers from its last tap on
+        at(bridge, [0xB0, 64, 127], t)
+        at(bridge, [0xB0, 64, 0], t + 0.1)
+    at(bridge, [0x90, 72, 100], 2.0)
+    assert [m.type for m in clicks(out)] == ["note_on", "note_off", "note_on"]
+    feed(bridge, [0xFA], 2.05)  # a DAW takes over: the click ends with the parts
+    assert [m.type for m in clicks(out)] == ["note_on", "note_off", "note_on", "note_off"]
+    play_clock(bridge, 48, 2.06)
+    assert len(clicks(out)) == 4
