@@ -15,7 +15,7 @@ import time
 from typing import Callable, Sequence
 
 from sideman.bridge import __version__
-from sideman.bridge.config import API_CHOICES, CLOCK_CHOICES, Config, load_config
+from sideman.bridge.config import API_CHOICES, CLOCK_CHOICES, CONFIG_FLAG_HELP, Config, key_sources, load_config
 from sideman.bridge.errors import ConfigError, MissingDependencyError, SidemanError
 
 log = logging.getLogger("sideman")
@@ -25,6 +25,8 @@ log = logging.getLogger("sideman")
 LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "accompany": ("sideman.bridge.offline.render", "add_accompany_arguments", "cmd_accompany", "accompany a melody from a MIDI file, offline"),
     "demo": ("sideman.bridge.offline.render", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI, a PNG and a WAV"),
+    "prompt": ("sideman.bridge.prompt.command", "add_prompt_arguments", "cmd_prompt", "show the settings a line of English asks for (\"slow sad waltz in D minor\")"),
+    "listen": ("sideman.bridge.offline.listen", "add_listen_arguments", "cmd_listen", "print the key and chords Sideman hears in a tune, bar by bar"),
     "recover": ("sideman.bridge.recording.recorder", "add_recover_arguments", "cmd_recover", "turn a leftover session journal into a MIDI file"),
     "data": ("sideman.models.data", "add_data_arguments", "cmd_data", "build the chorale dataset cache (needs the train extras)"),
     "train": ("sideman.models.train", "add_train_arguments", "cmd_train", "train a model (needs the train extras)"),
@@ -42,7 +44,7 @@ def _add_port_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     _add_port_arguments(p)
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP)
     p.add_argument("--in", dest="connect_input", metavar="NAME", help="connect to an existing input port whose name contains NAME (loopMIDI, IAC, a keyboard) instead of creating 'Sideman In'")
     p.add_argument("--out", dest="connect_output", metavar="NAME", help="connect to an existing output port whose name contains NAME instead of creating 'Sideman Out'")
     p.add_argument("--thru", action=argparse.BooleanOptionalAction, default=None, help="also pass the notes you play through to the output (for setups without a DAW)")
@@ -53,14 +55,20 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metronome", action=argparse.BooleanOptionalAction, default=None, help="click on the beats of Sideman's own clock")
     p.add_argument("--count-in", action=argparse.BooleanOptionalAction, default=None,
                    help="internal clock: one bar of clicks before the parts; follow: start only from four taps")
+    p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one Sideman hears")
     p.add_argument("--no-engine", action="store_true", help="no accompaniment: a plain thru bridge")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--quiet", action="store_true", help="no status line (for running as a background service)")
     p.add_argument("--log-file", metavar="PATH", help="write log lines to this file instead of stderr")
+    p.add_argument("--learn", action="store_true", help="start by learning the controls: move each control when asked "
+                   "(Enter skips one, q ends); the CC map is saved to your config file (typing l and Enter while it "
+                   "runs does the same)")
+    p.add_argument("--prompt", metavar="TEXT", help="start with the settings these words ask for, e.g. \"slow, only bass\" "
+                   "(docs/prompts.md); flags given win; while it plays, type a line such as \"busier\" and Enter")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Defaults, then the user's file, then flags — each layer validated."""
+    """Defaults, then the user's own file, then the --config file, then flags — each layer validated."""
     def flag(name: str):
         return getattr(args, name, None)  # each command has its own flags
 
@@ -69,9 +77,21 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
         bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None,
                 "metronome": flag("metronome"), "count_in": flag("count_in")},
+        engine={"key": flag("key")},
         recording={"enabled": False if flag("no_record") else None},
         status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
     )
+
+
+def run_prompt(config: Config, text: str, part_names: tuple[str, ...], given: tuple[str, ...] = ()) -> Config:
+    """`config` with the settings `text` asks for (flags in `given` win); prints what was and was not applied."""
+    from sideman.bridge.prompt.apply import apply_prompt, current_settings
+    from sideman.bridge.prompt.parse import parse_prompt
+
+    config, lines = apply_prompt(config, parse_prompt(text, current_settings(config, part_names)), part_names, given=given)
+    for line in lines:
+        print(line, flush=True)
+    return config
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
@@ -92,7 +112,9 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sideman.bridge.engines import build_engines, model_paths
+    from sideman.bridge.live.learn import sources_text
     from sideman.bridge.live.session import session
+    from sideman.bridge.live.terminal import stdin_is_terminal
 
     started = time.perf_counter()
     config = config_from_args(args)
@@ -102,9 +124,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     # directory, checked once the ports are open: see sideman.bridge.live.session).
     paths = [] if args.no_engine else model_paths(config, args.model)
     engines = build_engines(config, paths)
+    if args.prompt and engines:
+        config = run_prompt(config, args.prompt, engines[0].contract.part_names, given=("tempo",) if args.tempo else ())
+        engines = build_engines(config, paths)
+    controls_from = sources_text(key_sources("controls", args.config))
+    keys = args.learn or stdin_is_terminal()  # answers to the learner come from stdin, a terminal or not
     with session(config, engines, paths, started=started) as live:
-        print(live.banner(__version__), flush=True)
-        live.run()
+        print(live.banner(__version__, controls_from, keys), flush=True)
+        live.run(learn=args.learn, keys=keys)
     print(live.farewell(), flush=True)
     live.raise_if_lost()
     return 0
@@ -129,7 +156,7 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str
 
     p = sub.add_parser("ports", help="list MIDI input and output ports")
     _add_port_arguments(p)
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults (Sideman's own port names are marked)")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP + " (Sideman's own port names are marked)")
     commands["ports"] = cmd_ports
     p = sub.add_parser("run", help="start the live bridge")
     _add_run_arguments(p)
@@ -191,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`sideman listen x.mid | head`): nothing more to say
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

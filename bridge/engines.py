@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Sequence
 from sideman.bridge.config import Config
 from sideman.bridge.core.clock import PULSES_PER_QUARTER
 from sideman.bridge.core.engine import Engine, EngineSettings
+from sideman.bridge.core.harmony import HarmonyStrengths
+from sideman.bridge.core.key_profiles import ProfileListener, parse_key, pitch_class_tables
+from sideman.bridge.core.listening import Listener, PitchClassTables
 from sideman.bridge.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -68,6 +71,10 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
         channels = suggested_channels(contract)
     if len(scales) != n_parts:
         scales = (scales + (scales[-1],) * n_parts)[:n_parts]
+    names = contract.part_names
+    unknown = [name for name in config.parts.mute if name not in names]
+    if unknown:
+        raise ConfigError(f"[parts] mute = {list(config.parts.mute)}: the model has no part {unknown[0]!r} (its parts: {', '.join(names)})")
     listen = config.bridge.input_channel
     if listen and listen - 1 in channels:
         raise ConfigError(f"[bridge] input_channel = {listen}: it is also a part channel; choose distinct channels")
@@ -86,6 +93,10 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
         forbid_parallels=e.forbid_parallels,
         part_velocity_scale=tuple(scales),
         seed=e.seed,
+        muted_parts=tuple(k for k, name in enumerate(names) if name in config.parts.mute),
+        harmony=HarmonyStrengths(key=e.key_strength, chord=e.chord_strength, clash=e.clash_strength),
+        listen_beats=e.listen_beats,
+        key_lock=locked_key(e.key),
     )
 
 
@@ -94,5 +105,20 @@ def build_engines(config: Config, paths: Sequence[Path]) -> list[Engine]:
     engines = []
     for path in paths:
         model = load_model(path)
-        engines.append(Engine(model, engine_settings(config, model.contract)))
+        engines.append(Engine(model, engine_settings(config, model.contract), *hearing_for(model.contract)))
     return engines
+
+
+def locked_key(text: str) -> int | None:
+    """[engine] key as a key class; None when empty (ConfigError if it names no key)."""
+    if not text.strip():
+        return None
+    key = parse_key(text)
+    if key is None:
+        raise ConfigError(f"[engine] key = {text!r}: expected a key such as \"D\", \"D major\", \"e minor\", \"F# minor\" or \"Bb\"")
+    return key
+
+
+def hearing_for(contract: Contract) -> tuple[Listener, PitchClassTables]:
+    """The key/chord listener an engine hears with, and the pitch classes of its classes."""
+    return ProfileListener(contract.steps_per_beat), pitch_class_tables()

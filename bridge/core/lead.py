@@ -62,6 +62,13 @@ class LeadInput:
         self.velocity = _START_VELOCITY
 
     @property
+    def keys_down(self) -> tuple[int, ...]:
+        """The raw keys sounding: those held down, and the lead's key while the pedal holds it."""
+        if self._key is not None and self._key not in self._down:
+            return (*self._down, self._key)
+        return tuple(self._down)
+
+    @property
     def pitch(self) -> int | None:
         """The sounding lead pitch folded into the lead range, or None if the lead rests."""
         return None if self._key is None else fold_into(self._key, self.low, self.high)
@@ -74,7 +81,7 @@ class LeadInput:
 
     def handle(self, msg: mido.Message) -> LeadOnset | None:
         """Apply one message; return the lead onset it causes, if any."""
-        if not self._listens_to(getattr(msg, "channel", None)):
+        if not self.listens_to(getattr(msg, "channel", None)):
             return None
         kind = msg.type
         if kind == "note_on" and msg.velocity > 0:
@@ -92,7 +99,7 @@ class LeadInput:
             return None if down else self._settle()
         return None
 
-    def _listens_to(self, channel: int | None) -> bool:
+    def listens_to(self, channel: int | None) -> bool:
         if self.channel is None:
             return channel != PERCUSSION_CHANNEL
         return channel is None or channel == self.channel

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import mido
 
-from sideman.bridge.config import BridgeConfig, Config, limits, load_config
+from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
-from sideman.bridge.engines import ASSETS, engine_settings, load_model, model_paths, suggested_channels
+from sideman.bridge.core.listening import HeardNow, Listener, PitchClassTables
+from sideman.bridge.engines import ASSETS, hearing_for, engine_settings, load_model, model_paths, suggested_channels
 from sideman.bridge.errors import MidiFileError
 from sideman.bridge.core.clock import PEDAL, InternalClock, Tick, Transport
 from sideman.bridge.core.follow import FollowClock
@@ -33,12 +34,17 @@ from sideman.bridge.midi import PEDAL_DOWN, SUSTAIN, is_note_on
 from sideman.bridge.offline import audio
 from sideman.bridge.offline.midi_input import MAX_EVENTS, MAX_FILE_BYTES, Melody, TempoMap, read_melody
 from sideman.bridge.offline.midi_output import place_parts, refuse_overwriting, write_midi
+from sideman.bridge.prompt.apply import apply_prompt, current_settings
+from sideman.bridge.prompt.parse import parse_prompt
 
 __all__ = ["MAX_EVENTS", "MAX_FILE_BYTES", "Melody", "Note", "RenderResult", "read_melody", "render"]
 
 MAX_STEPS = 200_000  # ~ 1 h 40 min of 16ths at 120 BPM
 MIN_BPM, MAX_BPM = limits(BridgeConfig, "tempo")  # the live bridge's: one tempo range for both
 DEMO_MELODY = ASSETS / "demo-melody.mid"
+# Prompt settings accompany keeps its own value for, and why.
+PROMPT_KEPT = {"tempo": "accompany keeps the file's tempo map (--tempo sets one)",
+               "meter": "accompany keeps the file's time signature"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class RenderResult:
     tempo_map: TempoMap  # seconds <-> beats of the result
     steps_per_beat: int = 4
     part_channels: tuple[int, ...] = ()  # 0-based, as written
+    heard: tuple[HeardNow | None, ...] = ()  # per grid step: the key and chord the engine heard at its tick (None: no tick)
     beats: tuple[float, ...] = ()  # the time of every beat tick the parts played on (s)
 
     @property
@@ -129,8 +136,10 @@ class _FileGrid:
 
 def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepModel,
            settings: EngineSettings | None = None, *, tempo_bpm: float | None = None, track: int | None = None,
-           channel: int | None = None, progress: bool = False, clock: InternalClock | FollowClock | None = None) -> RenderResult:
+           channel: int | None = None, progress: bool = False, listener: Listener | None = None,
+           tables: PitchClassTables | None = None, clock: InternalClock | FollowClock | None = None) -> RenderResult:
     """Accompany `melody` with `model` in simulated time; see the module docstring. Deterministic for a seed.
+    `listener`/`tables`: the key/chord recogniser the engine hears with (bridge/engines.py loads it).
 
     The parts go on `settings.part_channels`, except those the input file already uses (midi_output.place_parts:
     `RenderResult.part_channels` says where they went). With `clock`, one of the live bridge's own clocks,
@@ -159,7 +168,9 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
-    engine = Engine(model, settings)
+    if listener is None and tables is None:
+        listener, tables = hearing_for(contract)
+    engine = Engine(model, settings, listener, tables)
     engine.reset()
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
     events = [(seconds(tick), tick, msg) for tick, msg in mel.events]
@@ -172,6 +183,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
         file_tick = lambda k, t: round(tempo_map.ticks(t))  # noqa: E731
         end_t = events[-1][0] if events else 0.0
     steps: dict[int, StepInfo | None] = {}
+    heard: dict[int, HeardNow] = {}
     beats: list[float] = []
     i, last_pct, show, answered = 0, [-10], progress and n_steps >= 4000, None
     while True:
@@ -196,6 +208,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
             beats.append(tick.t)
         out.extend((tick.t, file_tick(tick.step, tick.t), m)
                    for m in engine.tick(tick.step, tick.t, tick.step_seconds, bar_beats))
+        heard[tick.step] = engine.heard
         answered = tick.step
         if show and tick.step % 256 == 0:
             _progress(tick.step, n_steps, last_pct)
@@ -214,13 +227,15 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     faults = sum(1 for s in steps.values() if s is None)
     first_step_seconds = seconds(step_ticks) if clock is None else (beats[1] - beats[0]) / spb if len(beats) > 1 else clock.step_seconds
     channels = settings.part_channels
-    parts = [(name, [(tick, m) for _, tick, m in out if m.channel == ch]) for name, ch in zip(contract.part_names, channels)]
+    parts = [(name, [(tick, m) for _, tick, m in out if m.channel == ch])
+             for k, (name, ch) in enumerate(zip(contract.part_names, channels)) if k not in settings.muted_parts]
     midi = write_midi(mel, parts, None if tempo_bpm is None else tempo_map.tempos[0])
     timed = [(t, m) for t, _, m in out]
     notes = _notes(mel, tempo_map, "lead") + _part_notes(timed, channels, contract.part_names)
     return RenderResult(midi, tuple(notes), ("lead", *contract.part_names), tuple(steps.get(k) for k in range(n_steps)),
                         tuple(timed), mido.tempo2bpm(tempo_map.tempos[0]), bar_beats, first_step_seconds,
-                        engine.reanswer_count, engine.revoiced_count, faults, tempo_map, spb, channels, tuple(beats))
+                        engine.reanswer_count, engine.revoiced_count, faults, tempo_map, spb, channels,
+                        tuple(heard.get(k) for k in range(n_steps)), tuple(beats))
 
 
 def _pair_notes(timed: list[tuple[float, mido.Message]], voice: str, end: float) -> list[Note]:
@@ -257,26 +272,33 @@ def _part_notes(out: list[tuple[float, mido.Message]], channels: tuple[int, ...]
 # -- commands --------------------------------------------------------------------------------------
 
 def _config(args: argparse.Namespace) -> Config:
-    """The live road's config: defaults, --config, then these flags. The melody is what read_melody
+    """The live road's config: defaults, the user's own file, --config, then these flags. The melody is what read_melody
     picked, so no input channel filters it."""
     return load_config(args.config).with_flags(
         bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
-        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy},
+        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy, "key": args.key},
     )
 
 
-def _model_and_settings(config: Config) -> tuple[StepModel, EngineSettings]:
+def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings]:
+    """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it)."""
     model = load_model(model_paths(config)[0])
+    if prompt is not None:
+        names = model.contract.part_names
+        config, lines = apply_prompt(config, parse_prompt(prompt, current_settings(config, names)), names,
+                                     given=given, kept=PROMPT_KEPT)
+        print("\n".join(lines))
     return model, engine_settings(config, model.contract)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults ([engine], [parts], [bridge] model, [audio])")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP + " ([engine], [parts], [bridge] model, [audio])")
     p.add_argument("--model", metavar="PATH", help="ONNX model file (default from config: the shipped chorale model)")
     p.add_argument("--seed", type=int, help="random seed; the same seed gives the same file (default from config: 0)")
     p.add_argument("--temperature", type=float, help="sampling temperature (default from config: 0.7, as `sideman run`)")
     p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"),
                    help="which of several held notes is the melody (default from config: highest)")
+    p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one heard (default from config: none)")
 
 
 def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
@@ -295,6 +317,8 @@ def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
                    help="0-based track holding the melody (default: the highest, most single-note line of the file)")
     p.add_argument("--channel", type=int, metavar="N",
                    help="MIDI channel (1-16) of the melody; 10 (drums) is the melody only when given here")
+    p.add_argument("--prompt", metavar="TEXT",
+                   help="settings in words, e.g. \"safe, just bass\" (docs/prompts.md); flags given win over it")
     _add_common(p)
 
 
@@ -329,7 +353,8 @@ def cmd_accompany(args: argparse.Namespace) -> int:
     refuse_overwriting(args.melody, args.output, args.png, args.wav)
     synth = audio.find_synth(config.audio) if args.wav else None  # before the render: a missing synth fails fast
     melody = read_melody(args.melody, args.track, None if args.channel is None else args.channel - 1)
-    model, settings = _model_and_settings(config)
+    given = tuple(slot for slot, flag in (("temperature", args.temperature), ("tempo", args.tempo)) if flag is not None)
+    model, settings = _model_and_settings(config, args.prompt, given)
     moved = place_parts(settings.part_channels, melody.used_channels())[1]
     print(melody.describe())
     if moved:

@@ -42,6 +42,15 @@ def test_every_engine_and_parts_key_reaches_the_engine_settings(tmp_path):
     assert s.part_channels == (4, 5, 6) and s.part_velocity_scale == (1.0, 0.5, 0.25) and s.input_channel == 0
 
 
+def test_parts_mute_names_the_model_parts_that_start_muted(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[parts]\nmute = ["tenor", "alto"]\n')
+    assert engines.engine_settings(load_config(path), FAKE_CONTRACT).muted_parts == (0, 1)
+    assert engines.engine_settings(Config(), FAKE_CONTRACT).muted_parts == ()
+    with pytest.raises(ConfigError, match=r"\[parts\] mute = \['chords'\]: the model has no part 'chords' \(its parts: alto, tenor, bass\)"):
+        engines.engine_settings(Config().replace("parts", mute=("chords",)), FAKE_CONTRACT)
+
+
 def test_a_part_channel_that_is_also_the_input_channel_is_refused():
     config = Config().replace("bridge", input_channel=3)
     with pytest.raises(ConfigError, match=r"\[bridge\] input_channel = 3: it is also a part channel"):

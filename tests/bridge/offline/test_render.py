@@ -264,6 +264,42 @@ def test_sideman_accompany_writes_the_file_and_says_where(tmp_path, fake_loader,
     assert (tmp_path / "again.mid").read_bytes() == out.read_bytes()
 
 
+def test_accompany_prompt_writes_only_the_parts_it_names(tmp_path, fake_loader, capsys):
+    src, out = tmp_path / "tune.mid", tmp_path / "jam.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(out), "--prompt", "slow waltz in D minor, just bass, wild",
+                 "--temperature", "0.5"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:4] == ["prompt: key D minor, parts bass (alto, tenor muted)",
+                           "prompt: tempo 72 not used: accompany keeps the file's tempo map (--tempo sets one)",
+                           "prompt: meter 3/4 not used: accompany keeps the file's time signature",
+                           "prompt: temperature 1.5 not used: the flag given wins"]
+    jam = mido.MidiFile(out)
+    assert [t.name for t in jam.tracks] == ["", "tune", "bass"]
+    bass = [m for m in jam.tracks[2] if m.type == "note_on" and m.velocity > 0]
+    assert bass and {m.channel for m in bass} == {3}
+    assert not [m for t in jam.tracks[:2] for m in t if m.type == "note_on" and m.channel in (1, 2)]
+
+
+def test_accompany_prompt_temperature_reaches_the_model(tmp_path, monkeypatch, capsys):
+    models = []
+    monkeypatch.setattr(offline, "load_model", lambda path: models.append(FakeStepModel()) or models[-1])
+    src = tmp_path / "tune.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid"), "--prompt", "play it safe"]) == 0
+    assert "prompt: temperature 0.4" in capsys.readouterr().out
+    assert {call["temperature"] for call in models[0].calls} == {0.4}
+
+
+def test_accompany_prompt_leaving_no_part_is_one_line(tmp_path, fake_loader, capsys):
+    src = tmp_path / "tune.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid"), "--prompt", "just chords"]) == 2
+    err = capsys.readouterr().err
+    assert err == "sideman: error: the prompt asks for chords only: nothing would play (the model's parts: alto, tenor, bass)\n"
+    assert not (tmp_path / "jam.mid").exists()
+
+
 def test_sideman_accompany_bad_input_is_one_line_and_exit_2(tmp_path, fake_loader, capsys):
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"MThd\x00\x00")

@@ -1,0 +1,59 @@
+"""`sideman listen MELODY.mid [--json]`: what Sideman hears in a tune, bar by bar, as the live bridge hears it.
+
+The file goes through the same engine as `accompany` (and so the same listener, step by step, never
+looking ahead); per bar it prints the key heard at the bar's end, its confidence, and the chord heard
+at the end of each beat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+
+from sideman.bridge.core.key_profiles import chord_name, key_name
+from sideman.bridge.core.listening import HeardNow
+from sideman.bridge.offline.render import RenderResult
+
+
+def bars(result: RenderResult) -> Iterator[dict]:
+    """One dict per bar: {"bar": 1, "key": "G major", "confidence": 0.8, "chords": ["G", "G", "D7", "G"]}."""
+    spb, beats = result.steps_per_beat, result.beats_per_bar
+    per_bar = spb * beats
+    heard = result.heard
+    for first in range(0, len(heard) - per_bar + 1, per_bar):
+        end: HeardNow = heard[first + per_bar - 1]
+        chords = []
+        for beat in range(beats):
+            at = heard[first + (beat + 1) * spb - 1]
+            chords.append("-" if at.chord is None else chord_name(at.chord))
+        yield {"bar": first // per_bar + 1, "key": "-" if end.key is None else key_name(end.key),
+               "confidence": round(end.key_confidence, 2), "chords": chords}
+
+
+def add_listen_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "Print what Sideman hears in a tune, bar by bar: the key (and how sure) and the chord of each beat."
+    p.add_argument("melody", metavar="MELODY.mid", help="a MIDI file holding the tune")
+    p.add_argument("--json", action="store_true", help="one JSON object per line and bar")
+    p.add_argument("--config", metavar="PATH", help="a TOML file overriding the defaults")
+    p.add_argument("--track", type=int, metavar="N", help="0-based track holding the tune (default: as accompany chooses)")
+    p.add_argument("--channel", type=int, metavar="N", help="MIDI channel (1-16) of the tune")
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from sideman.bridge.config import load_config
+    from sideman.bridge.engines import engine_settings, load_model, model_paths
+    from sideman.bridge.offline.render import render
+
+    config = load_config(args.config)
+    model = load_model(model_paths(config)[0])
+    channel = None if args.channel is None else args.channel - 1
+    result = render(args.melody, model, engine_settings(config, model.contract), track=args.track, channel=channel)
+    for bar in bars(result):
+        if args.json:
+            print(json.dumps(bar), flush=True)
+        else:
+            print(f"bar {bar['bar']:3d}: {bar['key']:<9} {100 * bar['confidence']:3.0f}%  {' '.join(f'{c:<6}' for c in bar['chords']).rstrip()}")
+    sys.stdout.flush()
+    return 0
