@@ -324,15 +324,15 @@ def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
 
 def _report(result: RenderResult, midi_path: Path, png_paths: list[Path], followed: bool = False) -> None:
     parts = sum(1 for n in result.notes if n.voice != "lead")
-    if followed:
-        b = result.beats
-        bpms = [round(240.0 / (b[4] - b[0]), 1), round(240.0 / (b[-1] - b[-5]), 1)] if len(b) > 4 else [0.0]
-        at = f"following the melody, {len(b)} beats, from"
+    b = result.beats
+    if followed and len(b) > 4:  # the tempo of the first and of the last four beats followed
+        tempo = f"following the melody from {240.0 / (b[4] - b[0]):.1f} to {240.0 / (b[-1] - b[-5]):.1f} BPM"
+    elif followed:
+        tempo = "following the melody (it never found the beat)"
     else:
         bpms = sorted({round(mido.tempo2bpm(t), 1) for t in result.tempo_map.tempos})
-        at = "at"
-    tempo = f"{bpms[0]:g}" if len(bpms) == 1 else f"{bpms[0]:g}-{bpms[-1]:g}"
-    print(f"wrote {midi_path}  ({result.bars:g} bars {at} {tempo} BPM, {parts} part notes, "
+        tempo = f"at {bpms[0]:g} BPM" if len(bpms) == 1 else f"at {bpms[0]:g}-{bpms[-1]:g} BPM"
+    print(f"wrote {midi_path}  ({result.bars:g} bars {tempo}, {parts} part notes, "
           f"{result.reanswers} late-note re-answers, {result.faults} model faults)")
     for path in png_paths:
         print(f"wrote {path}")
