@@ -91,7 +91,7 @@ class RenderResult:
 
 # -- reading ---------------------------------------------------------------------------------------
 
-def _open(source: str | os.PathLike[str] | mido.MidiFile) -> tuple[mido.MidiFile, str]:
+def open_midi(source: str | os.PathLike[str] | mido.MidiFile) -> tuple[mido.MidiFile, str]:
     if isinstance(source, mido.MidiFile):
         return source, source.filename or "<melody>"
     path = Path(source)
@@ -124,7 +124,7 @@ def _first_meta(mid: mido.MidiFile, kind: str) -> mido.MetaMessage | None:
 def read_melody(source: str | os.PathLike[str] | mido.MidiFile, track: int | None = None,
                 channel: int | None = None) -> Melody:
     """The lead from a MIDI file: `track` (default: the one with the most notes), `channel` 0-based (default all)."""
-    mid, name = _open(source)
+    mid, name = open_midi(source)
     tpb = mid.ticks_per_beat
     if not isinstance(tpb, int) or not 0 < tpb < 2**15:
         raise MidiFileError(f"{name}: time division {tpb!r} is not ticks per beat (SMPTE timing is not supported)")
