@@ -3,7 +3,8 @@
 What the player plays: every note of the file but drums (channel 10) when the notes come from
 several lines (tracks, or channels of one track): a melody with its accompaniment; from a single
 line, its highest notes (the tune over any chords). Notes go onto the 16th-note grid of the file's
-quarter note; the recogniser steps through them from silence, one 16th at a time, hearing only
+quarter note as a live session hears them (from the tick nearest the note-on, at every tick the key
+is still down); the recogniser steps through them from silence, one 16th at a time, hearing only
 what has sounded so far. Per bar it reports the key heard at the bar's last step, with its
 probability, and the chord heard at the last step of each beat. Bars follow the file's first time
 signature (in quarter-note beats: 6/8 has 3) from the file's start.
@@ -78,12 +79,13 @@ def highest_line(notes: list[Note]) -> list[Note]:
 
 
 def to_steps(notes: list[Note], ticks_per_beat: int) -> list[Note]:
-    """Ticks -> 16th-note steps (nearest); a note keeps at least one step."""
+    """Ticks -> 16th-note steps as the live bridge hears them: a note counts from the tick nearest its
+    start and sounds at every later tick it is still held at (at least one)."""
     per_step = ticks_per_beat / STEPS_PER_BEAT
     out = []
     for start, end, pitch in notes:
         a = round(start / per_step)
-        out.append((a, max(a + 1, round(end / per_step)), pitch))
+        out.append((a, max(a + 1, math.ceil(end / per_step - 1e-9)), pitch))
     return out
 
 

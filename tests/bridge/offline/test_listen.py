@@ -48,13 +48,14 @@ def test_several_lines_are_all_heard_but_the_drums() -> None:
     assert notes == [(0, 480, 72), (0, 960, 48)] and "2 lines" in what
 
 
-def test_a_struck_again_note_ends_the_one_before_and_steps_round_to_16ths() -> None:
+def test_a_struck_again_note_ends_the_one_before_and_a_note_sounds_at_every_tick_it_is_held_at() -> None:
     mid = midi([(0, 60, 0, 400)])
     mid.tracks[0].insert(1, mido.Message("note_on", channel=0, note=60, velocity=70, time=200))  # again at tick 200
     mid.tracks[0][2].time = 200  # its note-off still at tick 400
     notes, _ = played_notes(mid)
     assert notes == [(0, 200, 60), (200, 400, 60)]
-    assert to_steps(notes, 480) == [(0, 2, 60), (2, 3, 60)]
+    assert to_steps(notes, 480) == [(0, 2, 60), (2, 4, 60)]  # released at 16th 3.33: still held at tick 3
+    assert to_steps([(10, 480, 62)], 480) == [(0, 4, 62)]  # struck just after tick 0, released at tick 4
     assert highest_line([(0, 4, 60), (0, 2, 64), (2, 4, 62)]) == [(0, 2, 64), (2, 4, 62)]
 
 
