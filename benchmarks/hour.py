@@ -59,6 +59,13 @@ class CountingOutput:
         pass
 
 
+def counting_output():
+    """A CountingOutput that silences on close as every bridge output does, without the wait for a MIDI server."""
+    from sideman.bridge.live.ports import SilencingOutput
+
+    return SilencingOutput(CountingOutput(), flush_seconds=0.0)
+
+
 def _hour(name: str, cost_ns: np.ndarray, window: int, rss0: float | None, rss1: float | None, bpm: float, extra: str = "") -> Hour:
     steps = len(cost_ns)
     growth = None if rss0 is None or rss1 is None else rss1 - rss0
@@ -73,7 +80,7 @@ def hour_engine(model: Path, steps: int, bpm: float, window: int) -> Hour:
     import mido
 
     from sideman.bridge.config import Config
-    from sideman.bridge.live.session import build_engines
+    from sideman.bridge.engines import build_engines
 
     engine = build_engines(Config(), [model])[0]
     step_s = 60.0 / (bpm * 4)
@@ -103,13 +110,13 @@ def hour_live(model: Path, steps: int, bpm: float, window: int, workdir: Path) -
     from sideman.bridge.config import Config
     from sideman.bridge.live.inbox import Inbox, Received
     from sideman.bridge.live.loop import LiveBridge
-    from sideman.bridge.live.session import build_engines, open_recorder
+    from sideman.bridge.engines import build_engines
+    from sideman.bridge.live.session import open_recorder
 
     config = Config().replace("bridge", clock="midi", tempo=bpm).replace("recording", directory=str(workdir / "hour"))
     engines = build_engines(config, [model])
     recorder = open_recorder(config, engines, [model])
-    bridge = LiveBridge(config, Inbox(config.bridge.queue_capacity), CountingOutput(), engines, recorder, now=lambda: 0.0)
-    bridge.output._flush_seconds = 0.0  # nothing to wait for: the output is a counter
+    bridge = LiveBridge(config, Inbox(config.bridge.queue_capacity), counting_output(), engines, recorder, now=lambda: 0.0)
     pulse_s = 60.0 / (bpm * 24)
     cost = np.ones(steps)
     clock = time.perf_counter_ns
@@ -147,14 +154,14 @@ def flood_message_cost(model: Path, workdir: Path, n: int = 20_000) -> tuple[flo
     from sideman.bridge.config import Config
     from sideman.bridge.live.inbox import Inbox, Received
     from sideman.bridge.live.loop import LiveBridge
-    from sideman.bridge.live.session import build_engines, open_recorder
+    from sideman.bridge.engines import build_engines
+    from sideman.bridge.live.session import open_recorder
 
     config = (Config().replace("bridge", clock="midi", thru=True, input_channel=1)
               .replace("recording", directory=str(workdir / "flood-cost")))
     engines = build_engines(config, [model])
-    bridge = LiveBridge(config, Inbox(config.bridge.queue_capacity), CountingOutput(), engines,
+    bridge = LiveBridge(config, Inbox(config.bridge.queue_capacity), counting_output(), engines,
                         open_recorder(config, engines, [model]), now=lambda: 0.0)
-    bridge.output._flush_seconds = 0.0
     messages = flood_messages(n, seed=1)
     cost = np.ones(n)
     clock = time.perf_counter_ns

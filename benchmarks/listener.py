@@ -16,14 +16,12 @@ import numpy as np
 
 from sideman.bridge.listen.features import frames
 from sideman.bridge.listen.recogniser import DEFAULT_LISTENER, Recogniser
-from sideman.bridge.offline.listen import played_notes, to_steps
-from sideman.bridge.offline.render import DEMO_MELODY, open_midi
+from sideman.bridge.offline.demo_melody import melody_notes
 
 
 def session(n_steps: int) -> list[tuple[list[int], list[int], int]]:
     """(sounding, struck, step_in_beat) per step: the demo melody looped, a triad under each beat."""
-    mid, _ = open_midi(DEMO_MELODY)
-    notes = to_steps(played_notes(mid)[0], mid.ticks_per_beat)
+    notes = [(round(start * 4), round((start + length) * 4), pitch) for start, length, pitch in melody_notes()]
     length = max(end for _, end, _ in notes)
     chords = [(b * 4, b * 4 + 4, p) for b in range(length // 4) for p in ((43, 47, 50), (48, 52, 55), (50, 54, 57))[b % 3]]
     steps = frames(notes + chords, length)

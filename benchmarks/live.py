@@ -2,10 +2,10 @@
 
 Prints one table with a PASS/MISS per target; asserts nothing. docs/benchmarks.md explains each row.
 
-- The bridge is a real `LiveBridge` with real rtmidi JACK ports, built like `sideman run` builds it
-  (sideman.bridge.live.session), in this process so it can be measured from outside: a thin subclass tells a
-  meter what caused the sends that follow (a clock tick, or an input message), and the output port
-  stores `perf_counter() - cause time` in a preallocated array (one clock read, one store a send).
+- The bridge is a real `LiveBridge` with real rtmidi JACK ports, opened by `sideman run`'s own session
+  (sideman.bridge.live.session), in this process so it can be measured from outside: the bridge's
+  `on_cause` hook tells a meter what caused the sends that follow (a clock tick, or an input message),
+  and the output port stores `perf_counter() - cause time` in a preallocated array (one clock read, one store a send).
   The cause time is the driver callback's stamp: "event stamped -> handed to the driver".
   Thru is on, so thru sends are measured too; recording is on, into a temporary directory.
 - A load client (benchmarks.clients, another process) sends the MIDI clock on its own port (to the
@@ -37,6 +37,7 @@ import signal
 import sys
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,25 +107,24 @@ class MeteredPort:
         self.port.close()
 
 
-def metered_bridge(*args, meter: SendMeter, **kwargs):
-    """A LiveBridge that tells `meter` what caused the sends that follow and counts its input by status byte."""
-    from sideman.bridge.live.loop import LiveBridge
+class CauseMeter:
+    """The bridge's `on_cause` hook: tells `meter` what caused the sends that follow, and counts the
+    bridge's input by status byte."""
 
-    class MeteredBridge(LiveBridge):
-        def handle(self, received) -> None:
-            if received.data:
-                self.by_status[received.data[0] & 0xFF] += 1
-            meter.cause_t, meter.cause = received.t, INPUT
-            super().handle(received)
+    def __init__(self, meter: SendMeter) -> None:
+        self.meter = meter
+        self.by_status = np.zeros(256, np.int64)
 
-        def _on_tick(self, tick) -> None:
-            meter.cause_t, meter.cause = tick.t, TICK
-            super()._on_tick(tick)
-            meter.cause = INPUT
+    def __call__(self, event) -> None:
+        from sideman.bridge.live.inbox import Received
 
-    bridge = MeteredBridge(*args, **kwargs)
-    bridge.by_status = np.zeros(256, np.int64)
-    return bridge
+        m = self.meter
+        if isinstance(event, Received):
+            if event.data:
+                self.by_status[event.data[0] & 0xFF] += 1
+            m.cause_t, m.cause = event.t, INPUT
+        else:  # a clock tick
+            m.cause_t, m.cause = event.t, TICK
 
 
 @dataclass
@@ -171,14 +171,10 @@ def _late_since(path: Path | None, offset: int) -> dict[str, int] | None:
 
 def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, log: Path | None = None) -> ServerRun:
     """The idle and the flood phase on the JACK server `env` names."""
-    import rtmidi
-
     from sideman.bridge.config import Config
-    from sideman.bridge.live.inbox import Inbox
+    from sideman.bridge.engines import build_engines
     from sideman.bridge.live.loop import LATENCY_WINDOW
-    from sideman.bridge.live.ports import RtMidiOutput, open_input
-    from sideman.bridge.live.session import build_engines, open_jack_watch, open_recorder
-    from sideman.bridge.live.realtime import ordinary_under_jack
+    from sideman.bridge.live.session import session
 
     frames = int(jack_tool(["jack_bufsize"], env).split()[0])
     rate = int(jack_tool(["jack_samplerate"], env).split()[0])
@@ -186,36 +182,33 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
     run = ServerRun(frames, frames / rate, tag)
     config = (Config().replace("bridge", clock="midi", thru=True, input_channel=1, tempo=args.tempo,
                                realtime_priority=args.realtime_priority)
-              .replace("ports", client_name=tag).replace("recording", directory=str(workdir / "sessions")))
-    saved_server = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = env["JACK_DEFAULT_SERVER"]  # libjack reads it when a client opens
+              .replace("ports", api="jack", client_name=tag).replace("recording", directory=str(workdir / "sessions")))
     ctx = multiprocessing.get_context("spawn")
     load_conn, load_end = ctx.Pipe()
     daw_conn, daw_end = ctx.Pipe()
     procs = [ctx.Process(target=load_worker, args=(load_end, f"{tag}-clock", f"{tag}-load"), daemon=True),
              ctx.Process(target=daw_worker, args=(daw_end, f"{tag}-daw", PART_CHANNELS), daemon=True)]
-    bridge = watch = None
-    try:
+    with ExitStack() as stack:
+        stack.enter_context(_jack_server(env["JACK_DEFAULT_SERVER"]))
         engines = build_engines(config, [model])
         meter = SendMeter(int((args.flood_rate + 300) * max(args.flood_seconds, args.idle_seconds) * 1.2) + 10_000)
-        inbox = Inbox(config.bridge.queue_capacity)
+        causes = CauseMeter(meter)
         # JACK clients open one after another, each with no other client closing meanwhile (the DAW's
         # tool clients run once the load client is open): a client that closes while another opens can
         # leave that one waking a later client in only part of the cycles (sideman.bridge.live.jack.watch.stale_wakeups).
-        # Each sending process checks and reopens; the bridge's does it as `sideman run` does.
-        output = MeteredPort(RtMidiOutput(rtmidi.API_UNIX_JACK, tag, "Sideman Out"), meter)
-        bridge = metered_bridge(config, inbox, output, engines, meter=meter)
-        bridge.input = open_input(rtmidi.API_UNIX_JACK, tag, "Sideman In", inbox)
-        bridge.recorder = open_recorder(config, engines, [model])
-        watch = open_jack_watch(bridge, tag)  # also guards the output against a stalled server
-        if watch is None:
+        # Each sending process checks and reopens; the bridge's session does it as `sideman run` does.
+        # No stop signals: Ctrl-C interrupts the benchmark itself.
+        live = stack.enter_context(session(config, engines, [model], wrap_output=lambda port: MeteredPort(port, meter),
+                                           on_cause=causes, stop_signals=()))
+        bridge, inbox = live.bridge, live.bridge.inbox
+        if live.watch is None:  # it also guards the output against a stalled server
             raise PortError("cannot open a JACK client through libjack for the benchmark's watch")
+        stack.callback(_stop_clients, procs, (load_conn, daw_conn))  # before the session closes
         for p, conn in zip(procs, (load_conn, daw_conn)):
             p.start()
             ready = conn.recv() if conn.poll(60) else "no answer in 60 s"
             if ready != "ready":
                 raise PortError(f"a benchmark client did not start ({ready})")
-        bridge.start(ordinary_because=ordinary_under_jack(watch.server_realtime))
         run.scheduling = bridge.scheduling
         sideman_in, sideman_out = find_port(env, tag, ":Sideman In"), find_port(env, tag, ":Sideman Out")
         clock, flood, daw = (find_port(env, f"{tag}-{name}:") for name in ("clock", "load", "daw"))
@@ -229,7 +222,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
                 continue
             gc.collect()
             rss0, log_at = rss_mb(), _log_size(log)
-            status0, dropped0, ticks0 = bridge.by_status.copy(), inbox.dropped, bridge.stats.tick_count
+            status0, dropped0, ticks0 = causes.by_status.copy(), inbox.dropped, bridge.stats.tick_count
             meter.count, meter.enabled = 0, True
             load_conn.send({"seconds": seconds, "rate": flood_rate, "bpm": args.tempo, "seed": len(run.phases)})
             if not load_conn.poll(seconds + 120):
@@ -244,33 +237,41 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
             daw_conn.send("report")
             events, daw_counts = daw_conn.recv()
             ticks = np.arange(ticks0, bridge.stats.tick_count)[-LATENCY_WINDOW:] % LATENCY_WINDOW
-            received = _received(bridge.by_status - status0)
+            received = _received(causes.by_status - status0)
             daw_counts["clock"] = sum(1 for e in events if e[1] == 0xF8)
             # If neither side lost a pulse, the DAW can count the bridge's ticks; else onset_delays falls back.
             counted = received["clock"] == daw_counts["clock"] == sent.get("clock", 0)
             run.phases.append(Phase(name, seconds, meter.of(TICK), meter.of(INPUT), bridge.stats.tick_seconds[ticks].copy(),
                                     onset_delays(events, counted, 60.0 / (args.tempo * 24)), sent, received,
                                     inbox.dropped - dropped0, daw_counts, (rss0, rss_mb()), _late_since(log, log_at)))
+    return run
+
+
+@contextmanager
+def _jack_server(name: str):
+    """JACK_DEFAULT_SERVER = `name` meanwhile: libjack reads it when a client opens."""
+    saved = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    try:
+        yield
     finally:
-        for conn in (load_conn, daw_conn):
-            try:
-                conn.send(None)
-            except OSError:
-                pass
-        for p in procs:
-            if p.pid is not None:
-                p.join(10)
-                if p.is_alive():
-                    p.terminate()
-        if bridge is not None:
-            bridge.close()
-        if watch is not None:
-            watch.close()
-        if saved_server is None:
+        if saved is None:
             os.environ.pop("JACK_DEFAULT_SERVER", None)
         else:
-            os.environ["JACK_DEFAULT_SERVER"] = saved_server
-    return run
+            os.environ["JACK_DEFAULT_SERVER"] = saved
+
+
+def _stop_clients(procs, conns) -> None:
+    for conn in conns:
+        try:
+            conn.send(None)
+        except OSError:
+            pass
+    for p in procs:
+        if p.pid is not None:
+            p.join(10)
+            if p.is_alive():
+                p.terminate()
 
 
 def _wait_drained(inbox, quiet: float = 0.5, timeout: float = 10.0) -> None:
@@ -403,7 +404,7 @@ def add_bench_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench_live(args: argparse.Namespace) -> int:
-    from sideman.bridge.live.session import DEFAULT_MODEL
+    from sideman.bridge.engines import DEFAULT_MODEL
 
     quick = args.quick
     args.idle_seconds = args.idle_seconds if args.idle_seconds is not None else (3.0 if quick else 30.0)

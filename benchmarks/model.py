@@ -27,7 +27,7 @@ import numpy as np
 
 from sideman.bridge.config import EngineConfig
 from sideman.bridge.errors import ModelError
-from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.engines import DEFAULT_MODEL
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "models" / "default" / "chorale-gru.pt"
 

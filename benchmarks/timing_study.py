@@ -128,13 +128,14 @@ def sounding_at_midpoints(result, n_steps: int) -> np.ndarray:
 def run_condition(pieces, model, sigma_ms: float, early_ms: float, late_ms: float, bpm: float, seed: int):
     """Accompany every piece under one timing condition; returns summed counts."""
     from sideman.bridge.core.engine import EngineSettings
-    from sideman.bridge.offline.render import default_part_channels, render
+    from sideman.bridge.engines import suggested_channels
+    from sideman.bridge.offline.render import render
     from sideman.models.data import VOCAB
     from sideman.models.metrics import HarmonyCounts, measure
 
     contract = model.contract
     n_parts = len(contract.parts)
-    settings = EngineSettings(part_channels=default_part_channels(contract), early_window=early_ms / 1000,
+    settings = EngineSettings(part_channels=suggested_channels(contract), early_window=early_ms / 1000,
                               late_window=late_ms / 1000, seed=seed)
     counts = HarmonyCounts()
     both = clash = steps = reanswers = revoiced = onsets = known = 0
@@ -225,9 +226,10 @@ def main(argv: list[str] | None = None) -> int:
 
         model, name = FakeStepModel(hold_threshold=0.5), "fake (tests/fakes.py)"
     else:
-        from sideman.bridge.offline.render import load_model
+        from sideman.bridge.config import Config
+        from sideman.bridge.engines import load_model, model_paths
 
-        model = load_model(args.model)
+        model = load_model(model_paths(Config(), [args.model] if args.model else None)[0])
         name = str(getattr(model, "path", args.model))
     pieces = load_dataset(progress=False).pieces["test"]
     if args.limit:

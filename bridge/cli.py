@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import signal
 import sys
 import time
 from typing import Callable, Sequence
 
 from sideman.bridge import __version__
-from sideman.bridge.config import API_CHOICES, Config, load_config
-from sideman.bridge.errors import SidemanError
+from sideman.bridge.config import API_CHOICES, CONFIG_FLAG_HELP, Config, key_sources, load_config
+from sideman.bridge.errors import ConfigError, MissingDependencyError, SidemanError
 
 log = logging.getLogger("sideman")
 
@@ -25,18 +24,21 @@ log = logging.getLogger("sideman")
 # The module is imported only when its command runs.
 LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "accompany": ("sideman.bridge.offline.render", "add_accompany_arguments", "cmd_accompany", "accompany a melody from a MIDI file, offline"),
-    "demo": ("sideman.bridge.offline.render", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI and a PNG"),
+    "demo": ("sideman.bridge.offline.render", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI, a PNG and a WAV"),
+    "prompt": ("sideman.bridge.prompt.command", "add_prompt_arguments", "cmd_prompt", "show the settings a line of English asks for (\"slow sad waltz in D minor\")"),
+    "listen": ("sideman.bridge.offline.listen", "add_listen_arguments", "cmd_listen", "print the key and chords Sideman hears in a tune, bar by bar"),
     "recover": ("sideman.bridge.recording.recorder", "add_recover_arguments", "cmd_recover", "turn a leftover session journal into a MIDI file"),
     "data": ("sideman.models.data", "add_data_arguments", "cmd_data", "build the chorale dataset cache (needs the train extras)"),
     "train": ("sideman.models.train", "add_train_arguments", "cmd_train", "train a model (needs the train extras)"),
     "evaluate": ("sideman.models.evaluate", "add_evaluate_arguments", "cmd_evaluate", "evaluate a checkpoint on held-out chorales (train extras)"),
     "export": ("sideman.export.onnx_export", "add_export_arguments", "cmd_export", "export a checkpoint to ONNX with parity checks (train extras)"),
-    "listen": ("sideman.bridge.offline.listen", "add_listen_arguments", "cmd_listen", "print, bar by bar, the key and chords the bridge would hear in a MIDI file"),
     "train-listener": ("sideman.models.listen.train", "add_train_listener_arguments", "cmd_train_listener", "train the key and chord recogniser (train extras)"),
     "evaluate-listener": ("sideman.models.listen.evaluate", "add_evaluate_listener_arguments", "cmd_evaluate_listener", "the recogniser against music21's key finders and a chord template matcher (train extras)"),
     "export-listener": ("sideman.export.listen_export", "add_export_listener_arguments", "cmd_export_listener", "export the recogniser to ONNX with a parity check (train extras)"),
 }
-TRAIN_EXTRAS_HINT = "install the training extras first: pip install torch==2.13.0 && pip install -e '.[train]'"
+# What the training commands import from the `train` extra; missing, any command needing one says how to install them.
+TRAIN_EXTRAS = ("torch", "music21", "onnx", "onnxscript", "tqdm")
+TRAIN_EXTRAS_HINT = "pip install 'sideman[train]'"
 
 
 def _add_port_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,130 +47,99 @@ def _add_port_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     _add_port_arguments(p)
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP)
     p.add_argument("--in", dest="connect_input", metavar="NAME", help="connect to an existing input port whose name contains NAME (loopMIDI, IAC, a keyboard) instead of creating 'Sideman In'")
     p.add_argument("--out", dest="connect_output", metavar="NAME", help="connect to an existing output port whose name contains NAME instead of creating 'Sideman Out'")
     p.add_argument("--thru", action=argparse.BooleanOptionalAction, default=None, help="also pass the notes you play through to the output (for setups without a DAW)")
     p.add_argument("--model", action="append", metavar="PATH", help="ONNX model file (default: the shipped chorale model); repeat to load several and switch with Program Change 1, 2, ...")
     p.add_argument("--clock", choices=("auto", "midi", "internal"), help="follow the DAW's MIDI clock, use Sideman's own, or auto (default)")
     p.add_argument("--tempo", type=float, metavar="BPM", help="tempo of the internal clock")
+    p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one Sideman hears")
     p.add_argument("--no-engine", action="store_true", help="no accompaniment: a plain thru bridge")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--quiet", action="store_true", help="no status line (for running as a background service)")
     p.add_argument("--log-file", metavar="PATH", help="write log lines to this file instead of stderr")
+    p.add_argument("--learn", action="store_true", help="start by learning the controls: move each control when asked "
+                   "(Enter skips one, q ends); the CC map is saved to your config file (typing l and Enter while it "
+                   "runs does the same)")
+    p.add_argument("--prompt", metavar="TEXT", help="start with the settings these words ask for, e.g. \"slow, only bass\" "
+                   "(docs/prompts.md); flags given win; while it plays, type a line such as \"busier\" and Enter")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Defaults, then the user's file, then flags — each layer validated."""
-    config = load_config(getattr(args, "config", None))
-    ports = {k: v for k in ("api", "connect_input", "connect_output") if (v := getattr(args, k, None)) is not None}
-    if ports:
-        config = config.replace("ports", **ports)
-    bridge = {k: v for k in ("thru", "clock", "tempo") if (v := getattr(args, k, None)) is not None}
-    if getattr(args, "model", None):
-        bridge["model"] = args.model[0]
-    if bridge:
-        config = config.replace("bridge", **bridge)
-    if getattr(args, "no_record", False):
-        config = config.replace("recording", enabled=False)
-    status = {k: v for k in ("quiet", "log_file") if (v := getattr(args, k, None))}
-    if status:
-        config = config.replace("status", **status)
+    """Defaults, then the user's own file, then the --config file, then flags — each layer validated."""
+    def flag(name: str):
+        return getattr(args, name, None)  # each command has its own flags
+
+    models = flag("model")
+    return load_config(flag("config")).with_flags(
+        ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
+        bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None},
+        engine={"key": flag("key")},
+        recording={"enabled": False if flag("no_record") else None},
+        status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
+    )
+
+
+def run_prompt(config: Config, text: str, part_names: tuple[str, ...], given: tuple[str, ...] = ()) -> Config:
+    """`config` with the settings `text` asks for (flags in `given` win); prints what was and was not applied."""
+    from sideman.bridge.prompt.apply import apply_prompt, current_settings
+    from sideman.bridge.prompt.parse import parse_prompt
+
+    config, lines = apply_prompt(config, parse_prompt(text, current_settings(config, part_names)), part_names, given=given)
+    for line in lines:
+        print(line, flush=True)
     return config
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
+    from sideman.bridge.live.port_names import is_sideman_port
     from sideman.bridge.live.ports import list_ports, resolve_api
 
     config = config_from_args(args)
     listing = list_ports(resolve_api(config.ports.api))
+    p = config.ports
+    mark = "   (Sideman's own: connected to Sideman, it would hear itself)"
     print(f"MIDI API: {listing.api}")
-    print("Inputs (Sideman can listen to):")
-    for name in listing.inputs or ["(none)"]:
-        print(f"  {name}")
-    print("Outputs (Sideman can play into):")
-    for name in listing.outputs or ["(none)"]:
-        print(f"  {name}")
+    for title, names in (("Inputs (Sideman can listen to):", listing.inputs), ("Outputs (Sideman can play into):", listing.outputs)):
+        print(title)
+        for name in names or ["(none)"]:
+            print(f"  {name}{mark if is_sideman_port(name, p.client_name, (p.input_name, p.output_name)) else ''}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sideman.bridge.errors import PortError
-    from sideman.bridge.live.inbox import Inbox
-    from sideman.bridge.live.loop import LiveBridge
-    from sideman.bridge.live.ports import API_IDS, API_NAMES, RtMidiOutput, open_input, resolve_api
-    from sideman.bridge.live.session import build_engines, model_paths, open_jack_watch, open_recorder
+    from sideman.bridge.engines import build_engines, model_paths
+    from sideman.bridge.live.learn import sources_text
+    from sideman.bridge.live.session import session
+    from sideman.bridge.live.terminal import stdin_is_terminal
 
     started = time.perf_counter()
     config = config_from_args(args)
     if config.status.log_file:
         _log_to_file(config.status.log_file)
     # Everything that can fail on the user's input fails here, before a port opens (but the recording
-    # directory, checked once the ports are open: see below).
+    # directory, checked once the ports are open: see sideman.bridge.live.session).
     paths = [] if args.no_engine else model_paths(config, args.model)
     engines = build_engines(config, paths)
-    api = resolve_api(config.ports.api)
-    p = config.ports
-    inbox = Inbox(config.bridge.queue_capacity)
-    bridge = LiveBridge(config, inbox, RtMidiOutput(api, p.client_name, p.output_name, p.connect_output), engines)
-    status = None
-    watch = None
-    jack_realtime: bool | None = None
-    stop_signals = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
-    try:
-        bridge.input = open_input(api, p.client_name, p.input_name, inbox, p.connect_input,
-                                  on_lost=lambda reason: bridge.request_stop())
-        # The recording opens only once both ports are open: a port error must leave neither an
-        # empty session file nor a stray journal behind (nothing has been recorded yet).
-        bridge.recorder = recorder = open_recorder(config, engines, paths)
-        if api == API_IDS["jack"]:
-            # rtmidi reports nothing when the JACK server stops; without this the bridge would run on, deaf and mute.
-            watch = open_jack_watch(bridge, p.client_name)
-        for sig in stop_signals:
-            signal.signal(sig, lambda signum, frame: bridge.request_stop())
-        from sideman.bridge.live.realtime import ordinary_under_jack
-
-        jack_realtime = None if watch is None else watch.server_realtime
-        bridge.start(ordinary_because=ordinary_under_jack(jack_realtime) if api == API_IDS["jack"] else "")
-        opened_ms = (time.perf_counter() - started) * 1000
-        models = ", ".join(path.name for path in paths) or "none (thru only)"
-        print(f"Sideman {__version__}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "
-              f"({API_NAMES[api]}; model {models}; clock {config.bridge.clock}; thru {'on' if config.bridge.thru else 'off'}); "
-              f"engine thread {bridge.scheduling}; ports open after {opened_ms:.0f} ms. Ctrl-C to stop.", flush=True)
-        if recorder is not None:
-            print(f"Recording this session to {recorder.journal_path}", flush=True)
-        if not config.status.quiet:
-            from sideman.bridge.live.status import StatusLine
-
-            status = StatusLine(bridge, xruns=(lambda: watch.xruns) if watch is not None else None)
-            status.start()
-        while not bridge.wait(timeout=0.5):
-            pass
-    finally:
-        if status is not None:
-            status.stop()
-        recording = bridge.close()
-        if watch is not None:
-            watch.close()
-    print(f"Sideman stopped: {bridge.stats.received} messages in, {bridge.stats.sent} out, "
-          f"{bridge.inbox.dropped} dropped, {bridge.stats.malformed} malformed.", flush=True)
-    if recording is not None:
-        print(f"Session saved: {recording}", flush=True)
-    if watch is not None and watch.xruns:
-        print(f"The JACK server reported {watch.xruns} xrun(s): cycles where some client finished late, when JACK "
-              f"may drop or repeat MIDI. {'A larger JACK period or a less busy machine helps.' if jack_realtime else 'Run JACK realtime (jackd -R).'}",
-              flush=True)
-    if watch is not None and watch.lost is not None:
-        raise PortError(f"the JACK server stopped while Sideman was running ({watch.lost}); start it again, then `sideman run`")
-    lost_input = getattr(bridge.input, "lost", None)
-    if lost_input is not None:
-        raise PortError(f"the MIDI input relay process stopped while Sideman was running ({lost_input}); "
-                        "nothing came in after that; run `sideman run` again")
+    if args.prompt and engines:
+        config = run_prompt(config, args.prompt, engines[0].contract.part_names, given=("tempo",) if args.tempo else ())
+        engines = build_engines(config, paths)
+    controls_from = sources_text(key_sources("controls", args.config))
+    keys = args.learn or stdin_is_terminal()  # answers to the learner come from stdin, a terminal or not
+    with session(config, engines, paths, started=started) as live:
+        print(live.banner(__version__, controls_from, keys), flush=True)
+        live.run(learn=args.learn, keys=keys)
+    print(live.farewell(), flush=True)
+    live.raise_if_lost()
     return 0
 
 
 def _log_to_file(path: str) -> None:
-    handler = logging.FileHandler(path)
+    try:
+        handler = logging.FileHandler(path)
+    except OSError as exc:
+        raise ConfigError(f"[status] log_file = {path!r}: cannot write there ({exc.strerror or exc})") from None
     handler.setFormatter(logging.Formatter("%(asctime)s sideman: %(message)s"))
     logging.getLogger("sideman").addHandler(handler)
     logging.getLogger("sideman").propagate = False
@@ -183,6 +154,7 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str
 
     p = sub.add_parser("ports", help="list MIDI input and output ports")
     _add_port_arguments(p)
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP + " (Sideman's own port names are marked)")
     commands["ports"] = cmd_ports
     p = sub.add_parser("run", help="start the live bridge")
     _add_run_arguments(p)
@@ -194,18 +166,39 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str
         if name == wanted:
             mod = _import_command_module(module, name)
             getattr(mod, add_args)(p)
-            commands[name] = getattr(mod, cmd)
+            commands[name] = _hint_extras(name, getattr(mod, cmd))
 
     return parser, commands
+
+
+def _missing_extra(exc: ModuleNotFoundError, command: str) -> SidemanError | None:
+    package = (exc.name or "").split(".")[0]
+    if package not in TRAIN_EXTRAS:
+        return None
+    return MissingDependencyError(f"`sideman {command}` needs {package}, one of the training extras: {TRAIN_EXTRAS_HINT}")
 
 
 def _import_command_module(module: str, command: str):
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name in ("torch", "music21", "onnx", "onnxscript", "matplotlib", "tqdm"):
-            raise SidemanError(f"`sideman {command}` needs {exc.name}: {TRAIN_EXTRAS_HINT}") from None
+        error = _missing_extra(exc, command)
+        if error is not None:
+            raise error from None
         raise
+
+
+def _hint_extras(command: str, run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`run`, with a training extra it imports only when it needs it turned into the one-line install hint."""
+    def hinted(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ModuleNotFoundError as exc:
+            error = _missing_extra(exc, command)
+            if error is None:
+                raise
+            raise error from None
+    return hinted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -223,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`sideman listen x.mid | head`): nothing more to say
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Typed configuration: one frozen dataclass per concern, filled from defaults, a user TOML file and flags.
+"""Typed configuration: one frozen dataclass per concern, filled from defaults, TOML files and flags.
+
+The layers, lowest first: the dataclass defaults, the user's own file (user_config_path(), which
+`sideman run --learn` also writes), the file given with --config, the command's flags.
 
 The dataclass defaults below are the defaults; `config.toml` at the repository root documents every
 key with the same values (a test keeps the two identical). Validation is driven by each field's
@@ -9,6 +12,9 @@ A bad value raises ConfigError naming the file, the key, the value and what is a
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +23,8 @@ from typing import Any, Mapping, get_args, get_origin, get_type_hints
 from sideman.bridge.errors import ConfigError
 
 API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
+# Every command's --config help: what the file is laid over.
+CONFIG_FLAG_HELP = "a TOML file laid over the defaults and your own file (~/.config/sideman/sideman.toml, or under $XDG_CONFIG_HOME)"
 
 
 def _choice(default: str, choices: tuple[str, ...]) -> Any:
@@ -27,16 +35,20 @@ def _ranged(default: Any, lo: float, hi: float) -> Any:
     return field(default=default, metadata={"range": (lo, hi)})
 
 
-def _ranged_list(default: tuple, lo: float, hi: float) -> Any:
-    return field(default=default, metadata={"item_range": (lo, hi)})
+def _ranged_list(default: tuple, lo: float, hi: float, distinct: bool = False) -> Any:
+    return field(default=default, metadata={"item_range": (lo, hi), "distinct": distinct})
+
+
+def _name(default: str) -> Any:
+    return field(default=default, metadata={"non_empty": True})
 
 
 @dataclass(frozen=True)
 class PortsConfig:
     api: str = _choice("auto", API_CHOICES)
-    client_name: str = "Sideman"
-    input_name: str = "Sideman In"
-    output_name: str = "Sideman Out"
+    client_name: str = _name("Sideman")
+    input_name: str = _name("Sideman In")
+    output_name: str = _name("Sideman Out")
     connect_input: str = ""
     connect_output: str = ""
 
@@ -55,8 +67,9 @@ class BridgeConfig:
 
 @dataclass(frozen=True)
 class PartsConfig:
-    channels: tuple[int, ...] = _ranged_list((2, 3, 4), 1, 16)
+    channels: tuple[int, ...] = _ranged_list((2, 3, 4), 1, 16, distinct=True)
     velocity_scale: tuple[float, ...] = _ranged_list((0.8, 0.8, 0.9), 0.0, 2.0)
+    mute: tuple[str, ...] = ()  # names of the model's parts that start muted (checked against the model)
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,11 @@ class EngineConfig:
     top_p: float = _ranged(1.0, 0.01, 1.0)
     forbid_parallels: bool = True
     seed: int = _ranged(0, 0, 2**31 - 1)
+    clash_strength: float = _ranged(8.0, 0.0, 100.0)
+    key_strength: float = _ranged(3.0, 0.0, 100.0)
+    chord_strength: float = _ranged(2.0, 0.0, 100.0)
+    listen_beats: int = _ranged(4, 0, 64)
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,7 +95,36 @@ class ControlsConfig:
     temperature: int = _ranged(21, -1, 127)
     accompaniment: int = _ranged(22, -1, 127)
     mute_parts: tuple[int, ...] = _ranged_list((23, 24, 25), -1, 127)
+    key_freeze: int = _ranged(27, -1, 127)
     panic: int = _ranged(26, -1, 127)
+
+    def slots(self) -> list[tuple[str, int | None, int]]:
+        """Every control as (key, index in a list key or None, CC number), in the order of the keys."""
+        out: list[tuple[str, int | None, int]] = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out += [(f.name, i, cc) for i, cc in enumerate(value)] if isinstance(value, tuple) else [(f.name, None, value)]
+        return out
+
+    def with_slot(self, key: str, index: int | None, cc: int) -> "ControlsConfig":
+        """A copy with one control's CC number changed."""
+        if index is None:
+            return dataclasses.replace(self, **{key: cc})
+        items = list(getattr(self, key))
+        items[index] = cc
+        return dataclasses.replace(self, **{key: tuple(items)})
+
+    def problem(self) -> str | None:
+        """The first two controls given one CC number, else None (a number must mean one thing)."""
+        owner: dict[int, str] = {}
+        for key, index, cc in self.slots():
+            name = key if index is None else f"{key} #{index + 1}"
+            if cc < 0:
+                continue
+            if cc in owner:
+                return f"{owner[cc]} = {cc} and {name} = {cc}: one CC number for two controls; give each its own, or -1 to disable one"
+            owner[cc] = name
+        return None
 
 
 @dataclass(frozen=True)
@@ -93,6 +140,15 @@ class StatusConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    """How `--wav` and `sideman demo` render through FluidSynth: General MIDI programs are 0-based."""
+
+    soundfont: str = ""
+    melody_program: int = _ranged(0, 0, 127)
+    part_programs: tuple[int, ...] = _ranged_list((52, 48, 42), 0, 127)
+
+
+@dataclass(frozen=True)
 class Config:
     ports: PortsConfig = PortsConfig()
     bridge: BridgeConfig = BridgeConfig()
@@ -101,11 +157,26 @@ class Config:
     controls: ControlsConfig = ControlsConfig()
     recording: RecordingConfig = RecordingConfig()
     status: StatusConfig = StatusConfig()
+    audio: AudioConfig = AudioConfig()
 
     def replace(self, section: str, **values: Any) -> "Config":
         """A copy with some keys of one section changed (validated like a file)."""
         merged = dataclasses.asdict(getattr(self, section)) | values
         return dataclasses.replace(self, **{section: _build_section(type(getattr(self, section)), merged, "<flags>", section)})
+
+    def with_flags(self, **sections: Mapping[str, Any]) -> "Config":
+        """A copy with the flags given (None = not given) replacing their keys, section by section."""
+        config = self
+        for section, values in sections.items():
+            given = {k: v for k, v in values.items() if v is not None}
+            if given:
+                config = config.replace(section, **given)
+        return config
+
+
+def limits(section: type, key: str) -> tuple[float, float]:
+    """The range a ranged key allows: for checks of the same quantity outside the config."""
+    return next(f for f in dataclasses.fields(section) if f.name == key).metadata["range"]
 
 
 def _describe_type(tp: Any) -> str:
@@ -152,6 +223,11 @@ def _check(f: dataclasses.Field, value: Any) -> str | None:
         lo, hi = meta["item_range"]
         if not value or not all(lo <= v <= hi for v in value):
             return f"a non-empty list of values from {lo} to {hi}"
+        if meta["distinct"] and len(set(value)) < len(value):
+            twice = sorted({v for v in value if value.count(v) > 1})
+            return f"distinct values ({' and '.join(map(str, twice))} given more than once)"
+    if meta.get("non_empty") and not value.strip():
+        return "a name, not an empty string"
     return None
 
 
@@ -171,7 +247,11 @@ def _build_section(cls: type, values: Mapping[str, Any], source: str, section: s
         if allowed:
             raise ConfigError(f"{where} = {value!r}: expected {allowed}")
         kwargs[key] = coerced
-    return cls(**kwargs)
+    built = cls(**kwargs)
+    problem = getattr(built, "problem", lambda: None)()  # a rule across keys of the section
+    if problem:
+        raise ConfigError(f"{source}: [{section}] {problem}")
+    return built
 
 
 def config_from_mapping(doc: Mapping[str, Any], source: str, base: Config | None = None) -> Config:
@@ -189,11 +269,21 @@ def config_from_mapping(doc: Mapping[str, Any], source: str, base: Config | None
     return dataclasses.replace(base, **updates)
 
 
-def load_config(path: str | Path | None = None, base: Config | None = None) -> Config:
-    """Defaults, overlaid with the TOML file at `path` if given."""
-    if path is None:
-        return base or Config()
-    path = Path(path).expanduser()
+def user_config_path() -> Path | None:
+    """The user's own config file: $XDG_CONFIG_HOME/sideman/sideman.toml (an absolute XDG_CONFIG_HOME; else
+    ~/.config), or None when there is no home folder to find it in."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        root = Path(xdg)
+    else:
+        try:
+            root = Path.home() / ".config"
+        except RuntimeError:
+            return None
+    return root / "sideman" / "sideman.toml"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -201,15 +291,98 @@ def load_config(path: str | Path | None = None, base: Config | None = None) -> C
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.__class__.__name__}: {exc})") from None
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return config_from_mapping(doc, str(path), base)
+
+
+def config_layers(path: str | Path | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The TOML documents laid over the defaults, lowest first, each with its file's name: the user's own
+    file if there is one, then the file at `path` if given."""
+    layers = []
+    user = user_config_path()
+    if user is not None and user.is_file():
+        layers.append((str(user), _read_toml(user)))
+    if path is not None:
+        given = Path(path).expanduser()
+        layers.append((str(given), _read_toml(given)))
+    return layers
+
+
+def load_config(path: str | Path | None = None, base: Config | None = None) -> Config:
+    """Defaults (or `base`), overlaid with the user's own file, then with the TOML file at `path` if given."""
+    config = base or Config()
+    for source, doc in config_layers(path):
+        config = config_from_mapping(doc, source, config)
+    return config
+
+
+def key_sources(section: str, path: str | Path | None = None) -> dict[str, str]:
+    """Where each key of `section` comes from, as load_config(path) lays the files: the last file naming
+    it, else "defaults"."""
+    sources = {f.name: "defaults" for f in dataclasses.fields(getattr(Config(), section))}
+    for source, doc in config_layers(path):
+        table = doc.get(section)
+        for key in table if isinstance(table, Mapping) else ():
+            sources[key] = source
+    return sources
+
+
+def section_values(values: Any) -> dict[str, Any]:
+    """One section's keys as plain TOML-able values (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(values).items()}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+
+
+def _with_table(text: str, section: str, values: Mapping[str, Any]) -> str:
+    """`text` with its [section] table (header to the next header) replaced by `values`, or with one appended."""
+    table = [f"[{section}]\n"] + [f"{key} = {_toml_value(value)}\n" for key, value in values.items()]
+    lines = text.splitlines(keepends=True)
+    header = re.compile(rf"\s*\[\s*{re.escape(section)}\s*\]\s*(#.*)?$")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        gap = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
+        return text + gap + "".join(table)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    return "".join(lines[:start] + table + (["\n"] if end < len(lines) else []) + lines[end:])
+
+
+def save_user_section(section: str, values: Mapping[str, Any], path: Path | None = None) -> Path:
+    """Write `values` as the [section] table of the user's own file (or `path`), creating it if need be and
+    keeping every other table as it was, byte for byte; returns the file. ConfigError if it cannot."""
+    path = path or user_config_path()
+    if path is None:
+        raise ConfigError("no home folder to keep the user config file in: set HOME or XDG_CONFIG_HOME")
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    before = _read_toml(path) if text else {}
+    updated = _with_table(text, section, values)
+    try:
+        after = tomllib.loads(updated)
+    except tomllib.TOMLDecodeError:
+        after = None
+    # The rewrite must change that table and nothing else (a table spelled as dotted keys would not be found).
+    if after != {**before, section: dict(values)}:
+        raise ConfigError(f"{path}: cannot rewrite its [{section}] table (is it written as dotted keys or an inline "
+                          f"table?); write it as a [{section}] table, or remove it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        spare = path.with_name(path.name + ".tmp")
+        spare.write_text(updated, encoding="utf-8")
+        os.replace(spare, path)  # a crash mid-write must not leave half a file
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the user config file ({exc.strerror or exc})") from None
+    return path
 
 
 def config_to_toml_values(config: Config) -> dict[str, dict[str, Any]]:
     """The config as plain TOML-able values (tuples become lists), for comparison and display."""
-    return {
-        name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(config, name)).items()}
-        for name in (f.name for f in dataclasses.fields(Config))
-    }
+    return {name: section_values(getattr(config, name)) for name in (f.name for f in dataclasses.fields(Config))}

@@ -39,5 +39,19 @@ class CheckpointError(SidemanError, ValueError):
     """A training checkpoint is corrupt or does not match the model code."""
 
 
+class MissingDependencyError(SidemanError, ImportError):
+    """An optional package a command needs is not installed; the message says how to install it."""
+
+
+class EngineError(SidemanError, RuntimeError):
+    """The live engine failed while running (a bug, or a model that breaks its contract): the session ends."""
+
+    exit_code = 1  # not the user's doing
+
+
 class RecordingError(SidemanError, OSError):
     """The session recording cannot be written or recovered."""
+
+
+class AudioError(SidemanError, OSError):
+    """FluidSynth could not render a WAV, or the WAV cannot be written."""

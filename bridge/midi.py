@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 import mido
 
+DATA_MAX = 0x7F  # the largest data byte: note numbers, velocities, controller values
+CHANNELS = 16
+
 # Channel messages: the status byte's high nibble.
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PROGRAM_CHANGE = 0x80, 0x90, 0xB0, 0xC0
 
@@ -18,6 +21,8 @@ SYSEX, SONG_POSITION, TUNE_REQUEST, SYSEX_END = 0xF0, 0xF2, 0xF6, 0xF7
 CLOCK, START, CONTINUE, STOP, ACTIVE_SENSING, RESET = 0xF8, 0xFA, 0xFB, 0xFC, 0xFE, 0xFF
 TRANSPORT = frozenset((CLOCK, START, CONTINUE, STOP, SONG_POSITION))
 PULSES_PER_QUARTER = 24  # MIDI beat clock
+# What thru never passes on: a synth acts on these (retunes, resets itself), and they were meant for the sender's gear.
+NOT_THRU = frozenset((TUNE_REQUEST, RESET))
 
 # Controllers.
 SUSTAIN = 64

@@ -6,8 +6,8 @@ held-out chorales (export/parity.py) before it is written: on any failure no fil
 
 Exporter: the dynamo exporter (default) or the legacy TorchScript one (`--exporter legacy`). Both
 produce one GRU node with linear_before_reset=1 (torch's GRU semantics) and pass the parity check.
-Only dynamo can export the `If` that skips the nucleus when top_p >= 1 (export/step_graph.py), so a
-legacy graph always computes it: the same function, ~30 us slower a step at the default top_p 1.
+Only dynamo can export the `If` that skips the nucleus when top_p >= 1 (`sample_step(branch_on_top_p=True)`,
+torch.cond), so a legacy graph always computes it: the same function, slower a step at the default top_p 1.
 Dynamo is also the exporter torch supports (the TorchScript one warns that it "will be removed");
 legacy exports faster (~0.5 s vs ~10 s), which the tests use.
 
@@ -142,6 +142,24 @@ def _example_inputs(net: Any) -> tuple[Any, ...]:
             net.initial_state(1))
 
 
+def step_module(net: Any, branch_on_top_p: bool = True) -> Any:
+    """The module the exporters trace: `net.sample_step` itself, its forward taking the contract's inputs in
+    INPUTS order (state last) and returning OUTPUTS."""
+    from torch import nn
+
+    class ContractStep(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, lead: Any, prev_lead: Any, prev_parts: Any, position: Any, noise: Any, temperature: Any,
+                    top_p: Any, logit_bias: Any, pair_bias: Any, state: Any) -> Any:
+            return self.net.sample_step(lead, prev_lead, prev_parts, position, state, noise, temperature, top_p,
+                                        logit_bias, pair_bias, branch_on_top_p=branch_on_top_p)
+
+    return ContractStep().eval()
+
+
 def export_graph(net: Any, exporter: str = "dynamo", branch_on_top_p: bool = True) -> Any:
     """The ONNX ModelProto of `net.sample_step` (batch 1, fixed shapes), without metadata."""
     import onnx
@@ -149,8 +167,6 @@ def export_graph(net: Any, exporter: str = "dynamo", branch_on_top_p: bool = Tru
 
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter must be one of {EXPORTERS}")
-    from sideman.export.step_graph import step_module
-
     module = step_module(net.eval(), branch_on_top_p=branch_on_top_p and exporter != "legacy")
     args = _example_inputs(net)
     # The exporters print progress and log notes (constant folding, missing torchvision) at INFO and
@@ -214,6 +230,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, com
 
     checkpoint = Path(checkpoint)
     net, meta = load_checkpoint(checkpoint)
+    if net.cfg.encoder:
+        raise CheckpointError(f"{checkpoint}: an offline teacher (it reads the whole tune) cannot run live; "
+                              "export a student")
     sibling = checkpoint.with_name("evaluation-test.json")
     if evaluation is None and sibling.is_file():
         test = evaluation_summary(sibling, checkpoint)

@@ -3,17 +3,21 @@
 At step t the GRU reads the lead token at t (possibly `unknown`), the true lead token at t-1, the part
 tokens played at t-1 and the metrical position, and updates its hidden state h_t. The parts at t are then
 decoded one after the other in `decode_order` (default bass, tenor, alto): the head of each part sees h_t
-plus embeddings of the tokens already chosen for the parts before it. Training uses the teacher-forced
-`forward` over whole windows; `step` is the same computation for one step; `sample_step` is the
-batch-1 graph that `export/` traces into ONNX (see docs/model-contract.md).
+plus embeddings of the tokens already chosen for the parts before it. `_decode` is that ordered decoding,
+written once: the teacher-forced `forward` (training, scoring) feeds it the true tokens, and `sample_step`
+(evaluation, and the batch-1 function `export/` traces into ONNX, docs/model-contract.md) feeds it the
+contract's sampling rule. The code is written for the exported graph, where at batch 1 every node costs
+about as much as its arithmetic: one input table and one Gather, a time-major GRU, range masks inside the
+heads' biases, and the nucleus inside an `If` on top_p < 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sideman.bridge.model.contract import Vocab
@@ -41,6 +45,9 @@ class NetConfig:
     decode_order: tuple[int, ...] = (2, 1, 0)  # indices into parts (alto=0, tenor=1, bass=2): bass first
     dropout: float = 0.2
     part_ranges: tuple[tuple[int, int], ...] = DEFAULT_PART_RANGES  # MIDI [low, high] per part, parts order
+    # 0: the online network the bridge runs. > 0: the offline teacher (models/teacher.py), whose step GRU
+    # also reads an encoding of the whole tune, 2 * `encoder` values per step.
+    encoder: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -71,6 +78,8 @@ class NetConfig:
             raise ValueError(f"{len(self.part_ranges)} part ranges for {self.n_parts} parts")
         if min(self.hidden, self.layers, self.embed, self.steps_per_beat, self.max_beats_in_bar) < 1:
             raise ValueError("hidden, layers, embed, steps_per_beat and max_beats_in_bar must be positive")
+        if self.encoder < 0:
+            raise ValueError("encoder must be >= 0")
 
 
 def allowed_mask(cfg: NetConfig, vocab: Vocab = Vocab()) -> Tensor:
@@ -120,7 +129,8 @@ class ChoraleNet(nn.Module):
         self.step_embed = nn.Embedding(cfg.steps_per_beat, pos_e)
         self.beat_embed = nn.Embedding(cfg.max_beats_in_bar, pos_e)
         self.in_drop = nn.Dropout(cfg.dropout)
-        self.gru = nn.GRU(E * (2 + P) + 2 * pos_e, H, cfg.layers, batch_first=True,
+        # Time-major, so that a step's input enters the ONNX GRU without a Transpose.
+        self.gru = nn.GRU(E * (2 + P) + 2 * pos_e + 2 * cfg.encoder, H, cfg.layers,
                           dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         self.out_drop = nn.Dropout(cfg.dropout)
         self.cond_embed = nn.Embedding(P * V, E)  # tokens chosen at t for earlier parts in decode order
@@ -128,100 +138,141 @@ class ChoraleNet(nn.Module):
         self.heads = nn.ModuleList(
             nn.Sequential(nn.Linear(H + r * E, H), nn.ReLU(), nn.Linear(H, V)) for r in range(P)
         )
-        self.register_buffer("part_offset", torch.arange(P, dtype=torch.long) * V, persistent=False)
+        # The input table (_input_table) holds the lead, previous-lead and previous-part rows, then one row
+        # per (step_in_beat, beat_in_bar) pair when the two position embeddings fill a row together, so
+        # that all inputs are one Gather; `index_map` turns (lead, prev_lead, parts.., step, beat) into rows.
+        self.one_table = 2 * pos_e == E
+        n_idx = 2 + P + (1 if self.one_table else 0)
+        index_map = torch.zeros(4 + P, n_idx, dtype=torch.long)
+        index_map[: 2 + P, : 2 + P] = torch.eye(2 + P, dtype=torch.long)
+        if self.one_table:
+            index_map[2 + P :, 2 + P] = torch.tensor([cfg.max_beats_in_bar, 1])
+        offsets = [k * V for k in range(2 + P)] + ([(2 + P) * V] if self.one_table else [])
+        self.register_buffer("index_map", index_map, persistent=False)
+        self.register_buffer("index_offset", torch.tensor(offsets), persistent=False)
         bias = torch.where(allowed_mask(cfg), 0.0, FORBIDDEN).to(torch.float32)
         self.register_buffer("range_bias", bias, persistent=False)  # [P, V]
 
     def initial_state(self, batch: int = 1) -> Tensor:
         return torch.zeros(self.cfg.layers, batch, self.cfg.hidden)
 
-    def _inputs(self, lead: Tensor, prev_lead: Tensor, prev_parts: Tensor, position: Tensor) -> Tensor:
-        # lead/prev_lead [B,T], prev_parts [B,T,P], position [B,T,2] -> [B,T,in]
-        parts = self.prev_parts_embed(prev_parts + self.part_offset).flatten(-2)  # [B,T,P*E]
-        return torch.cat(
-            [self.lead_embed(lead), self.prev_lead_embed(prev_lead), parts,
-             self.step_embed(position[..., 0]), self.beat_embed(position[..., 1])],
-            dim=-1,
-        )
+    def _input_table(self) -> Tensor:
+        """[(2+P)*V (+ steps*beats), E]: the input embeddings stacked (built from the weights on each call, so
+        training updates them as separate tables; the exported graph holds it as one constant)."""
+        tables = [self.lead_embed.weight, self.prev_lead_embed.weight, self.prev_parts_embed.weight]
+        if self.one_table:
+            S, B = self.cfg.steps_per_beat, self.cfg.max_beats_in_bar
+            step = self.step_embed.weight[:, None].expand(S, B, -1)
+            beat = self.beat_embed.weight[None].expand(S, B, -1)
+            tables.append(torch.cat([step, beat], dim=-1).reshape(S * B, -1))
+        return torch.cat(tables)
 
-    def _head(self, rank: int, h: Tensor, context: list[Tensor]) -> Tensor:
-        part = self.cfg.decode_order[rank]
-        return self.heads[rank](torch.cat([h, *context], dim=-1)) + self.range_bias[part]
+    def _inputs(self, raw: Tensor) -> Tensor:
+        """raw [..., 4+P] = (lead, prev_lead, prev_parts.., step_in_beat, beat_in_bar) -> GRU input [..., in]."""
+        rows = F.embedding(raw @ self.index_map + self.index_offset, self._input_table())  # [..., n, E]
+        if self.one_table:
+            return rows.flatten(-2)
+        return torch.cat([rows.flatten(-2), self.step_embed(raw[..., -2]), self.beat_embed(raw[..., -1])], dim=-1)
+
+    def _head(self, rank: int, part: int, context: list[Tensor]) -> Tensor:
+        """Raw logits [..., V] of `part` (decode rank `rank`) from context [h, earlier parts' embeddings]."""
+        first, relu, last = self.heads[rank]
+        x = relu(first(context[0] if len(context) == 1 else torch.cat(context, dim=-1)))
+        # The range mask joins the output bias, so that the graph adds it inside the Gemm.
+        return F.linear(x, last.weight, last.bias + self.range_bias[part])
+
+    def _decode(self, h: Tensor, pick: Callable[[int, Tensor, list[tuple[int, Tensor]]], Tensor]
+                ) -> tuple[list[Tensor], list[Tensor]]:
+        """Ordered decoding, the one implementation behind training, evaluation and the export graph.
+
+        h [..., H] -> raw logits [..., V] and tokens [...] per part, in parts order. For each part in
+        decode order, `pick(part, raw_logits, chosen)` returns its token, where `chosen` lists the
+        (part, token) pairs decoded before it; the heads of later parts see the chosen tokens.
+        """
+        P, V = self.cfg.n_parts, self.cfg.vocab_size
+        logits: list[Any] = [None] * P
+        tokens: list[Any] = [None] * P
+        context, chosen = [h], []
+        for rank, part in enumerate(self.cfg.decode_order):
+            raw = self._head(rank, part, context)
+            token = pick(part, raw, chosen)
+            logits[part], tokens[part] = raw, token
+            chosen.append((part, token))
+            if rank < P - 1:
+                context.append(F.embedding(token, self.cond_embed.weight[part * V : (part + 1) * V]))
+        return logits, tokens
 
     def forward(self, lead: Tensor, prev_lead: Tensor, prev_parts: Tensor, position: Tensor,
-                parts_now: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Teacher-forced sequence form. Shapes: [B,T], [B,T], [B,T,P], [B,T,2], [B,T,P] -> [B,T,P,V], state."""
-        x = self.in_drop(self._inputs(lead, prev_lead, prev_parts, position))
+                parts_now: Tensor, state: Tensor | None = None, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Teacher-forced sequence form. Shapes: [B,T], [B,T], [B,T,P], [B,T,2], [B,T,P] -> [B,T,P,V], state.
+        `context` [B,T,2*encoder] is the teacher's encoding of the whole tune (None for the online network)."""
+        raw = torch.cat([lead[..., None], prev_lead[..., None], prev_parts, position], dim=-1)
+        x = self._inputs(raw)
+        if context is not None:
+            x = torch.cat([x, context], dim=-1)
+        x = self.in_drop(x)
         if state is None:
             state = self.initial_state(lead.shape[0]).to(x.device)
-        y, state_out = self.gru(x, state)
-        h = self.out_drop(y)  # [B,T,H]
-        cond = self.cond_embed(parts_now + self.part_offset)  # [B,T,P,E]
-        logits: list[Tensor | None] = [None] * self.cfg.n_parts
-        context: list[Tensor] = []
-        for rank, part in enumerate(self.cfg.decode_order):
-            logits[part] = self._head(rank, h, context)
-            context.append(cond[..., part, :])
-        return torch.stack(logits, dim=-2), state_out  # type: ignore[arg-type]
-
-    def step(self, lead: Tensor, prev_lead: Tensor, prev_parts: Tensor, position: Tensor, state: Tensor,
-             parts_now: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One step of `forward`: [B], [B], [B,P], [B,2], state [L,B,H], parts_now [B,P] -> [B,P,V], state.
-
-        Without parts_now the later heads are conditioned on the greedy choices of the earlier ones.
-        """
-        if parts_now is None:
-            return self._greedy_step(lead, prev_lead, prev_parts, position, state)
-        logits, state_out = self.forward(lead[:, None], prev_lead[:, None], prev_parts[:, None],
-                                         position[:, None], parts_now[:, None], state)
-        return logits[:, 0], state_out
-
-    def _greedy_step(self, lead: Tensor, prev_lead: Tensor, prev_parts: Tensor, position: Tensor,
-                     state: Tensor) -> tuple[Tensor, Tensor]:
-        y, state_out = self.gru(self._inputs(lead[:, None], prev_lead[:, None], prev_parts[:, None],
-                                             position[:, None]), state)
-        h = y[:, 0]
-        logits: list[Tensor | None] = [None] * self.cfg.n_parts
-        context: list[Tensor] = []
-        for rank, part in enumerate(self.cfg.decode_order):
-            logits[part] = self._head(rank, h, context)
-            token = logits[part].argmax(dim=-1)  # type: ignore[union-attr]
-            context.append(self.cond_embed(token + self.part_offset[part]))
-        return torch.stack(logits, dim=-2), state_out  # type: ignore[arg-type]
+        y, state_out = self.gru(x.transpose(0, 1), state)
+        h = self.out_drop(y.transpose(0, 1))  # [B,T,H]
+        logits, _ = self._decode(h, lambda part, _raw, _chosen: parts_now[..., part])
+        return torch.stack(logits, dim=-2), state_out
 
     def sample_step(self, lead: Tensor, prev_lead: Tensor, prev_parts: Tensor, position: Tensor, state: Tensor,
                     noise: Tensor, temperature: Tensor, top_p: Tensor, logit_bias: Tensor,
-                    pair_bias: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """The reference of the export graph (batch 1): lead [1], prev_lead [1], prev_parts [P], position [2],
-        state [L,1,H], noise [P,V], temperature [1], top_p [1], logit_bias [P,V], pair_bias [P,P,V,V]
-        -> logits [P,V], tokens [P] int64, state_out.
+                    pair_bias: Tensor | None = None, branch_on_top_p: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        """One step at batch 1, the function `export/` traces: lead [1], prev_lead [1], prev_parts [P],
+        position [2], state [L,1,H], noise [P,V], temperature [1], top_p [1], logit_bias [P,V],
+        pair_bias [P,P,V,V] -> logits [P,V], tokens [P] int64, state_out.
 
-        Ordered-gumbel decoding: for each part k in decode order, with every part q decoded before it
-        adding its row pair_bias[q, k, token_q] to the bias, z = (logits + bias) / temperature, tokens
-        outside the top-p nucleus of softmax(z) get -inf, token = argmax(z + noise); later parts are
-        conditioned on the chosen tokens. `logits` are the raw ones (before temperature, bias, top-p).
-        `export/step_graph.py` builds the ONNX graph of this same function, rearranged for speed.
+        Ordered-gumbel decoding (docs/model-contract.md): for each part k in decode order, with every part q
+        decoded before it adding its row pair_bias[q, k, token_q] to the bias, z = (logits + bias) /
+        temperature, tokens outside the top-p nucleus of softmax(z) get -inf, token = argmax(z + noise); later
+        parts are conditioned on the chosen tokens. `logits` are the raw ones (before temperature, bias, top-p).
+
+        branch_on_top_p computes the nucleus only when top_p < 1, through torch.cond (an ONNX `If`, for the
+        dynamo exporter); otherwise it is always computed, keeping every token when top_p >= 1: the same result.
         """
+        raw = torch.cat([lead, prev_lead, prev_parts, position])
+        _, state_out = self.gru(self._inputs(raw).reshape(1, 1, -1), state)
+        h = state_out[-1]  # [1,H]: after one step the last layer's state is its output
+        operands = (h, noise, temperature, top_p, logit_bias) + (() if pair_bias is None else (pair_bias,))
+        if branch_on_top_p:
+            # At top_p >= 1 the nucleus keeps every token, so that branch need not compute it.
+            logits, tokens = torch.cond((top_p < 1.0).reshape(()), self._sample_nucleus, self._sample_plain,
+                                        operands)
+        else:
+            logits, tokens = self._sample_nucleus(h, noise, temperature, effective_top_p(top_p), logit_bias,
+                                                  pair_bias)
+        return logits, tokens, state_out
+
+    def _sample_nucleus(self, h: Tensor, noise: Tensor, temperature: Tensor, top_p: Tensor, logit_bias: Tensor,
+                        pair_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return self._sample(h, noise, temperature, top_p, logit_bias, pair_bias, True)
+
+    def _sample_plain(self, h: Tensor, noise: Tensor, temperature: Tensor, top_p: Tensor, logit_bias: Tensor,
+                      pair_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return self._sample(h, noise, temperature, top_p, logit_bias, pair_bias, False)
+
+    def _sample(self, h: Tensor, noise: Tensor, temperature: Tensor, top_p: Tensor, logit_bias: Tensor,
+                pair_bias: Tensor | None, use_nucleus: bool) -> tuple[Tensor, Tensor]:
+        """`_decode` with the contract's sampling rule as its pick: [1,H] -> logits [P,V], tokens [P]."""
         P, V = self.cfg.n_parts, self.cfg.vocab_size
-        x = self._inputs(lead.reshape(1, 1), prev_lead.reshape(1, 1), prev_parts.reshape(1, 1, P),
-                         position.reshape(1, 1, 2))
-        y, state_out = self.gru(x, state)
-        h = y[0]  # [1,H]
-        top_p = effective_top_p(top_p)
-        logits: list[Tensor | None] = [None] * P
-        tokens: list[Tensor | None] = [None] * P
-        context: list[Tensor] = []
-        for rank, part in enumerate(self.cfg.decode_order):
-            raw = self._head(rank, h, context)  # [1,V]
-            bias = logit_bias[part : part + 1]
-            if pair_bias is not None:
-                for earlier in self.cfg.decode_order[:rank]:
-                    bias = bias + pair_bias[earlier, part].index_select(0, tokens[earlier])  # type: ignore[arg-type]
-            z = nucleus((raw + bias) / temperature, top_p)
-            token = torch.argmax(z + noise[part : part + 1], dim=-1)  # [1] int64
-            logits[part], tokens[part] = raw, token
-            context.append(self.cond_embed(token + self.part_offset[part]))
-        return torch.cat(logits, dim=0), torch.cat(tokens, dim=0), state_out  # type: ignore[arg-type]
+        noise_rows, bias_rows = noise.split(1), logit_bias.split(1)
+        pairs = None if pair_bias is None else pair_bias.reshape(P * P * V, V)
+
+        def pick(part: int, raw: Tensor, chosen: list[tuple[int, Tensor]]) -> Tensor:
+            bias = bias_rows[part]
+            if pairs is not None:
+                for earlier, token in chosen:  # row pair_bias[earlier, part, token]
+                    bias = bias + pairs.index_select(0, token + (earlier * P + part) * V)
+            z = (raw + bias) / temperature
+            if use_nucleus:
+                z = nucleus(z, top_p)
+            return torch.argmax(z + noise_rows[part], dim=-1)  # [1] int64
+
+        logits, tokens = self._decode(h, pick)
+        return torch.cat(logits), torch.cat(tokens)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -80,7 +80,7 @@ def test_the_bridge_never_imports_or_calls_a_pickle_loader():
 
 def test_the_live_path_imports_no_torch():
     code = ("import sys; from sideman.bridge.cli import build_parser; build_parser(['run']); "
-            "from sideman.bridge.live.session import build_engines, model_paths; from sideman.bridge.config import Config; "
+            "from sideman.bridge.engines import build_engines, model_paths; from sideman.bridge.config import Config; "
             "import sideman.bridge.live.loop, sideman.bridge.recording.recorder, sideman.bridge.live.status, sideman.bridge.live.jack.watch; "
             "build_engines(Config(), model_paths(Config())); print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'music21')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)

@@ -26,8 +26,10 @@ from typing import Any, Protocol
 import mido
 import numpy as np
 
-from sideman.bridge.model.contract import Contract
+from sideman.bridge.core.harmony import HarmonyStrengths
 from sideman.bridge.core.lead import POLICIES, LeadInput
+from sideman.bridge.core.listening import Hearing, HeardNow, Listener, PitchClassTables
+from sideman.bridge.model.contract import Contract
 from sideman.bridge.model.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias
 from sideman.bridge.core.voice_leading import NO_PITCH, ParallelGuard, next_pitch
 from sideman.bridge.core.voicing import PartVoicer
@@ -75,6 +77,10 @@ class EngineSettings:
     forbid_parallels: bool = True  # bridge/core/voice_leading.py
     part_velocity_scale: tuple[float, ...] = (0.8, 0.8, 0.9)
     seed: int = 0
+    muted_parts: tuple[int, ...] = ()  # parts (indices, parts order) that start muted
+    harmony: HarmonyStrengths = HarmonyStrengths()  # how firmly parts keep to key, chord and off the tune's clashes
+    key_lock: int | None = None  # a key class of the recogniser to keep to, instead of the key it hears
+    listen_beats: int = 0  # after a start, the parts rest this many beats while the recogniser listens
 
     def validate(self, n_parts: int) -> None:
         """Raise ValueError naming the first bad field."""
@@ -94,6 +100,10 @@ class EngineSettings:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if len(self.part_velocity_scale) != n_parts or not all(s >= 0 for s in self.part_velocity_scale):
             raise ValueError(f"part_velocity_scale needs {n_parts} factors >= 0, got {self.part_velocity_scale}")
+        if not all(0 <= k < n_parts for k in self.muted_parts):
+            raise ValueError(f"muted_parts must be part indices 0..{n_parts - 1}, got {self.muted_parts}")
+        if self.listen_beats < 0 or min(self.harmony.key, self.harmony.chord, self.harmony.clash) < 0:
+            raise ValueError("listen_beats and the harmony strengths must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,10 @@ class _Plan:
 
 
 class Engine:
-    def __init__(self, model: StepModel, settings: EngineSettings) -> None:
+    def __init__(self, model: StepModel, settings: EngineSettings, listener: Listener | None = None,
+                 tables: PitchClassTables | None = None) -> None:
+        """`listener`: the key/chord recogniser the engine steps with what the player plays (None: it hears only
+        the tune note and a locked key); `tables`: the pitch classes of the listener's key and chord classes."""
         contract = model.contract
         n_parts = len(contract.parts)
         settings.validate(n_parts)
@@ -134,6 +147,8 @@ class Engine:
         self._max_beat = contract.max_beats_in_bar - 1
         self._lead = LeadInput(contract.lead.low, contract.lead.high, settings.lead_policy, settings.input_channel)
         self._voicer = PartVoicer(vocab, settings.part_channels)
+        for part in settings.muted_parts:
+            self._voicer.muted[part] = True
         self._rng = np.random.default_rng(settings.seed)
         self._temperature = float(settings.temperature)
         # Buffers reused every tick: the model copies them into its own bound inputs, so nothing
@@ -147,6 +162,12 @@ class Engine:
         self._guard = ParallelGuard(vocab, n_parts, decode_order_indices(contract),
                                     pair_bias=getattr(model, "pair_bias", None))
         self._step_bias = self._bias.copy()
+        self._hearing = Hearing(listener, tables, vocab, n_parts, settings.harmony, self._spb, settings.key_lock,
+                                settings.listen_beats * self._spb)
+        self._heard_bias: np.ndarray | None = None  # the hearing's bias of the current step
+        self._full_bias = self._bias.copy()
+        self._rest_only = np.full((n_parts, vocab.size), FORBIDDEN, np.float32)  # listening first: parts rest
+        self._rest_only[:, vocab.rest] = 0.0
         self._pitch_prev = np.full(n_parts, NO_PITCH, np.int64)  # parts' pitches sounding at step t-1
         self._lead_pitch_prev = NO_PITCH
         self._in_parts = np.full(n_parts, vocab.rest, np.int64)  # prev_parts input of the current step
@@ -237,6 +258,9 @@ class Engine:
         if self.settings.forbid_parallels:
             self._guard.update_pairs(self._pitch_prev)
         bias = self._guard_lead(lead, self._pitch_prev, self._lead_pitch_prev)
+        if self._heard_bias is not None:
+            np.add(bias, self._heard_bias, out=self._full_bias)
+            bias = self._full_bias
         try:
             tokens = self.model.step(lead, self._prev_lead, self._in_parts, position, self._noise,
                                      self._temperature, self.settings.top_p, bias)
@@ -258,6 +282,8 @@ class Engine:
         onset = self._lead.handle(msg)
         if msg.type == "note_on" and msg.velocity > 0:
             self._update_velocities()
+            if self._lead.listens_to(msg.channel):
+                self._hearing.struck(msg.note)
         if onset is None:
             return []
         dt = t - self._tick_t
@@ -276,6 +302,7 @@ class Engine:
         if lead == self._fed:
             return []
         self._fed = lead
+        self._heard_bias = self._hear_bias(lead)
         try:
             self.model.restore(self._snap)
         except Exception as exc:  # noqa: BLE001
@@ -353,6 +380,9 @@ class Engine:
         self._step_reanswers = 0
         self.step_count += 1
         gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # one draw per step, kept for a late re-answer
+        if self._hearing.active:
+            self._hearing.hear(step, self._lead.keys_down)
+        self._heard_bias = self._hear_bias(lead)
         # A re-answer needs the state from before the step: inside the late window, and even with no late
         # window for a note stamped at the tick itself but handled after it (see handle()).
         self._snap = self.model.snapshot()
@@ -364,6 +394,23 @@ class Engine:
         self._step_ok = True
         np.copyto(self._tokens, self._answer)
         return self._voicer.apply(self._tokens, self._velocities)
+
+    def _hear_bias(self, lead: int) -> np.ndarray | None:
+        """The hearing's bias for a step whose lead token is `lead` (None: it changes nothing)."""
+        if self._hearing.listening_first:
+            return self._rest_only
+        vocab = self.vocab
+        tune = vocab.pitch(lead) if vocab.is_onset(lead) else self._lead.pitch if lead == vocab.hold else None
+        return self._hearing.bias(tune, self._voicer.sounding)
+
+    @property
+    def heard(self) -> HeardNow:
+        """The key and chord heard at the current step (for the status line and `sideman listen`)."""
+        return self._hearing.now
+
+    def freeze_key(self, on: bool) -> None:
+        """Keep to the key heard now (on), or follow what is heard again (off)."""
+        self._hearing.freeze(on)
 
     @property
     def last_step(self) -> StepInfo | None:
@@ -424,4 +471,5 @@ class Engine:
             self.model.reset()
         except Exception as exc:  # noqa: BLE001
             self.fault = f"model reset failed: {type(exc).__name__}: {exc}"
+        self._hearing.reset()
         self._forget_history()

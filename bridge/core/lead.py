@@ -12,6 +12,10 @@ engine decides which grid step an onset belongs to. Rules (docs/timing.md, "Inpu
   keeps sounding; a new key still becomes the lead by the policy over the keys physically down,
   so a melody played with the pedal down is still followed. Pedal up applies what was deferred.
 - Pitches outside the model's lead range are folded by octaves into it.
+- Listening to any channel (`channel` None) never includes General MIDI's drum channel (10): a drum
+  kit is never a tune. Only an explicit `channel` = 9 (0-based) listens to it.
+- All Notes Off and All Sound Off forget every held key and the pedal, as panic does: a note-off lost
+  on the way must not keep a lead the player let go of.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 
 import mido
 
-from sideman.bridge.midi import PEDAL_DOWN, SUSTAIN
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, PEDAL_DOWN, PERCUSSION_CHANNEL, SUSTAIN
 
 POLICIES = ("highest", "lowest", "latest")
 _VELOCITY_SMOOTHING = 0.3  # weight of the newest note-on in the velocity average (about 3 notes of memory)
@@ -58,25 +62,35 @@ class LeadInput:
         self.velocity = _START_VELOCITY
 
     @property
+    def keys_down(self) -> tuple[int, ...]:
+        """The raw keys sounding: those held down, and the lead's key while the pedal holds it."""
+        if self._key is not None and self._key not in self._down:
+            return (*self._down, self._key)
+        return tuple(self._down)
+
+    @property
     def pitch(self) -> int | None:
         """The sounding lead pitch folded into the lead range, or None if the lead rests."""
         return None if self._key is None else fold_into(self._key, self.low, self.high)
 
     def clear(self) -> None:
-        """Forget held keys and the pedal (panic): the lead rests until the next key."""
+        """Forget held keys and the pedal (panic, All Notes Off): the lead rests until the next key."""
         self._down.clear()
         self._pedal = False
         self._key = None
 
     def handle(self, msg: mido.Message) -> LeadOnset | None:
         """Apply one message; return the lead onset it causes, if any."""
-        if self.channel is not None and getattr(msg, "channel", self.channel) != self.channel:
+        if not self.listens_to(getattr(msg, "channel", None)):
             return None
         kind = msg.type
         if kind == "note_on" and msg.velocity > 0:
             return self._press(msg.note, msg.velocity)
         if kind == "note_off" or kind == "note_on":  # note_on with velocity 0 is a note-off
             return self._release(msg.note)
+        if kind == "control_change" and msg.control in (ALL_NOTES_OFF, ALL_SOUND_OFF):
+            self.clear()
+            return None
         if kind == "control_change" and msg.control == SUSTAIN:
             down = msg.value >= PEDAL_DOWN
             if down == self._pedal:
@@ -84,6 +98,11 @@ class LeadInput:
             self._pedal = down
             return None if down else self._settle()
         return None
+
+    def listens_to(self, channel: int | None) -> bool:
+        if self.channel is None:
+            return channel != PERCUSSION_CHANNEL
+        return channel is None or channel == self.channel
 
     def _choose(self) -> int | None:
         if not self._down:

@@ -15,8 +15,9 @@ class NoteTracker:
     """Counts note-ons minus note-offs per (channel, note) for messages that were really sent.
 
     A note struck twice without a note-off in between still needs only one note-off on most
-    synths, but we count both so a later single note-off does not wrongly clear it: silencing
-    sends one note-off per outstanding strike.
+    synths, but we count both so a later single note-off does not wrongly clear it. Silencing sends
+    one note-off per sounding note, then All Notes Off for what a counting synth may still hold:
+    thousands of strikes must not become thousands of note-offs in the last moment of a port.
     """
 
     def __init__(self) -> None:
@@ -69,10 +70,6 @@ class NoteTracker:
 
         The explicit note-offs come first because some instruments ignore CC 123.
         """
-        out = [
-            mido.Message("note_off", channel=ch, note=note, velocity=0)
-            for (ch, note), count in sorted(self._held.items())
-            for _ in range(count)
-        ]
+        out = [mido.Message("note_off", channel=ch, note=note, velocity=0) for ch, note in sorted(self._held)]
         out += all_notes_off(sorted(self.channels_used))
         return out

@@ -41,13 +41,17 @@ class PullSource(Protocol):
     def waiting(self) -> bool:
         """Whether anything is waiting unread."""
 
+    @property
+    def dropped(self) -> int:
+        """Messages the source itself had to drop before the inbox saw them."""
+
 
 class Inbox:
     """A thread-safe FIFO with the overflow policy above. `put` never blocks (it runs in the driver callback)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.dropped = 0
+        self._dropped = 0  # by the overflow policy; `dropped` adds the pull source's own
         self._queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
         self._source: PullSource | None = None
         self._pulled: deque[Received] = deque()
@@ -61,7 +65,7 @@ class Inbox:
         pulled, capacity = self._pulled, self.capacity
         for data, t in self._source.read():  # type: ignore[union-attr]
             if len(pulled) >= capacity and not is_essential(data):
-                self.dropped += 1
+                self._dropped += 1
                 continue
             pulled.append(Received(data, t))
 
@@ -73,9 +77,15 @@ class Inbox:
                 self._pull()
             return self._pulled.popleft() if self._pulled else None
 
+    @property
+    def dropped(self) -> int:
+        """Messages dropped: by the overflow policy, and by a pull source that could not keep them (the
+        JACK relay's pipe when full)."""
+        return self._dropped + (self._source.dropped if self._source is not None else 0)
+
     def put(self, data: list[int], t: float) -> None:
         if self._queue.qsize() >= self.capacity and not is_essential(data):
-            self.dropped += 1
+            self._dropped += 1
             return
         self._queue.put(Received(data, t))
 

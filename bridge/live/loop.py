@@ -13,17 +13,19 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import mido
 import numpy as np
 
-from sideman.bridge.midi import PEDAL_DOWN, SONG_POSITION, SUSTAIN, TRANSPORT
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, NOT_THRU, PEDAL_DOWN, PERCUSSION_CHANNEL, SONG_POSITION, SUSTAIN, TRANSPORT
 from sideman.bridge.core.clock import InternalClock, MidiClockFollower, Tick, Transport
-from sideman.bridge.config import Config
+from sideman.bridge.config import Config, ControlsConfig
 from sideman.bridge.core.engine import Engine, handled_before_tick
 from sideman.bridge.live.inbox import Inbox, Received
+from sideman.bridge.live.learn import NEVER_LEARNT, Learner
 from sideman.bridge.core.notes import NoteTracker
 from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.ports import InputPort, OutputPort, SilencingOutput
@@ -84,11 +86,16 @@ class LiveBridge:
     """Input → (clock, controls, engine, thru) → output, on one engine thread."""
 
     def __init__(self, config: Config, inbox: Inbox, output: OutputPort, engines: Sequence[Engine] = (),
-                 recorder=None, now: Callable[[], float] = time.perf_counter) -> None:
+                 recorder=None, now: Callable[[], float] = time.perf_counter, *, input_port: InputPort | None = None,
+                 on_cause: Callable[[Received | Tick], None] | None = None, learner: Learner | None = None) -> None:
+        """`input_port` delivers into `inbox` (close() closes it first); `on_cause(event)`, for meters, is
+        called with each received message before it is handled and each tick before it is answered;
+        `learner`, while it runs a round, gets the control changes instead of the controls."""
         self.config = config
         self.inbox = inbox
         self.output = output if isinstance(output, SilencingOutput) else SilencingOutput(output)
-        self.input: InputPort | None = None
+        self.input = input_port
+        self.on_cause = on_cause
         self.engines = list(engines)
         self.active = 0
         self.recorder = recorder
@@ -101,27 +108,44 @@ class LiveBridge:
         self._last_midi_clock_t = -1e9
         self._last_input_t = 0.0
         self.input_notes = NoteTracker()  # what the musician holds (idle detection for the internal clock)
-        controls = config.controls
-        self._cc_actions: dict[int, Callable[[int, float], None]] = {}
-        for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
-                           (controls.panic, self._cc_panic)):
-            if cc >= 0:
-                self._cc_actions[cc] = action
-        for part, cc in enumerate(controls.mute_parts):
-            if cc >= 0:
-                self._cc_actions[cc] = lambda value, t, part=part: self._send(self.engine.set_muted(part, value >= PEDAL_DOWN), t) if self.engines else None
+        self.hushed = False  # after panic or the player's All Notes Off: no part plays until the player does
+        self.learner = learner
+        self.use_controls(config.controls)
         self._stop = threading.Event()
+        self._calls: deque[Callable[[], None]] = deque()  # run on the engine thread (call_soon)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # close() may race the engine thread's last send
         self._closed = False
         self.fault: str | None = None
+        self._ignored_programs: set[int] = set()  # Program Changes beyond the loaded models, logged once each
+        self.failed: str | None = None  # why the engine thread died, if it did: the session must end with an error
         # How the engine thread is scheduled: "realtime priority N" or "ordinary (why)"; set by start().
         self.scheduling = "not started"
         self._scheduled = threading.Event()
 
+    def use_controls(self, controls: ControlsConfig) -> None:
+        """Answer the CC numbers of `controls` from now on. Safe from any thread: the table is built whole,
+        then swapped in at once, and never changed after."""
+        actions: dict[int, Callable[[int, float], None]] = {}
+        for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
+                           (controls.panic, self._cc_panic), (controls.key_freeze, self._cc_key_freeze)):
+            if cc >= 0:
+                actions[cc] = action
+        for part, cc in enumerate(controls.mute_parts):
+            if cc >= 0:
+                actions[cc] = lambda value, t, part=part: self._send(self.engine.set_muted(part, value >= PEDAL_DOWN), t) if self.engines else None
+        self._cc_actions = actions
+        self.controls = controls
+
     @property
     def engine(self) -> Engine:
         return self.engines[self.active]
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped on the way in (the inbox's overflow policy, a full relay pipe) and on the way out
+        (a JACK server that ran no cycle: the output's StallGuard)."""
+        return self.inbox.dropped + getattr(self.output.port, "dropped_in_stalls", 0)
 
     @property
     def beats_per_bar(self) -> int:
@@ -152,6 +176,8 @@ class LiveBridge:
     # -- engine thread ---------------------------------------------------------------------------
     def handle(self, received: Received) -> None:
         """Process one received message (engine thread)."""
+        if self.on_cause is not None:
+            self.on_cause(received)
         data, t = received
         self.stats.received += 1
         channel_message = bool(data) and 0x80 <= data[0] < 0xF0
@@ -181,41 +207,61 @@ class LiveBridge:
             self._malformed(data)
             return
         listening = self._listening_to(msg)  # once per message: the checks below all need it
-        if msg.type == "control_change" and msg.control in self._cc_actions and listening:
-            self._cc_actions[msg.control](msg.value, t)
-            return
+        if msg.type == "control_change" and listening:
+            if self._learning() and msg.control not in NEVER_LEARNT:
+                learnt = self.learner.feed(msg.channel, msg.control, msg.value, t)  # type: ignore[union-attr]
+                if learnt is not None:
+                    self.use_controls(learnt)
+                return  # a control being learnt must not also do what it did before
+            action = self._cc_actions.get(msg.control)  # one read: another thread may swap the table
+            if action is not None:
+                action(msg.value, t)
+                return
+        if msg.type == "control_change" and msg.control in (ALL_NOTES_OFF, ALL_SOUND_OFF) and listening:
+            self._silence_all(t)  # and it goes on to thru below, for the player's own synth
         if msg.type == "program_change" and listening and len(self.engines) > 1:
-            self._switch_model(msg.program % len(self.engines), t)
+            self._program_change(msg.program, t)
             return
         note_on = is_note_on(msg)
         if note_on or is_note_off(msg):
             self._last_input_t = t
             if listening:
                 self.input_notes.record(msg)
+                if note_on:
+                    self.hushed = False
         if self.engines:
             self._send(self.engine.handle(msg, t), t)
             if note_on and listening and self.clock_source == "internal" and not self.internal.running:
                 # No DAW clock: the first note starts Sideman's own grid, on that note.
                 self._start_internal(t)
-        if self.config.bridge.thru:
+        if self.config.bridge.thru and data[0] not in NOT_THRU:
             self._send((msg,), t)
 
     def _engine_needs(self, raw: bytes) -> bool:
         """Whether a valid channel message can matter beyond thru: notes, the sustain pedal, the controls
         and program changes on the channel Sideman listens to. (The engine ignores everything else.)"""
         channel = self.config.bridge.input_channel
-        if channel and (raw[0] & 0x0F) != channel - 1:
+        if channel:
+            if (raw[0] & 0x0F) != channel - 1:
+                return False
+        elif (raw[0] & 0x0F) == PERCUSSION_CHANNEL:  # any channel but the drums' (_listening_to)
             return False
         kind = raw[0] & 0xF0
         if kind == 0x80 or kind == 0x90:
             return True
         if kind == 0xB0:
-            return raw[1] == SUSTAIN or raw[1] in self._cc_actions
+            return raw[1] in (SUSTAIN, ALL_NOTES_OFF, ALL_SOUND_OFF) or raw[1] in self._cc_actions or self._learning()
         return kind == 0xC0
 
+    def _learning(self) -> bool:
+        return self.learner is not None and self.learner.active
+
     def _listening_to(self, msg: mido.Message) -> bool:
+        """The configured channel; 0 = any but the drum channel (a kit is never a tune; input_channel = 10 asks for it)."""
         channel = self.config.bridge.input_channel
-        return channel == 0 or getattr(msg, "channel", channel - 1) == channel - 1
+        if channel == 0:
+            return getattr(msg, "channel", None) != PERCUSSION_CHANNEL
+        return getattr(msg, "channel", channel - 1) == channel - 1
 
     def _malformed(self, data: list[int]) -> None:
         self.stats.malformed += 1
@@ -251,9 +297,11 @@ class LiveBridge:
         self._transport(self.internal.start(t))
 
     def _on_tick(self, tick: Tick) -> None:
+        if self.on_cause is not None:
+            self.on_cause(tick)
         self.stats.ticks += 1
         self.stats.step = tick.step
-        if not self.engines:
+        if not self.engines or self.hushed:
             return
         started = time.perf_counter()
         out = self.engine.tick(tick.step, tick.t, tick.step_seconds, self.beats_per_bar)
@@ -262,6 +310,15 @@ class LiveBridge:
         self._send(out, tick.t)
         if self.engine.fault != self.fault:
             self.fault = self.engine.fault
+
+    def _program_change(self, program: int, t: float) -> None:
+        """Program Change N+1 (program N) plays model N+1; one beyond the loaded models changes nothing."""
+        if program < len(self.engines):
+            self._switch_model(program, t)
+        elif program not in self._ignored_programs:
+            self._ignored_programs.add(program)
+            log.warning("ignoring Program Change %d: only %d models are loaded (Program Change 1..%d picks one)",
+                        program + 1, len(self.engines), len(self.engines))
 
     def _switch_model(self, index: int, t: float) -> None:
         if index == self.active:
@@ -282,9 +339,24 @@ class LiveBridge:
         if self.engines:
             self._send(self.engine.set_enabled(value >= PEDAL_DOWN), t)
 
+    def _cc_key_freeze(self, value: int, t: float) -> None:
+        if self.engines:
+            self.engine.freeze_key(value >= PEDAL_DOWN)
+
     def _cc_panic(self, value: int, t: float) -> None:
+        self._silence_all(t)
+
+    def _silence_all(self, t: float) -> None:
+        """Panic, or All Notes/Sound Off from the player: every note ends, every key and the pedal the bridge
+        thinks are down are forgotten (a lost note-off must not keep a lead), and the parts stay silent, the
+        internal clock stopped, until the player plays again."""
+        self.input_notes = NoteTracker()
+        if self.internal.running:
+            self._transport(self.internal.stop(t))
         if self.engines:
             self._send(self.engine.panic(), t)
+            self.engine.reset()  # the next note starts the accompaniment afresh
+            self.hushed = True
         with self._lock:
             self.output.silence()
 
@@ -327,7 +399,23 @@ class LiveBridge:
                 self.handle(received)
                 received = self.inbox.get_nowait()
             self.poll_clock(self.now())
+            while self._calls:
+                self._calls.popleft()()
 
+
+    def call_soon(self, change: Callable[[], None]) -> None:
+        """Run `change` on the engine thread at its next wake-up (within the loop's 50 ms). Safe from any thread."""
+        self._calls.append(change)
+
+    def set_tempo(self, bpm: float) -> None:
+        """The internal clock's tempo from its next tick on (engine thread)."""
+        self.internal.set_bpm(bpm)
+
+    def play_only(self, part_names: Sequence[str]) -> None:
+        """Mute every part not named, unmute the named ones (engine thread)."""
+        t = self.now()
+        for k, name in enumerate(self.engine.contract.part_names):
+            self._send(self.engine.set_muted(k, name not in part_names), t)
 
     def start(self, ordinary_because: str = "") -> None:
         """Start the engine thread, at the config's realtime priority unless `ordinary_because` says why it
@@ -349,9 +437,10 @@ class LiveBridge:
         self._scheduled.set()
         try:
             self.run_forever()
-        except Exception:  # a bug, not a user error: log it, and let close() silence everything
-            log.exception("the engine thread failed; stopping")
-            self.fault = "engine thread failed (see log)"
+        except Exception as exc:  # a bug, not a user error: stop; close() silences everything, the caller says why
+            log.debug("the engine thread failed", exc_info=True)
+            self.failed = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            self.fault = "engine thread failed"
             self._stop.set()
 
     def request_stop(self) -> None:
@@ -381,9 +470,12 @@ class LiveBridge:
             self._send(self.engine.stop(), t)
         with self._lock:
             self._closed = True
-            silence = self.output.notes.silence()
+            silence = self.output.finish()
+            self.stats.sent += len(silence)
             if self.recorder is not None:
                 for msg in silence:
                     self.recorder.record_output(msg, t)
-            self.output.close()
-        return self.recorder.close() if self.recorder is not None else None
+        # The session is written before the port closes: closing may wait on a MIDI server that runs no cycle.
+        recording = self.recorder.close() if self.recorder is not None else None
+        self.output.close()
+        return recording

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
-from typing import Iterator
+from typing import Collection, Iterator
 
 from sideman.bridge.errors import PortNotFoundError
 
@@ -41,3 +42,11 @@ def _find_port(names: list[str], wanted: str, direction: str) -> int:
             raise PortNotFoundError(f"{wanted!r} matches several MIDI {direction} ports ({listing}); give more of the name")
         return exact[0]
     return matches[0]
+
+
+def is_sideman_port(name: str, client_name: str, port_names: Collection[str]) -> bool:
+    """Whether `name`, as a MIDI API lists it, is a running Sideman's own port: client `client_name` (under JACK
+    "-in" for the input's relay process, "-01", "-02"... for a second Sideman), port one of `port_names`
+    (ALSA adds " client:port" numbers)."""
+    ports = "|".join(re.escape(port) for port in port_names)
+    return re.fullmatch(rf"{re.escape(client_name)}(-in)?(-\d+)?:({ports})( \d+:\d+)?", name) is not None

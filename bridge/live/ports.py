@@ -3,11 +3,14 @@
 An input port calls `on_message(data, t)` from the driver's thread with the raw bytes and the
 receive time (time.perf_counter() stamped in the callback: the one monotonic clock the bridge uses).
 An output port sends mido messages and, when closed, silences every note it started.
+Every port is a context manager that closes it; closing twice closes once.
 Unknown port names are an error that lists what exists: never silently a new virtual port.
 """
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -19,10 +22,14 @@ import rtmidi
 from sideman.bridge.errors import PortError
 from sideman.bridge.live.inbox import Inbox
 from sideman.bridge.core.notes import NoteTracker
+from sideman.bridge.live.port_base import Port
 from sideman.bridge.live.port_names import _find_port, _quiet_c_stderr
 from sideman.bridge.live.jack.stall_guard import StallGuard
+from sideman.bridge.live.jack.names import output_ports_opened
 
 OnMessage = Callable[[list[int], float], None]
+
+log = logging.getLogger("sideman")
 
 API_IDS = {
     "alsa": rtmidi.API_LINUX_ALSA,
@@ -35,6 +42,9 @@ API_NAMES = {v: k for k, v in API_IDS.items()}
 # How long to let the MIDI server deliver our last messages before a port closes. JACK drains
 # rtmidi's ring buffer once per period (1.3 ms at 64 frames / 48 kHz; 21 ms at 1024 frames).
 CLOSE_FLUSH_SECONDS = 0.05
+# How long a guarded (JACK) output waits to see the server run a cycle before it closes: a server that
+# runs none (stopped, hung) would keep the close, and with it the whole process, waiting for ever.
+CLOSE_WAIT_SECONDS = 0.5
 
 JACK_HINT = "start a JACK server first, e.g. `jackd --no-realtime -d dummy -r 48000 -p 64 &` (or load the ALSA sequencer: `modprobe snd-seq`)"
 
@@ -111,7 +121,7 @@ def list_ports(api: int) -> PortListing:
         midi_out.delete()
 
 
-class RtMidiInput:
+class RtMidiInput(Port):
     """A python-rtmidi input, virtual or connected to an existing port by name.
 
     The callback runs on the driver's thread: it only stamps the time and hands the bytes on.
@@ -140,31 +150,36 @@ class RtMidiInput:
             on_message(event[0], perf_counter())
 
         self._midi.set_callback(callback)
+        self._closed = False
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._midi.cancel_callback()
         self._midi.close_port()
         self._midi.delete()
 
 
 def open_input(api: int, client_name: str, port_name: str, inbox: Inbox, connect: str = "",
-               on_lost: Callable[[str], None] | None = None) -> InputPort:
+               on_lost: Callable[[str], None] | None = None, own_output: str = "") -> InputPort:
     """The input port for `api`, delivering into `inbox`: for JACK through a relay process
     (bridge/live/jack/relay.py: JACK drops a cycle's MIDI when a client's process callback waits, and a
     Python callback waits for the GIL) that the inbox reads itself; for the others rtmidi's callback
     puts directly (their drivers queue, so a wait only delays).
-    `on_lost(reason)`: the relay ended while in use (rtmidi's own inputs report nothing of the kind)."""
+    `on_lost(reason)`: the relay ended while in use (rtmidi's own inputs report nothing of the kind).
+    `own_output`: the bridge's output port, never listened to (JACK: refused, or disconnected)."""
     if api == rtmidi.API_UNIX_JACK:
+        from sideman.bridge.live.jack.names import relay_client
         from sideman.bridge.live.jack.relay import RelayedInput
 
-        # Its own JACK client, named so that scripts can rely on it: "Sideman-in:Sideman In".
-        port = RelayedInput(f"{client_name}-in", port_name, connect, on_lost)
+        port = RelayedInput(relay_client(client_name), port_name, connect, on_lost, own_output)
         inbox.pull_from(port)
         return port
     return RtMidiInput(api, client_name, port_name, inbox.put, connect)
 
 
-class RtMidiOutput:
+class RtMidiOutput(Port):
     """A python-rtmidi output, virtual or connected to an existing port by name."""
 
     def __init__(self, api: int, client_name: str, port_name: str, connect: str = "") -> None:
@@ -186,8 +201,15 @@ class RtMidiOutput:
         else:
             if api == rtmidi.API_WINDOWS_MM:
                 raise PortError("Windows has no virtual MIDI ports: create one with loopMIDI and pass --out 'loopMIDI Port'")
-            self._midi.open_virtual_port(port_name)
-            self.name = port_name
+            if api == rtmidi.API_UNIX_JACK:
+                with output_ports_opened() as opened:  # JACK renames a taken client name: say the one in use
+                    self._midi.open_virtual_port(port_name)
+                ours = [name for name in opened if name.endswith(f":{port_name}")]
+                self.name = ours[0] if len(ours) == 1 else port_name
+            else:
+                self._midi.open_virtual_port(port_name)
+                self.name = port_name
+        self._closed = False
 
     def reopen(self) -> None:
         """Close the client and open it again, same ports: before anything was sent (sideman.bridge.live.jack.watch.reopen_while_stale)."""
@@ -218,11 +240,25 @@ class RtMidiOutput:
             self._midi.send_message(data)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        guard = self._guard
+        if guard is not None and not guard.server_runs(within=CLOSE_WAIT_SECONDS):
+            self._abandon()
+            return
         self._midi.close_port()
         self._midi.delete()
 
+    def _abandon(self) -> None:
+        """Leave the port to the server (it removes a dead process's clients): closing it, now or in its
+        destructor at exit, would wait for the server holding the GIL, so the object is never freed."""
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(self._midi))
+        if self._guard is not None and not self._guard.server_gone:  # a server gone is reported where it is noticed
+            log.warning("the JACK server runs no cycle: '%s' is left for it to remove when it runs again", self.name)
 
-class SilencingOutput:
+
+class SilencingOutput(Port):
     """Wraps an output: tracks the notes it sent and, on close, ends them all before closing.
 
     Closing sends a note-off for every note still sounding and All Notes Off on every channel used,
@@ -234,6 +270,7 @@ class SilencingOutput:
         self.name = port.name
         self.notes = NoteTracker()
         self._flush_seconds = flush_seconds
+        self._finished = False
         self._closed = False
         # Thru's raw bytes: the port's own send_bytes if it has one (looked up once, not per message).
         self._send_bytes = getattr(port, "send_bytes", None) or (lambda data: port.send(mido.Message.from_bytes(data)))
@@ -254,24 +291,30 @@ class SilencingOutput:
             self.send(msg)
         return len(messages)
 
+    def finish(self) -> list[mido.Message]:
+        """Once: send what ends every note still sounding and give the server time to deliver it. Returns
+        what was sent. (close() does it too; a caller that must act between the two calls this first.)"""
+        if self._finished:
+            return []
+        self._finished = True
+        messages = self.notes.silence()
+        for msg in messages:
+            self.send(msg)
+        if messages and self._flush_seconds:
+            time.sleep(self._flush_seconds)
+        return messages
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            if self.silence() and self._flush_seconds:
-                time.sleep(self._flush_seconds)
+            self.finish()
         finally:
             self.port.close()
 
-    def __enter__(self) -> "SilencingOutput":
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class FakeOutput:
+class FakeOutput(Port):
     """In-memory output for tests: keeps every message sent."""
 
     def __init__(self, name: str = "Fake Out") -> None:

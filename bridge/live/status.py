@@ -10,6 +10,8 @@ import sys
 import threading
 from typing import Callable, TextIO
 
+from sideman.bridge.core.key_profiles import chord_name, key_name
+from sideman.bridge.core.listening import HeardNow
 from sideman.bridge.model.contract import pitch_name
 from sideman.bridge.live.loop import LiveBridge
 
@@ -20,11 +22,25 @@ def position_text(step: int, steps_per_beat: int, beats_per_bar: int) -> str:
     return f"{step // per_bar + 1}:{(step // steps_per_beat) % beats_per_bar + 1}:{step % steps_per_beat + 1}"
 
 
+def heard_text(heard: HeardNow) -> str:
+    """'key G major  80% chord D7': what Sideman hears ('locked' after the key when it is held)."""
+    if heard.key is None:
+        return "key -"
+    text = f"key {key_name(heard.key)} {100 * heard.key_confidence:3.0f}%" + (" locked" if heard.key_locked else "")
+    return text + (f" chord {chord_name(heard.chord)}" if heard.chord is not None else "")
+
+
 def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
     """The line; `xruns`: the JACK server's xrun notices so far (shown once there is one)."""
     clock = bridge.midi_clock if bridge.clock_source == "midi" else bridge.internal
     running = clock.running
-    parts = [f"{bridge.clock_source} clock {clock.bpm:5.1f} BPM {'▶' if running else '■'}"]
+    head = f"{bridge.clock_source} clock {clock.bpm:5.1f} BPM {'▶' if running else '■'}"
+    if bridge.clock_source == "midi" and not running:
+        head += " waiting for Start (or Continue)"  # the DAW's clock alone does not start the song
+    parts = [head]
+    prompt = bridge.learner.prompt if bridge.learner is not None else None
+    if prompt:
+        parts.insert(0, prompt)  # first: it asks the musician to do something
     if bridge.engines:
         engine = bridge.engine
         contract = engine.contract
@@ -33,11 +49,12 @@ def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
         parts.append(f"lead {pitch_name(max(held)) if held else '-':>4}")
         sounding = engine.sounding
         parts.append(" ".join(f"{p.name} {pitch_name(sounding[i]) if i in sounding else '-':>4}" for i, p in enumerate(contract.parts)))
+        parts.append(heard_text(engine.heard))
         p50, p99 = bridge.stats.latency_us()
         parts.append(f"step p50 {p50:4.0f}µs p99 {p99:4.0f}µs")
         if len(bridge.engines) > 1:
             parts.append(f"model {bridge.active + 1}/{len(bridge.engines)}")
-    parts.append(f"dropped {bridge.inbox.dropped}")
+    parts.append(f"dropped {bridge.dropped}")
     if xruns:
         parts.append(f"JACK xruns {xruns}")
     if bridge.fault:

@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sideman.bridge.midi import CHANNELS, DATA_MAX
+
 CONTRACT_VERSION = 1
 METADATA_KEY = "sideman.contract"
 
@@ -156,8 +158,13 @@ class Contract:
         v = self.vocab
         if len({v.rest, v.hold, v.unknown}) != 3 or v.onset_offset <= max(v.rest, v.hold, v.unknown):
             raise ValueError("vocab ids for rest/hold/unknown must be distinct and below onset_offset")
+        if not 0 <= v.pitch_min <= v.pitch_max <= DATA_MAX:
+            raise ValueError(f"vocab pitch range [{v.pitch_min}, {v.pitch_max}] is not within MIDI's 0..{DATA_MAX}")
         if not self.parts:
             raise ValueError("contract has no parts")
+        for part in self.parts:
+            if not 0 <= part.channel <= CHANNELS:
+                raise ValueError(f"part {part.name!r} suggests channel {part.channel}; MIDI channels are 1..{CHANNELS} (0: none)")
         for voice in (self.lead, *self.parts):
             if not v.pitch_min <= voice.low <= voice.high <= v.pitch_max:
                 raise ValueError(f"voice {voice.name!r} range [{voice.low}, {voice.high}] is outside the vocabulary")

@@ -8,11 +8,9 @@ note arrives late; `reset()` starts a new session.
 Why IOBinding: every input and output is bound once to a preallocated numpy buffer (ONNX Runtime
 reads and writes those buffers in place), and the state is two buffers that swap roles each step
 (ping-pong), so a step copies a few hundred bytes into the input buffers and allocates no tensors.
-Measured on the default model (onnxruntime 1.32, shared 2-core VM, 1 thread, the two taking turns
-every 250 steps, 3 x 10,000 steps each): IOBinding p50 282-299 us vs 304-327 us for
-`session.run()` with a feed dict, 7-10% faster every time (p99 too), so IOBinding is kept;
-`python -m benchmarks.model` prints both. One trap: passing a RunOptions object to `run_with_iobinding`
-costs ~80 us more in onnxruntime's Python wrapper (its graph-capture check), so none is passed.
+It is kept because it is faster than `session.run()` with a feed dict (`python -m benchmarks.model`
+prints both, benchmarks/results.md has the figures). No RunOptions object is passed to
+`run_with_iobinding`: onnxruntime's Python wrapper then runs a graph-capture check on every call.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ import numpy as np
 # (mobile.events.data.microsoft.com) and writes a device id under ~/.cache, starting at import.
 # Sideman promises no network traffic and no files outside its recording directory, so it opts out
 # before the import, as ONNX Runtime documents; a user who sets the variable keeps their choice.
-# tests/test_security.py runs a live session and checks both.
+# tests/bridge/live/jack/test_sandbox.py runs a live session and checks both.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 import onnxruntime as ort  # noqa: E402 - must follow the opt-out above
 
@@ -235,8 +233,8 @@ class OnnxStepModel:
         self.session.run_with_iobinding(self._bindings[self._current])
         # NaN logits (e.g. a NaN that crept into the state) make the graph's argmax answer token 0,
         # a valid "rest", forever: a silent failure. Raise instead, so the engine treats the step as
-        # a fault and resets; the poisoned state is not adopted. The sum is NaN/inf if any logit is
-        # (~3 us, no temporary array).
+        # a fault and resets; the poisoned state is not adopted. The sum is NaN/inf if any logit is,
+        # and makes no temporary array.
         if not math.isfinite(self._logits.sum()):
             raise FloatingPointError("the model's logits are not finite (NaN or infinity)")
         self._current = 1 - self._current

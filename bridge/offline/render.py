@@ -1,12 +1,14 @@
-"""Offline accompaniment: a melody MIDI file in, the same Engine in simulated time, a type-1 MIDI file out.
+"""Offline accompaniment: a MIDI file in, the same Engine in simulated time, the file plus the parts out.
 
 The renderer drives `sideman.bridge.core.engine.Engine` exactly as the live daemon does: it merges the melody's
-messages and the grid ticks (t_k = k * step_seconds) in time order, calling `handle()` for every
-message stamped at or before a tick and then `tick()`, and `stop()` at the end. So what you hear
-from `sideman accompany` is what the live bridge would have played for that exact timing.
+messages and the grid ticks in time order, calling `handle()` for every message stamped at or before
+a tick and then `tick()`, and `stop()` at the end. So what you hear from `sideman accompany` is what
+the live bridge would have played for that exact timing.
 
-Timing: the grid and the melody share one tempo — `--tempo`, else the file's first set_tempo —
-and melody times are taken in beats, so later tempo changes in the file move nothing off the grid.
+Timing: the grid is the file's own 16ths (a fixed number of file ticks each) and every time goes
+through the file's tempo map, so tempo changes move the grid with the music and the melody keeps
+its timing. `--tempo` replaces the map with one tempo. Which line is the melody: midi_input.py;
+what the output file holds: midi_output.py.
 """
 
 from __future__ import annotations
@@ -15,41 +17,32 @@ import argparse
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import mido
 
-from sideman.bridge.model.contract import Contract
+from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
-from sideman.bridge.errors import MidiFileError, ModelError
+from sideman.bridge.core.listening import HeardNow, Listener, PitchClassTables
+from sideman.bridge.engines import ASSETS, hearing_for, engine_settings, load_model, model_paths, suggested_channels
+from sideman.bridge.errors import MidiFileError
 from sideman.bridge.midi import is_note_on
+from sideman.bridge.offline import audio
+from sideman.bridge.offline.midi_input import MAX_EVENTS, MAX_FILE_BYTES, Melody, TempoMap, read_melody
+from sideman.bridge.offline.midi_output import place_parts, refuse_overwriting, write_midi
+from sideman.bridge.prompt.apply import apply_prompt, current_settings
+from sideman.bridge.prompt.parse import parse_prompt
 
-MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_EVENTS = 200_000
+__all__ = ["MAX_EVENTS", "MAX_FILE_BYTES", "Melody", "Note", "RenderResult", "read_melody", "render"]
+
 MAX_STEPS = 200_000  # ~ 1 h 40 min of 16ths at 120 BPM
-MIN_BPM, MAX_BPM = 10.0, 400.0
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+MIN_BPM, MAX_BPM = limits(BridgeConfig, "tempo")  # the live bridge's: one tempo range for both
 DEMO_MELODY = ASSETS / "demo-melody.mid"
-DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
-_CHANNEL_TYPES = ("note_on", "note_off", "control_change", "program_change", "pitchwheel", "aftertouch", "polytouch")
-
-
-@dataclass(frozen=True)
-class Melody:
-    """The lead as read from a file: channel messages at absolute ticks, plus the file's meter and tempo."""
-
-    events: tuple[tuple[int, mido.Message], ...]  # (absolute tick, message), time order
-    ticks_per_beat: int
-    tempo: int  # microseconds per quarter note
-    numerator: int
-    denominator: int
-    name: str
-
-    @property
-    def bpm(self) -> float:
-        return mido.tempo2bpm(self.tempo)
+# Prompt settings accompany keeps its own value for, and why.
+PROMPT_KEPT = {"tempo": "accompany keeps the file's tempo map (--tempo sets one)",
+               "meter": "accompany keeps the file's time signature"}
 
 
 @dataclass(frozen=True)
@@ -68,16 +61,24 @@ class RenderResult:
     voices: tuple[str, ...]  # "lead", then the part names
     steps: tuple[StepInfo | None, ...]  # per grid step: what the model was told and answered (None: faulted)
     events: tuple[tuple[float, mido.Message], ...]  # every part message the engine sent, with its time (s)
-    bpm: float
+    bpm: float  # the tempo at the start
     beats_per_bar: int
-    step_seconds: float
+    step_seconds: float  # the first step's length
     reanswers: int  # late-window re-answers
     revoiced: int  # part tokens those re-answers changed
     faults: int
+    tempo_map: TempoMap  # seconds <-> beats of the result
+    steps_per_beat: int = 4
+    part_channels: tuple[int, ...] = ()  # 0-based, as written
+    heard: tuple[HeardNow, ...] = ()  # per grid step: the key and chord the engine heard at its tick
 
     @property
     def n_steps(self) -> int:
         return len(self.steps)
+
+    @property
+    def bars(self) -> float:
+        return self.n_steps / (self.beats_per_bar * self.steps_per_beat)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         path = Path(path)
@@ -89,86 +90,9 @@ class RenderResult:
         return path
 
 
-# -- reading ---------------------------------------------------------------------------------------
-
-def open_midi(source: str | os.PathLike[str] | mido.MidiFile) -> tuple[mido.MidiFile, str]:
-    if isinstance(source, mido.MidiFile):
-        return source, source.filename or "<melody>"
-    path = Path(source)
-    if not path.is_file():
-        raise MidiFileError(f"{path}: no such file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise MidiFileError(f"{path}: {size / 2**20:.1f} MB is too big for a melody (limit {MAX_FILE_BYTES // 2**20} MB)")
-    try:
-        return mido.MidiFile(os.fspath(path), clip=True), str(path)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise MidiFileError(f"{path}: not a readable MIDI file ({reason})") from None
-
-
-def _first_meta(mid: mido.MidiFile, kind: str) -> mido.MetaMessage | None:
-    """The earliest meta message of `kind` in any track (ties: lowest track)."""
-    best = None
-    for track in mid.tracks:
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            if msg.type == kind:
-                if best is None or tick < best[0]:
-                    best = (tick, msg)
-                break
-    return None if best is None else best[1]
-
-
-def read_melody(source: str | os.PathLike[str] | mido.MidiFile, track: int | None = None,
-                channel: int | None = None) -> Melody:
-    """The lead from a MIDI file: `track` (default: the one with the most notes), `channel` 0-based (default all)."""
-    mid, name = open_midi(source)
-    tpb = mid.ticks_per_beat
-    if not isinstance(tpb, int) or not 0 < tpb < 2**15:
-        raise MidiFileError(f"{name}: time division {tpb!r} is not ticks per beat (SMPTE timing is not supported)")
-    total = sum(len(t) for t in mid.tracks)
-    if total > MAX_EVENTS:
-        raise MidiFileError(f"{name}: {total} events is too many for a melody (limit {MAX_EVENTS})")
-
-    def count(t: mido.MidiTrack) -> int:
-        return sum(1 for m in t if is_note_on(m) and (channel is None or m.channel == channel))
-
-    counts = [count(t) for t in mid.tracks]
-    if track is None:
-        if not any(counts):
-            where = "" if channel is None else f" on channel {channel + 1}"
-            raise MidiFileError(f"{name}: no notes{where}")
-        track = max(range(len(counts)), key=lambda i: (counts[i], -i))
-    elif not 0 <= track < len(mid.tracks):
-        raise MidiFileError(f"{name}: no track {track} (the file has tracks 0..{len(mid.tracks) - 1})")
-    elif counts[track] == 0:
-        where = "" if channel is None else f" on channel {channel + 1}"
-        raise MidiFileError(f"{name}: track {track} has no notes{where}")
-    events, tick = [], 0
-    for msg in mid.tracks[track]:
-        tick += msg.time
-        if msg.type in _CHANNEL_TYPES and (channel is None or msg.channel == channel):
-            events.append((tick, msg.copy(time=0)))
-    tempo_msg = _first_meta(mid, "set_tempo")
-    ts = _first_meta(mid, "time_signature")
-    track_name = next((m.name for m in mid.tracks[track] if m.type == "track_name"), "") or "melody"
-    return Melody(tuple(events), tpb, tempo_msg.tempo if tempo_msg else 500_000,
-                  ts.numerator if ts else 4, ts.denominator if ts else 4, track_name)
-
-
 def beats_in_bar(numerator: int, denominator: int, max_beats: int) -> int:
     """Quarter-note beats in a bar (6/8 -> 3, 5/8 -> 3, 7/8 -> 4, 12/8 -> 6), rounded half up, clipped."""
     return min(max(1, math.floor(numerator * 4 / denominator + 0.5)), max_beats)
-
-
-def default_part_channels(contract: Contract) -> tuple[int, ...]:
-    """0-based channels from the model's suggestions (1-based), else 2, 3, 4, ... (channel 1 is the lead's)."""
-    suggested = [p.channel - 1 for p in contract.parts]
-    if all(0 <= c <= 15 for c in suggested) and len(set(suggested)) == len(suggested):
-        return tuple(suggested)
-    return tuple(range(1, len(contract.parts) + 1))
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -180,30 +104,37 @@ def _progress(done: int, total: int, last: list[int]) -> None:
         print(f"\raccompanying: {pct:3d}% ({done}/{total} steps)", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
 
+def _check_tempi(name: str, tempo_map: TempoMap) -> None:
+    for tick, _, tempo in tempo_map.segments:
+        bpm = mido.tempo2bpm(tempo)
+        if not MIN_BPM <= bpm <= MAX_BPM:
+            at = f" at beat {tick / tempo_map.ticks_per_beat + 1:g}" if tick else ""
+            raise MidiFileError(f"{name}: tempo {bpm:.1f} BPM{at} is outside {MIN_BPM:g}..{MAX_BPM:g}; give --tempo")
+
+
 def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepModel,
            settings: EngineSettings | None = None, *, tempo_bpm: float | None = None, track: int | None = None,
-           channel: int | None = None, progress: bool = False) -> RenderResult:
-    """Accompany `melody` with `model` in simulated time; see the module docstring. Deterministic for a seed."""
+           channel: int | None = None, progress: bool = False, listener: Listener | None = None,
+           tables: PitchClassTables | None = None) -> RenderResult:
+    """Accompany `melody` with `model` in simulated time; see the module docstring. Deterministic for a seed.
+    `listener`/`tables`: the key/chord recogniser the engine hears with (bridge/engines.py loads it).
+
+    The parts go on `settings.part_channels`, except those the input file already uses (midi_output.place_parts:
+    `RenderResult.part_channels` says where they went)."""
     mel = melody if isinstance(melody, Melody) else read_melody(melody, track, channel)
     contract = model.contract
-    settings = settings or EngineSettings(part_channels=default_part_channels(contract))
-    tempo = mel.tempo if tempo_bpm is None else mido.bpm2tempo(tempo_bpm)
-    bpm = mido.tempo2bpm(tempo)
-    if not MIN_BPM <= bpm <= MAX_BPM:
-        raise MidiFileError(f"{mel.name}: tempo {bpm:.1f} BPM is outside {MIN_BPM:g}..{MAX_BPM:g}; give --tempo")
+    settings = settings or EngineSettings(part_channels=suggested_channels(contract))
+    settings = replace(settings, part_channels=place_parts(settings.part_channels, mel.used_channels())[0])
+    tpb = mel.ticks_per_beat
+    tempo_map = mel.tempo_map if tempo_bpm is None else TempoMap.constant(tpb, mido.bpm2tempo(tempo_bpm))
+    _check_tempi(mel.name, tempo_map)
+    seconds = tempo_map.seconds
     spb = contract.steps_per_beat
     bar_beats = beats_in_bar(mel.numerator, mel.denominator, contract.max_beats_in_bar)
-    tpb = mel.ticks_per_beat
-    spt = tempo / 1e6 / tpb  # seconds per file tick
-
-    def seconds(tick: Fraction | int) -> float:
-        return float(tick) * spt
-
+    # The grid: step k at file tick k * step_ticks, so it follows every tempo change. Its times and
+    # the melody's come from the same map; equal moments computed from different ticks differ only
+    # in the last bits, which the engine's SAME_TIME tolerance absorbs.
     step_ticks = Fraction(tpb, spb)
-    # The grid as the live internal clock computes it (t_k = k * step_seconds); melody times come
-    # from file ticks. Equal moments computed both ways differ only in the last bits, which the
-    # engine's SAME_TIME tolerance absorbs.
-    step_seconds = 60.0 / (bpm * spb)
     end_tick = max((tick for tick, _ in mel.events), default=0)
     last_on = max((tick for tick, m in mel.events if is_note_on(m)), default=0)
     # Enough steps for the last onset and the last note-off, rounded up to a whole bar.
@@ -213,62 +144,46 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
-    engine = Engine(model, settings)
+    if listener is None and tables is None:
+        listener, tables = hearing_for(contract)
+    engine = Engine(model, settings, listener, tables)
     engine.reset()
-    out: list[tuple[float, mido.Message]] = []
+    out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
     steps: list[StepInfo | None] = []
-    events = mel.events
+    heard: list[HeardNow] = []
+    events = [(seconds(tick), tick, msg) for tick, msg in mel.events]
     i, last_pct, show = 0, [-10], progress and n_steps >= 4000
+    t_next = seconds(0)
     for k in range(n_steps):
-        t_k = k * step_seconds
-        while i < len(events) and handled_before_tick(seconds(events[i][0]), t_k):
-            t = seconds(events[i][0])
-            out.extend((t, m) for m in engine.handle(events[i][1], t))
+        t_k, t_next = t_next, seconds((k + 1) * step_ticks)
+        while i < len(events) and handled_before_tick(events[i][0], t_k):
+            t, tick, msg = events[i]
+            out.extend((t, tick, m) for m in engine.handle(msg, t))
             i += 1
         if k:
             steps.append(engine.last_step)  # step k-1 as finally answered (after any late re-answer)
-        t = t_k
-        out.extend((t, m) for m in engine.tick(k, t, step_seconds, bar_beats))
+        tick = round(k * step_ticks)
+        out.extend((t_k, tick, m) for m in engine.tick(k, t_k, t_next - t_k, bar_beats))
+        heard.append(engine.heard)
         if show and k % 256 == 0:
             _progress(k, n_steps, last_pct)
-    for tick, msg in events[i:]:
-        out.extend((seconds(tick), m) for m in engine.handle(msg, seconds(tick)))
+    for t, tick, msg in events[i:]:
+        out.extend((t, tick, m) for m in engine.handle(msg, t))
     steps.append(engine.last_step)
-    end_t = max(n_steps * step_seconds, seconds(end_tick))
-    out.extend((end_t, m) for m in engine.stop())
+    last_tick = max(round(n_steps * step_ticks), end_tick)
+    out.extend((seconds(last_tick), last_tick, m) for m in engine.stop())
     if show:
         _progress(n_steps, n_steps, last_pct)
     faults = sum(1 for s in steps if s is None)
-    midi = _write_midi(mel, contract, settings, out, tempo, spt)
-    notes = _notes(mel, spt, "lead") + _part_notes(out, settings.part_channels, contract.part_names)
-    return RenderResult(midi, tuple(notes), ("lead", *contract.part_names), tuple(steps), tuple(out), bpm,
-                        bar_beats, step_seconds, engine.reanswer_count, engine.revoiced_count, faults)
-
-
-def _delta_track(name: str, timed: list[tuple[int, mido.Message]]) -> mido.MidiTrack:
-    track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
-    now = 0
-    for tick, msg in timed:  # already in time order (stable for equal ticks)
-        track.append(msg.copy(time=tick - now))
-        now = tick
-    track.append(mido.MetaMessage("end_of_track", time=0))
-    return track
-
-
-def _write_midi(mel: Melody, contract: Contract, settings: EngineSettings, out: list[tuple[float, mido.Message]],
-                tempo: int, spt: float) -> mido.MidiFile:
-    conductor = mido.MidiTrack([
-        mido.MetaMessage("track_name", name="sideman", time=0),
-        mido.MetaMessage("set_tempo", tempo=tempo, time=0),
-        mido.MetaMessage("time_signature", numerator=max(1, min(mel.numerator, 255)), denominator=mel.denominator, time=0),
-        mido.MetaMessage("end_of_track", time=0),
-    ])
-    tracks = [conductor, _delta_track(mel.name, list(mel.events))]
-    for k, part in enumerate(contract.parts):
-        ch = settings.part_channels[k]
-        timed = [(round(t / spt), m) for t, m in out if m.channel == ch]
-        tracks.append(_delta_track(part.name, timed))
-    return mido.MidiFile(type=1, ticks_per_beat=mel.ticks_per_beat, tracks=tracks)
+    channels = settings.part_channels
+    parts = [(name, [(tick, m) for _, tick, m in out if m.channel == ch])
+             for k, (name, ch) in enumerate(zip(contract.part_names, channels)) if k not in settings.muted_parts]
+    midi = write_midi(mel, parts, None if tempo_bpm is None else tempo_map.tempos[0])
+    timed = [(t, m) for t, _, m in out]
+    notes = _notes(mel, tempo_map, "lead") + _part_notes(timed, channels, contract.part_names)
+    return RenderResult(midi, tuple(notes), ("lead", *contract.part_names), tuple(steps), tuple(timed),
+                        mido.tempo2bpm(tempo_map.tempos[0]), bar_beats, seconds(step_ticks), engine.reanswer_count,
+                        engine.revoiced_count, faults, tempo_map, spb, channels, tuple(heard))
 
 
 def _pair_notes(timed: list[tuple[float, mido.Message]], voice: str, end: float) -> list[Note]:
@@ -288,8 +203,8 @@ def _pair_notes(timed: list[tuple[float, mido.Message]], voice: str, end: float)
     return sorted(notes, key=lambda n: (n.start, n.pitch))
 
 
-def _notes(mel: Melody, spt: float, voice: str) -> list[Note]:
-    timed = [(tick * spt, m) for tick, m in mel.events]
+def _notes(mel: Melody, tempo_map: TempoMap, voice: str) -> list[Note]:
+    timed = [(tempo_map.seconds(tick), m) for tick, m in mel.events]
     end = timed[-1][0] if timed else 0.0
     return _pair_notes(timed, voice, end)
 
@@ -304,93 +219,123 @@ def _part_notes(out: list[tuple[float, mido.Message]], channels: tuple[int, ...]
 
 # -- commands --------------------------------------------------------------------------------------
 
-def load_model(path: str | os.PathLike[str] | None) -> StepModel:
-    """The ONNX model at `path` (default: the shipped chorale model); ModelError if it is missing or bad."""
-    from sideman.bridge.model.runtime import OnnxStepModel
-
-    path = Path(path) if path else DEFAULT_MODEL
-    if not path.is_file():
-        if path == DEFAULT_MODEL:
-            raise ModelError(f"{path}: the default model is not there yet; train and export one "
-                             f"(sideman train && sideman export) or pass --model PATH")
-        raise ModelError(f"{path}: no such model file")
-    return OnnxStepModel.load(path)
+def _config(args: argparse.Namespace) -> Config:
+    """The live road's config: defaults, the user's own file, --config, then these flags. The melody is what read_melody
+    picked, so no input channel filters it."""
+    return load_config(args.config).with_flags(
+        bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
+        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy, "key": args.key},
+    )
 
 
-def _settings(args: argparse.Namespace, contract: Contract) -> EngineSettings:
-    try:
-        settings = EngineSettings(part_channels=default_part_channels(contract), seed=args.seed,
-                                  temperature=args.temperature, lead_policy=args.lead_policy)
-        settings.validate(len(contract.parts))
-    except ValueError as exc:
-        from sideman.bridge.errors import ConfigError
-
-        raise ConfigError(str(exc)) from None
-    return settings
+def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings]:
+    """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it)."""
+    model = load_model(model_paths(config)[0])
+    if prompt is not None:
+        names = model.contract.part_names
+        config, lines = apply_prompt(config, parse_prompt(prompt, current_settings(config, names)), names,
+                                     given=given, kept=PROMPT_KEPT)
+        print("\n".join(lines))
+    return model, engine_settings(config, model.contract)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="PATH", help=f"ONNX model file (default: the shipped {DEFAULT_MODEL.name})")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same file (default 0)")
-    p.add_argument("--temperature", type=float, default=EngineSettings.temperature,
-                   help=f"sampling temperature, > 0 (default {EngineSettings.temperature:g}, as `sideman run`)")
-    p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"), default="highest",
-                   help="which of several held notes is the melody (default highest)")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP + " ([engine], [parts], [bridge] model, [audio])")
+    p.add_argument("--model", metavar="PATH", help="ONNX model file (default from config: the shipped chorale model)")
+    p.add_argument("--seed", type=int, help="random seed; the same seed gives the same file (default from config: 0)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default from config: 0.7, as `sideman run`)")
+    p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"),
+                   help="which of several held notes is the melody (default from config: highest)")
+    p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one heard (default from config: none)")
 
 
 def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Accompany the melody of a MIDI file. The output holds every track of MELODY.mid as it was "
+                     "(mute what you like in your DAW), plus one track per part on channels the input does not use.")
     p.add_argument("melody", metavar="MELODY.mid", help="MIDI file holding the melody")
-    p.add_argument("-o", "--output", required=True, metavar="JAM.mid", help="where to write the accompanied MIDI file")
-    p.add_argument("--tempo", type=float, metavar="BPM", help="tempo (default: the file's own, else 120)")
-    p.add_argument("--png", metavar="ROLL.png", help="also draw a piano roll of the result")
-    p.add_argument("--track", type=int, metavar="N", help="0-based track holding the melody (default: the one with most notes)")
-    p.add_argument("--channel", type=int, metavar="N", help="only this MIDI channel (1-16) of that track is the melody")
+    p.add_argument("-o", "--output", required=True, metavar="JAM.mid",
+                   help="where to write the input's tracks, as they were, plus the parts (never MELODY.mid itself)")
+    p.add_argument("--tempo", type=float, metavar="BPM", help="one tempo for the whole piece (default: the file's own tempo map, else 120)")
+    p.add_argument("--png", metavar="ROLL.png", help="also draw a piano roll of the result (needs matplotlib)")
+    p.add_argument("--wav", metavar="OUT.wav", help="also render the result to audio (needs fluidsynth and a GM SoundFont; [audio] in the config)")
+    p.add_argument("--track", type=int, metavar="N",
+                   help="0-based track holding the melody (default: the highest, most single-note line of the file)")
+    p.add_argument("--channel", type=int, metavar="N",
+                   help="MIDI channel (1-16) of the melody; 10 (drums) is the melody only when given here")
+    p.add_argument("--prompt", metavar="TEXT",
+                   help="settings in words, e.g. \"safe, just bass\" (docs/prompts.md); flags given win over it")
     _add_common(p)
 
 
-def _report(result: RenderResult, midi_path: Path, png_path: Path | None) -> None:
+def _report(result: RenderResult, midi_path: Path, png_paths: list[Path]) -> None:
     parts = sum(1 for n in result.notes if n.voice != "lead")
-    bars = result.n_steps / (result.beats_per_bar * 4)
-    print(f"wrote {midi_path}  ({bars:g} bars at {result.bpm:g} BPM, {parts} part notes, "
+    bpms = sorted({round(mido.tempo2bpm(t), 1) for t in result.tempo_map.tempos})
+    tempo = f"{bpms[0]:g}" if len(bpms) == 1 else f"{bpms[0]:g}-{bpms[-1]:g}"
+    print(f"wrote {midi_path}  ({result.bars:g} bars at {tempo} BPM, {parts} part notes, "
           f"{result.reanswers} late-note re-answers, {result.faults} model faults)")
-    if png_path is not None:
-        print(f"wrote {png_path}")
+    for path in png_paths:
+        print(f"wrote {path}")
+
+
+def _piano_roll(result: RenderResult, path: Path, title: str) -> list[Path]:
+    from sideman.bridge.offline.pianoroll import save_piano_roll
+
+    return save_piano_roll(result, path, title=title)
 
 
 def cmd_accompany(args: argparse.Namespace) -> int:
-    from sideman.bridge.errors import ConfigError
+    from sideman.bridge.errors import ConfigError, MissingDependencyError
 
-    if args.tempo is not None and not MIN_BPM <= args.tempo <= MAX_BPM:
-        raise ConfigError(f"--tempo {args.tempo:g}: give a tempo between {MIN_BPM:g} and {MAX_BPM:g} BPM")
+    config = _config(args)
     if args.channel is not None and not 1 <= args.channel <= 16:
         raise ConfigError(f"--channel {args.channel}: MIDI channels are 1..16")
+    refuse_overwriting(args.melody, args.output, args.png, args.wav)
+    synth = audio.find_synth(config.audio) if args.wav else None  # before the render: a missing synth fails fast
     melody = read_melody(args.melody, args.track, None if args.channel is None else args.channel - 1)
-    model = load_model(args.model)
-    settings = _settings(args, model.contract)
+    given = tuple(slot for slot, flag in (("temperature", args.temperature), ("tempo", args.tempo)) if flag is not None)
+    model, settings = _model_and_settings(config, args.prompt, given)
+    moved = place_parts(settings.part_channels, melody.used_channels())[1]
+    print(melody.describe())
+    if moved:
+        print(moved)
     result = render(melody, model, settings, tempo_bpm=args.tempo, progress=True)
     midi_path = result.save(args.output)
-    png_path = None
-    if args.png:
-        from sideman.bridge.offline.pianoroll import save_piano_roll
-
-        png_path = save_piano_roll(result, args.png, title=f"{Path(args.melody).name} + {model.contract.name}")
-    _report(result, midi_path, png_path)
+    try:
+        png_paths = _piano_roll(result, Path(args.png), f"{Path(args.melody).name} + {model.contract.name}") if args.png else []
+    except MissingDependencyError as exc:
+        _report(result, midi_path, [])
+        raise MissingDependencyError(f"{args.png} not drawn: {exc}") from None
+    _report(result, midi_path, png_paths)
+    if synth:
+        print(audio.write_wav(result.midi, result.part_channels, args.wav, config.audio, synth))
     return 0
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out-dir", metavar="DIR", default=".", help="where to write sideman-demo.mid and .png (default: here)")
+    p.add_argument("--out-dir", metavar="DIR", default=".", help="where to write sideman-demo.mid, .png and .wav (default: here; the .png needs matplotlib, the .wav fluidsynth)")
+    p.add_argument("--no-wav", dest="wav", action="store_false", help="skip the audio (faster)")
     _add_common(p)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
-    settings = _settings(args, model.contract)
+    from sideman.bridge.errors import MissingDependencyError
+
+    config = _config(args)
+    model, settings = _model_and_settings(config)
     result = render(DEMO_MELODY, model, settings)
     out_dir = Path(args.out_dir)
     midi_path = result.save(out_dir / "sideman-demo.mid")
-    from sideman.bridge.offline.pianoroll import save_piano_roll
-
-    png_path = save_piano_roll(result, out_dir / "sideman-demo.png", title=f"Old Hundredth + {model.contract.name} (seed {args.seed})")
-    _report(result, midi_path, png_path)
+    png = out_dir / "sideman-demo.png"
+    try:
+        png_paths = _piano_roll(result, png, f"Old Hundredth + {model.contract.name} (seed {settings.seed})")
+    except MissingDependencyError as exc:
+        png_paths = []
+        missing = f"{png.name} not drawn: {exc}"
+    else:
+        missing = ""
+    _report(result, midi_path, png_paths)
+    if args.wav:
+        print(audio.demo_wav(result.midi, result.part_channels, out_dir / "sideman-demo.wav", config.audio))
+    if missing:
+        print(missing)
     return 0

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import mido
 
 from sideman.bridge.errors import RecordingError
-from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF
+from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, NOTE_ON
 
 MAGIC = "# sideman-journal"
 VERSION = 1
@@ -176,6 +176,7 @@ def parse_journal(text: str, source: str) -> Journal:
 @dataclass(frozen=True)
 class MidiSummary:
     messages: int  # channel messages taken from the journal
+    notes: int  # note-ons among them, played or sent (none: a session with nothing to keep)
     skipped: int  # in/out events with no place in a MIDI file (clock, real-time, SysEx, malformed bytes)
     closed_notes: int  # notes still sounding at the end, given a note-off at the last event time
     tracks: tuple[str, ...]
@@ -332,7 +333,8 @@ def build_midi(journal: Journal) -> tuple[mido.MidiFile, MidiSummary]:
         closed += n
         midi.tracks.append(_track(name, timed, tempo_map, end_tick))
     messages = len(played) + sum(map(len, parts)) + len(other)
-    return midi, MidiSummary(messages, skipped, closed, tuple(name for name, _ in named))
+    notes = sum(1 for group in (played, other, *parts) for _, data in group if data[0] & 0xF0 == NOTE_ON and data[2] > 0)
+    return midi, MidiSummary(messages, notes, skipped, closed, tuple(name for name, _ in named))
 
 
 # -- files -------------------------------------------------------------------------------------------
@@ -410,13 +412,15 @@ def save_midi(midi: mido.MidiFile, path: Path) -> None:
 @dataclass(frozen=True)
 class Conversion:
     journal: Path
-    midi: Path
+    midi: Path | None  # None: the journal holds no note, so no file was written
     summary: MidiSummary
     corrupt_lines: tuple[int, ...]
     truncated: bool
 
     def describe(self) -> str:
         s = self.summary
+        if self.midi is None:
+            return f"{self.journal}: no notes were played, so no MIDI file"
         text = f"{self.journal} -> {self.midi}: {s.messages} messages (tracks: {', '.join(s.tracks)})"
         if self.truncated:
             text += "; partial last line ignored"
@@ -431,7 +435,8 @@ class Conversion:
 
 
 def convert_journal(journal_path: Path, midi_path: Path | None = None) -> Conversion:
-    """Read a journal and write its MIDI file (by default next to it, under a name not yet taken)."""
+    """Read a journal and write its MIDI file (by default next to it, under a name not yet taken), unless
+    it holds no note: a session where nothing was played leaves no file."""
     journal_path = Path(journal_path)
     try:
         raw = journal_path.read_bytes()
@@ -439,6 +444,8 @@ def convert_journal(journal_path: Path, midi_path: Path | None = None) -> Conver
         raise RecordingError(f"cannot read {journal_path}: {exc.strerror or exc}") from None
     journal = parse_journal(raw.decode("utf-8", errors="replace"), str(journal_path))
     midi, summary = build_midi(journal)
+    if not summary.notes:
+        return Conversion(journal_path, None, summary, journal.corrupt_lines, journal.truncated)
     target = Path(midi_path) if midi_path is not None else free_path(journal_path.with_suffix(".mid"))
     try:
         save_midi(midi, target)
@@ -447,6 +454,6 @@ def convert_journal(journal_path: Path, midi_path: Path | None = None) -> Conver
     return Conversion(journal_path, target, summary, journal.corrupt_lines, journal.truncated)
 
 
-def journal_to_midi(journal_path: Path, midi_path: Path | None = None) -> Path:
-    """Convert a journal to a MIDI file; returns the MIDI file's path."""
+def journal_to_midi(journal_path: Path, midi_path: Path | None = None) -> Path | None:
+    """Convert a journal to a MIDI file; returns the MIDI file's path (None if it holds no note)."""
     return convert_journal(journal_path, midi_path).midi

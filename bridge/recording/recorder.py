@@ -8,8 +8,13 @@ only what was still in that list), fsyncing about once a second (so a power cut 
 The journal text is also kept in memory for the whole session (a few MB an hour): if the disk fails
 (full, I/O error) nothing is lost — the problem is logged once, the writer keeps retrying, and
 `close()` builds the MIDI file from memory, in the session directory, else the current directory,
-else the temp directory, and keeps the journal. The journal file is always an exact prefix of the
-journal text (a short write is resumed where it stopped), so it never has a damaged line in the middle.
+else the temp directory. The journal file is always an exact prefix of the journal text (a short
+write is resumed where it stopped), so it never has a damaged line in the middle.
+
+Once the MIDI file is written, wherever it went, the journal is removed: that file holds every
+event, and a journal left behind would make `sideman recover` write a second, partial copy. The
+journal stays only when the MIDI file could be written nowhere. A session in which no note was
+played or sent writes no MIDI file at all (`close()` returns None).
 
 `sideman recover` turns journals left by a crash into MIDI files (see sideman.bridge.recording.journal for the format).
 """
@@ -108,6 +113,7 @@ class SessionRecorder:
         self._last_sync = time.monotonic()
         self._unencodable = 0
         self._result: Path | None = None
+        self._finished = False
         self.summary: MidiSummary | None = None  # what close() put in the MIDI file
         self._cond = threading.Condition()
         self._requested = self._served = 0
@@ -289,14 +295,15 @@ class SessionRecorder:
             return self._written == len(self._data)
 
     # -- the end -----------------------------------------------------------------------------------
-    def close(self) -> Path:
-        """Stop recording, write the MIDI file, and remove the journal if all went well. Idempotent.
+    def close(self) -> Path | None:
+        """Stop recording, write the MIDI file, and remove the journal. Idempotent.
 
-        Returns the MIDI file's path (a fallback directory's if the session directory failed).
-        Raises RecordingError only if the MIDI file could be written nowhere; the journal is then kept.
+        Returns the MIDI file's path (a fallback directory's if the session directory failed), or None
+        when no note was played or sent (no file then). Raises RecordingError only if the MIDI file
+        could be written nowhere; the journal is then kept, for `sideman recover`.
         """
         with self._close_lock:
-            if self._result is not None:
+            if self._finished:
                 return self._result
             with self._lock:
                 self._closed = True
@@ -312,15 +319,17 @@ class SessionRecorder:
                 text = bytes(self._data).decode("utf-8", errors="replace")
                 complete = self._written == len(self._data)
             midi, self.summary = build_midi(parse_journal(text, str(self._journal_path)))
+            if not self.summary.notes:
+                self._remove_journal(close=not stuck)
+                log.info("no notes were played in this session, so no session file was written")
+                self._finished = True
+                return None
             path = self._save_with_fallback(midi)
-            if not stuck:
-                if path == self._midi_path and complete and self._write_errors == 0:
-                    self._remove_journal()
-                else:
-                    os.close(self._fd)
-                    log.warning("kept the session journal %s (%s); %s holds every event", self._journal_path,
-                                "the disk failed during the session" if self._write_errors else "the MIDI file is elsewhere", path)
-            self._result = path
+            # The file holds every event, the journal at most a prefix of them (less if the disk failed).
+            self._remove_journal(close=not stuck)
+            if not complete and not stuck:
+                log.info("removed the incomplete session journal %s: %s holds every event", self._journal_path, path)
+            self._result, self._finished = path, True
             return path
 
     def _save_midi(self, midi: mido.MidiFile, path: Path) -> None:
@@ -351,16 +360,18 @@ class SessionRecorder:
         raise RecordingError(f"cannot write the session MIDI file anywhere ({'; '.join(failures)}); "
                              f"the journal is kept at {self._journal_path}: try `sideman recover` later")
 
-    def _remove_journal(self) -> None:
-        if os.name == "nt":  # Windows cannot remove an open file; elsewhere keep the lock until it is gone
+    def _remove_journal(self, close: bool) -> None:
+        """Unlink the journal; close its file unless a stuck writer may still be writing to it."""
+        if close and os.name == "nt":  # Windows cannot remove an open file; elsewhere keep the lock until it is gone
             os.close(self._fd)
         try:
             os.unlink(self._journal_path)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            log.warning("cannot remove the session journal %s (%s); the MIDI file is written", self._journal_path, _reason(exc))
-        if os.name != "nt":
+            log.warning("cannot remove the session journal %s (%s): delete it, or `sideman recover` will make a "
+                        "second copy of this session", self._journal_path, _reason(exc))
+        if close and os.name != "nt":
             os.close(self._fd)
         fsync_directory(self._directory)
 
@@ -423,16 +434,19 @@ def recover_journals(path: Path, keep: bool = False) -> tuple[list[Conversion], 
 def recover(path: Path) -> list[Path]:
     """Turn a leftover journal, or every *.journal in a directory, into MIDI files; returns their paths.
 
-    Journals of running sessions are left alone; one that cannot be converted is logged and skipped."""
+    Journals of running sessions are left alone; one that cannot be converted is logged and skipped;
+    one without a note becomes no file."""
     done, _, failed = recover_journals(path)
     for message in failed:
         log.warning("%s", message)
-    return [c.midi for c in done]
+    return [c.midi for c in done if c.midi is not None]
 
 
 def add_recover_arguments(parser: argparse.ArgumentParser) -> None:
+    from sideman.bridge.config import CONFIG_FLAG_HELP
+
     parser.add_argument("path", nargs="?", help="a .journal file or a folder of them (default: recording.directory from the config)")
-    parser.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults")
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP)
     parser.add_argument("--keep", action="store_true", help="keep the journals after writing their MIDI files")
 
 

@@ -8,6 +8,7 @@ import tomllib
 
 import pytest
 
+from sideman.bridge.cli import main
 from sideman.bridge.config import Config, config_to_toml_values, load_config
 from sideman.bridge.errors import ConfigError
 from tests.paths import REPO
@@ -39,6 +40,13 @@ def test_user_file_overlays_only_what_it_names(tmp_path):
         ("[bridge]\ntempp = 120", "[bridge] tempp: unknown key"),
         ("[sound]\nvolume = 11", "unknown section [sound]"),
         ("[bridge\ntempo = 120", "not valid TOML"),
+        ("[parts]\nchannels = [2, 2, 4, 4]", "[parts] channels = [2, 2, 4, 4]: expected distinct values (2 and 4 given more than once)"),
+        ('[ports]\noutput_name = ""', "[ports] output_name = '': expected a name, not an empty string"),
+        ('[ports]\nclient_name = " "', "[ports] client_name = ' ': expected a name, not an empty string"),
+        ("[controls]\ntemperature = 21\npanic = 21", "[controls] temperature = 21 and panic = 21: one CC number for two controls"),
+        ("[audio]\npart_programs = [52, 128]", "[audio] part_programs = [52, 128]: expected a non-empty list of values from 0 to 127"),
+        ("[audio]\nmelody_program = -1", "[audio] melody_program = -1: expected a value from 0 to 127"),
+        ("[controls]\nmute_parts = [23, 22, -1]", "[controls] accompaniment = 22 and mute_parts #2 = 22: one CC number for two controls"),
     ],
 )
 def test_bad_values_name_file_key_value_and_what_is_allowed(tmp_path, toml, expected):
@@ -76,3 +84,16 @@ def test_flags_override_the_file(tmp_path, capsys):
     assert config.bridge.thru is True and config.ports.api == "jack" and config.ports.connect_input == "loopMIDI"
 
 
+
+
+def test_disabled_controls_may_share_minus_one(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text("[controls]\ntemperature = -1\npanic = -1\nmute_parts = [-1, -1, 30]\n")
+    assert load_config(path).controls.panic == -1
+
+
+def test_a_log_file_in_a_missing_folder_is_one_line(tmp_path, capsys):
+    log_file = tmp_path / "no" / "such" / "folder" / "sideman.log"
+    assert main(["run", "--log-file", str(log_file)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"sideman: error: [status] log_file = '{log_file}': cannot write there (No such file or directory)\n"

@@ -261,16 +261,23 @@ def test_held_out_data_falls_back_to_a_synthetic_melody_and_says_so(net, monkeyp
     assert len(sessions) == 1 and sessions[0].source.startswith("synthetic")
 
 
-def test_a_network_whose_position_embeddings_do_not_fill_a_row_exports_through_sample_step(seq, tmp_path: Path) -> None:
-    """export/step_graph.py fuses the embeddings only when step + beat fill one row (2 * max(4, E // 2) == E);
-    other shapes are traced from sample_step itself, and must pass the same parity check."""
-    from sideman.export.step_graph import StepGraph, step_module
-
+def test_a_network_whose_position_embeddings_do_not_fill_a_row_exports_and_passes_parity(seq, tmp_path: Path) -> None:
+    """The network gathers all inputs from one table only when step + beat fill one row (2 * max(4, E // 2) ==
+    E); other shapes gather the positions apart, and the exported step must pass the same parity check."""
     torch.manual_seed(3)
     odd = ChoraleNet(NetConfig(hidden=16, embed=6)).eval()
-    with pytest.raises(ValueError):
-        StepGraph(odd)
-    assert not isinstance(step_module(odd), StepGraph)
+    assert not odd.one_table
     result = export_network(odd, META, tmp_path / "odd.onnx", "test", sequence=seq)
     assert all(r.ok for r in result.parity)
     assert OnnxStepModel.load(result.path).pair_bias is not None  # the guard's input is there too
+
+
+def test_the_exported_step_keeps_its_graph_small(net, exported) -> None:
+    """At batch 1 each node costs about as much as its arithmetic, so sample_step is written to trace into
+    one input Gather and a GRU without a Transpose, with the nucleus only in the If branch for top_p < 1."""
+    graph = onnx.load(exported.path).graph
+    top = [n.op_type for n in graph.node]
+    assert top.count("GRU") == 1 and "Transpose" not in top and top.count("If") == 1
+    assert top.count("Gather") <= 2  # the input rows, and the last layer's state as the heads' input
+    branch = {a.name: [n.op_type for n in a.g.node] for a in graph.node[top.index("If")].attribute}
+    assert branch["then_branch"].count("TopK") == net.cfg.n_parts and "TopK" not in branch["else_branch"]

@@ -1,4 +1,4 @@
-"""ChoraleNet: forward == repeated step, sample_step == ordered greedy decoding, top-p, checkpoints."""
+"""ChoraleNet: forward == repeated sample_step, sample_step == ordered greedy decoding, top-p, checkpoints."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ V = Vocab().size
 
 def small_net(seed: int = 0, **kw) -> ChoraleNet:
     torch.manual_seed(seed)
-    cfg = NetConfig(hidden=24, embed=8, **kw)
+    cfg = NetConfig(**{"hidden": 24, "embed": 8, **kw})
     net = ChoraleNet(cfg).eval()
     # random (not zero-initialised) biases so every path matters
     with torch.no_grad():
@@ -44,19 +44,38 @@ def step_inputs(noise=None, temperature=1.0, top_p=1.0, bias=None, P: int = 3):
     )
 
 
-def test_forward_equals_repeated_step():
-    net = small_net(layers=2)
-    lead, prev_lead, prev_parts, position, parts_now = random_inputs(3, 11)
+def allowed_parts(T: int, cfg: NetConfig, seed: int = 4) -> torch.Tensor:
+    """[1, T, P] part tokens each part may produce (a forced token must not be one the range mask forbids)."""
+    g = torch.Generator().manual_seed(seed)
+    allowed = allowed_mask(cfg)
+    choices = [allowed[k].nonzero()[:, 0] for k in range(cfg.n_parts)]
+    return torch.stack([c[torch.randint(0, len(c), (1, T), generator=g)] for c in choices], dim=-1)
+
+
+@pytest.mark.parametrize("kw", [{}, {"layers": 2}, {"embed": 6}], ids=["one-layer", "two-layer", "two-input-tables"])
+def test_forward_equals_repeated_sample_step_forced_to_the_true_tokens(kw):
+    """Training's forward and the exported step are one computation: forcing the step's choices to the
+    teacher's tokens (through logit_bias, as score_onnx does) gives forward's logits and state."""
+    net = small_net(**kw)
+    T = 11
+    lead, prev_lead, prev_parts, position, _ = random_inputs(1, T)
+    parts_now = allowed_parts(T, net.cfg)
+    rows = torch.arange(3)
     with torch.no_grad():
         logits, final = net(lead, prev_lead, prev_parts, position, parts_now)
-        state = net.initial_state(3)
-        for t in range(11):
-            step_logits, state = net.step(lead[:, t], prev_lead[:, t], prev_parts[:, t], position[:, t], state,
-                                          parts_now=parts_now[:, t])
-            torch.testing.assert_close(step_logits, logits[:, t], atol=1e-5, rtol=0)
+        state = net.initial_state(1)
+        noise = torch.randn(3, V)  # forcing must win over noise too
+        for t in range(T):
+            bias = torch.full((3, V), -1e9)
+            bias[rows, parts_now[0, t]] = 0.0
+            step_logits, tokens, state = net.sample_step(lead[:, t], prev_lead[:, t], prev_parts[0, t], position[0, t],
+                                                         state, *step_inputs(noise=noise, top_p=0.9, bias=bias))
+            assert tokens.tolist() == parts_now[0, t].tolist()
+            torch.testing.assert_close(step_logits, logits[0, t], atol=1e-5, rtol=0)
     torch.testing.assert_close(state, final, atol=1e-5, rtol=0)
-    assert logits.shape == (3, 11, 3, V)
-    assert state.shape == (2, 3, 24)
+    assert logits.shape == (1, T, 3, V)
+    assert state.shape == (net.cfg.layers, 1, 24)
+    assert net.one_table == ("embed" not in kw)  # both input encodings were exercised
 
 
 def test_head_conditioning_follows_decode_order():
@@ -73,15 +92,17 @@ def test_head_conditioning_follows_decode_order():
     assert not torch.allclose(a[..., 0, :], b[..., 0, :])
 
 
-def greedy_via_step(net, lead, prev_lead, prev_parts, position, state):
-    """Ordered greedy decoding using only the teacher-forced `step`: choose bass, then tenor given it, ..."""
-    chosen = torch.zeros(1, 3, dtype=torch.long)
+def greedy_via_forward(net, lead, prev_lead, prev_parts, position, state):
+    """Ordered greedy decoding using only the teacher-forced `forward` over one step: choose bass, then tenor
+    given it, ..."""
+    chosen = torch.zeros(1, 1, 3, dtype=torch.long)
     logits_out = torch.zeros(3, V)
     for part in net.cfg.decode_order:
-        logits, new_state = net.step(lead, prev_lead, prev_parts[None], position[None], state, parts_now=chosen)
-        logits_out[part] = logits[0, part]
-        chosen[0, part] = int(logits[0, part].argmax())
-    return logits_out, chosen[0], new_state
+        logits, new_state = net(lead[None], prev_lead[None], prev_parts[None, None], position[None, None], chosen,
+                                state)
+        logits_out[part] = logits[0, 0, part]
+        chosen[0, 0, part] = int(logits[0, 0, part].argmax())
+    return logits_out, chosen[0, 0], new_state
 
 
 def test_sample_step_zero_noise_is_ordered_greedy():
@@ -91,12 +112,9 @@ def test_sample_step_zero_noise_is_ordered_greedy():
     with torch.no_grad():
         for t in range(6):
             args = (lead[:, t], prev_lead[:, t], prev_parts[0, t], position[0, t])
-            # the plain step without parts_now is the same greedy ordered decoding
-            plain_logits, _ = net.step(lead[:, t], prev_lead[:, t], prev_parts[:, t], position[:, t], state_a)
             logits, tokens, state_a = net.sample_step(*args, state_a, *step_inputs())
-            ref_logits, ref_tokens, state_b = greedy_via_step(net, *args, state_b)
+            ref_logits, ref_tokens, state_b = greedy_via_forward(net, *args, state_b)
             torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=0)
-            torch.testing.assert_close(plain_logits[0], ref_logits, atol=1e-5, rtol=0)
             assert tokens.dtype == torch.int64 and tokens.shape == (3,)
             assert tokens.tolist() == ref_tokens.tolist()
             torch.testing.assert_close(state_a, state_b, atol=1e-5, rtol=0)

@@ -9,9 +9,12 @@ sometimes missed its cycle and JACK dropped that cycle's MIDI, note-offs and clo
 thread-safe: a test segfaulted in `get_message`).
 
 So for JACK the input port is opened by a child process (`python -m sideman.bridge.live.jack.relay`) that does
-nothing else: its main thread sleeps in a blocking read with the GIL released, so the callback
-takes the GIL at once, stamps the message with `time.perf_counter()` (CLOCK_MONOTONIC, the same
-clock in every process) and writes one small record to a pipe. The bridge's engine thread reads that
+nothing else: its main thread sleeps in a blocking read with the GIL released, so the port's process
+callback (libjack through ctypes, bridge/live/jack/midi_input.py: RtMidi's own JACK input loses every
+message after a SysEx without its end) takes the GIL at once, stamps the cycle's messages with
+`time.perf_counter()` (CLOCK_MONOTONIC, the same clock in every process) and writes one small record
+per message to a pipe. That write never waits: a record that does not fit is dropped and counted, and
+the count reaches the bridge as a record of its own. The bridge's engine thread reads that
 pipe itself, through its Inbox (`Inbox.pull_from`): it sleeps in `select` on the pipe until a message
 or its next deadline, so no thread stands between the relay and the engine (one thread and one
 wake-up per message fewer than a reader thread; `python -m benchmarks.live` showed no difference beyond noise).
@@ -36,31 +39,38 @@ import time
 from typing import Callable
 
 from sideman.bridge.errors import PortError, PortNotFoundError
+from sideman.bridge.live.port_base import Port
 
 log = logging.getLogger("sideman")
 
 _RECORD = struct.Struct("<dH")  # perf_counter stamp, message length; then the message bytes
 _READY = 0xFFFF  # a record of this "length" carries the opened port's name: the child is ready
+_DROPPED = 0xFFFE  # a record of this "length" says how many messages (its stamp field) did not fit the pipe
+_NOTICE = 0xFFFD  # a record of this "length" carries a line for the bridge's log, as many bytes as its stamp field says
 _PIPE_BYTES = 1 << 20  # room for ~80,000 messages if the bridge stalls: the child must never block
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), missing from older Pythons' fcntl
 _START_TIMEOUT = 20.0
 _ERRORS = {"PortNotFoundError": PortNotFoundError, "PortError": PortError}
 
 
-class RelayedInput:
+class RelayedInput(Port):
     """A JACK MIDI input port owned by a relay process; an Inbox pulls its messages (`wait`, `read`)."""
 
     def __init__(self, client_name: str, port_name: str, connect: str = "",
-                 on_lost: Callable[[str], None] | None = None) -> None:
-        """`on_lost(reason)` is called (by whoever reads) if the relay ends while the port is open."""
+                 on_lost: Callable[[str], None] | None = None, own_output: str = "") -> None:
+        """`on_lost(reason)` is called (by whoever reads) if the relay ends while the port is open;
+        `own_output`: the bridge's own output port, which the relay never listens to."""
         cmd = [sys.executable, "-m", "sideman.bridge.live.jack.relay", "--client", client_name, "--port", port_name]
         if connect:
             cmd += ["--connect", connect]
+        if own_output:
+            cmd += ["--own-output", own_output]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._on_lost = on_lost
         self._closing = False
         self.lost: str | None = None  # why the relay ended while in use, if it did
+        self.dropped = 0  # messages the relay could not write into a full pipe (it never waits in JACK's thread)
         self._fd = self._proc.stdout.fileno()  # type: ignore[union-attr]
         try:
             self.name = self._read_ready(self._fd)
@@ -158,6 +168,16 @@ class RelayedInput:
         pos, end = 0, len(buf)
         while end - pos >= head_size:
             t, size = unpack(buf, pos)
+            if size == _DROPPED:
+                self._count_dropped(int(t))
+                pos += head_size
+                continue
+            if size == _NOTICE:
+                if end - pos - head_size < int(t):
+                    break
+                log.warning("%s", buf[pos + head_size:pos + head_size + int(t)].decode(errors="replace"))
+                pos += head_size + int(t)
+                continue
             if end - pos - head_size < size:
                 break
             start = pos + head_size
@@ -165,6 +185,11 @@ class RelayedInput:
             pos = start + size
         self._partial = buf[pos:]
         return out
+
+    def _count_dropped(self, n: int) -> None:
+        if not self.dropped:
+            log.warning("the MIDI input relay's pipe was full: input messages were dropped (the bridge fell behind)")
+        self.dropped += n
 
     def _ended(self) -> None:
         self._eof = True
@@ -180,64 +205,50 @@ class RelayedInput:
             self._on_lost(self.lost)
 
     # -- the end -------------------------------------------------------------------------------------
-    def _stop_child(self) -> None:
+    def _stop_child(self, timeout: float = 3.0) -> None:
         try:
             self._proc.stdin.close()  # type: ignore[union-attr]
         except OSError:
             pass
         try:
-            self._proc.wait(timeout=3)
+            self._proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
+            self._proc.kill()  # its JACK client waits on a server that runs no cycle
             self._proc.wait()
 
     def close(self) -> None:
         """End the relay; what it had sent and nobody read yet stays for the next read() (a note-off must
-        reach the books)."""
+        reach the books). Bounded: a relay whose JACK server stalls is killed once its pipe has ended."""
         with self._lock:
             if self._fd < 0:
                 return
             self._closing = True
-            self._stop_child()
+            try:
+                self._proc.stdin.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
             left = []
             deadline = time.monotonic() + 2.0
-            while not self._eof and time.monotonic() < deadline:  # the child has exited: its last records, then EOF
+            while not self._eof and time.monotonic() < deadline:  # its last records, then EOF (before its JACK client closes)
                 select.select([self._fd], [], [], 0.1)
                 left += self._read()
             self._left += left
             self._fd = -1
+            self._stop_child(timeout=1.0)
             for stream in (self._proc.stdout, self._proc.stderr):
                 if stream is not None:
                     stream.close()
 
 
-def _thread_state_keeper() -> Callable[[], object]:
-    """What the callback calls once in JACK's thread to keep that thread's Python state for its life.
-
-    python-rtmidi enters Python from JACK's (non-Python) thread through PyGILState_Ensure, which, for a
-    thread without a Python thread state, creates one, and deletes it again on release: for every
-    message. One extra Ensure that is never released keeps the state. (The callback holds the GIL, so
-    this Ensure only counts up.) Made ready here, not in the callback: an import there blows the cycle,
-    and JACK then delivers a late client's buffer again (duplicated and lost messages).
-    """
-    import ctypes
-
-    ensure = ctypes.pythonapi.PyGILState_Ensure
-    ensure.restype = ctypes.c_int
-    ensure.argtypes = []
-    return ensure
-
-
 def relay_main(argv: list[str] | None = None) -> int:
     """The child: open the JACK input port, write a record per message to stdout until stdin closes."""
-    import rtmidi
-
-    from sideman.bridge.live.port_names import _find_port, _quiet_c_stderr
+    from sideman.bridge.live.jack.midi_input import JackMidiInput
 
     parser = argparse.ArgumentParser(prog="python -m sideman.bridge.live.jack.relay")
     parser.add_argument("--client", required=True)
     parser.add_argument("--port", required=True)
     parser.add_argument("--connect", default="")
+    parser.add_argument("--own-output", default="")
     args = parser.parse_args(argv)
     # Ctrl-C, `kill -TERM -PGID`, a closed terminal reach the whole process group: the bridge, not the
     # relay, decides when input ends (it closes our stdin; if it dies, so does the pipe).
@@ -248,45 +259,77 @@ def relay_main(argv: list[str] | None = None) -> int:
         fcntl.fcntl(out, _F_SETPIPE_SZ, _PIPE_BYTES)
     except OSError:
         pass  # the default 64 KiB still holds ~5,000 messages
+    pipe = _Pipe(out)
     try:
-        with _quiet_c_stderr():
-            midi = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=args.client)
-        midi.ignore_types(sysex=True, timing=False, active_sense=True)
-        if args.connect:
-            index = _find_port(midi.get_ports(), args.connect, "input")
-            name = midi.get_ports()[index]
-            midi.open_port(index, args.port)
-        else:
-            midi.open_virtual_port(args.port)
-            name = args.port
-    except (PortError, rtmidi.SystemError, rtmidi.InvalidPortError) as exc:
-        kind = type(exc).__name__ if isinstance(exc, PortError) else "PortError"
-        print(f"{kind}: {exc}", file=sys.stderr)
+        midi = JackMidiInput(args.client, args.port, args.connect, own_output=args.own_output)
+    except PortError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    pack, perf_counter, write = _RECORD.pack, time.perf_counter, os.write
-    keep_thread_state, get_ident, kept = _thread_state_keeper(), threading.get_ident, set()
-
-    def callback(event: tuple[list[int], float], _data: object) -> None:
-        if get_ident() not in kept:
-            keep_thread_state()
-            kept.add(get_ident())
-        data = bytes(event[0])
-        try:
-            write(out, pack(perf_counter(), len(data)) + data)
-        except OSError:
-            pass  # the bridge is gone; stdin's EOF ends this process
-
-    encoded = name.encode()
-    write(out, _RECORD.pack(0.0, _READY) + struct.pack("<H", len(encoded)) + encoded)
-    midi.set_callback(callback)
+    try:
+        midi.start(pipe.write, on_loop=lambda source: pipe.notice(
+            f"{source!r} (Sideman's own output) was connected to {midi.name!r}: Sideman would hear itself; disconnected it"))
+        encoded = (midi.source or midi.name).encode()  # what it listens to, as rtmidi's inputs name it
+        os.write(out, _RECORD.pack(0.0, _READY) + struct.pack("<H", len(encoded)) + encoded)
+        os.set_blocking(out, False)  # the JACK callback writes: it must never wait for the bridge
+        pipe.ready = True
+    except PortError as exc:
+        midi.close()
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    # From here nobody reads our stderr: what libjack prints must not fill that pipe and block us.
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
     try:
         while sys.stdin.buffer.read(4096):  # blocks with the GIL released; EOF = the bridge is gone
             pass
     finally:
-        midi.cancel_callback()
-        midi.close_port()
-        midi.delete()
+        pipe.finish()  # first: closing the client waits while the server runs no cycle
+        midi.close()
     return 0
+
+
+class _Pipe:
+    """The relay's end of the pipe, written from JACK's thread: a record that does not fit is dropped and
+    counted (waiting would stall the JACK cycle), and the count follows as soon as there is room again."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._unreported = 0
+        self.ready = False  # set once the ready record is written: no record may come before it
+
+    def write(self, data: bytes, t: float) -> None:
+        if not self.ready:  # the port's first moments, before the bridge hears from us
+            self._unreported += 1
+            return
+        try:
+            if self._unreported:
+                os.write(self._fd, _RECORD.pack(float(self._unreported), _DROPPED))
+                self._unreported = 0
+            os.write(self._fd, _RECORD.pack(t, len(data)) + data)  # at most PIPE_BUF bytes: whole or nothing
+        except BlockingIOError:
+            self._unreported += 1
+        except OSError:
+            pass  # the bridge is gone; stdin's EOF ends this process
+
+    def notice(self, text: str) -> None:
+        """A line for the bridge's log (not from JACK's thread); lost, not waited for, if the pipe is full."""
+        data = text.encode()[:1024]
+        try:
+            os.write(self._fd, _RECORD.pack(float(len(data)), _NOTICE) + data)
+        except OSError:
+            pass
+
+    def finish(self) -> None:
+        """Report what is still unreported and end the pipe (the bridge reads until its end)."""
+        self.ready = False
+        try:
+            os.set_blocking(self._fd, True)
+            if self._unreported:
+                os.write(self._fd, _RECORD.pack(float(self._unreported), _DROPPED))
+            with open(os.devnull, "wb") as null:  # not close: JACK's thread may still write to this fd
+                os.dup2(null.fileno(), self._fd)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ NoteTracker.channels_used), before anything new: a dropped note-off cannot leave
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable, Collection
 
 from sideman.bridge.midi import ALL_NOTES_OFF, is_essential
@@ -74,6 +75,22 @@ class StallGuard:
             self._queued += len(data) + HEADER_BYTES
             self._since_look += len(data) + HEADER_BYTES
         return owed
+
+    @property
+    def server_gone(self) -> bool:
+        """The cycle source reads 0 once the server is gone (JackWatch.last_frame_time)."""
+        return self._cycle() == 0
+
+    def server_runs(self, within: float) -> bool:
+        """Whether the server runs a cycle within `within` seconds (its frame time moves; nothing is asked of it).
+        A port must not be closed otherwise: closing waits for the server, and RtMidi waits holding the GIL."""
+        first = self._cycle()
+        deadline = time.monotonic() + within
+        while self._cycle() == first:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
 
     def _look(self) -> None:
         now = self._cycle()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import threading
 from typing import Callable
 
 log = logging.getLogger("sideman")
@@ -24,6 +25,7 @@ log = logging.getLogger("sideman")
 _NO_START_SERVER = 0x01  # JackNoStartServer: never start a server as a side effect
 _INFO_SHUTDOWN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 _XRUN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+CLOSE_TIMEOUT = 1.0  # a live server closes a client in milliseconds
 
 
 def _libjack() -> ctypes.CDLL | None:
@@ -107,11 +109,15 @@ class JackWatch:
         self.xruns += 1  # libjack's notification thread; only this thread writes it
         return 0
 
-    def close(self) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Close the client, waiting at most `timeout` s: a server that runs no cycle never answers, and
+        the client is then left for it to remove (ctypes lets the waiting thread go without the GIL)."""
         # After a shutdown the client is already dead: closing it again would talk to no server.
-        if self._client and self.lost is None:
-            self._lib.jack_client_close(self._client)
-        self._client = 0
+        client, self._client = self._client, 0
+        if client and self.lost is None:
+            closing = threading.Thread(target=self._lib.jack_client_close, args=(client,), name="sideman-jack-close", daemon=True)
+            closing.start()
+            closing.join(timeout)
 
 
 def stale_wakeups(maps: str | None = None) -> list[str]:

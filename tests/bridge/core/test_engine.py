@@ -340,6 +340,18 @@ def test_mute_one_part():
     assert ("on", CH[2], fake_voicing(71)[2]) in notes(tick(engine, 2))
 
 
+def test_parts_muted_in_the_settings_start_muted_and_come_back_when_unmuted():
+    engine, _ = make(muted_parts=(0, 2))
+    engine.handle(on(67), -0.01)
+    assert notes(tick(engine, 0)) == [("on", CH[1], fake_voicing(67)[1])]
+    assert engine.muted(0) and not engine.muted(1) and engine.muted(2)
+    engine.set_muted(0, False)
+    engine.handle(on(69), STEP - 0.01)
+    assert ("on", CH[0], fake_voicing(69)[0]) in notes(tick(engine, 1))
+    with pytest.raises(ValueError, match="muted_parts must be part indices 0..2"):
+        make(muted_parts=(3,))
+
+
 def test_panic_sends_offs_and_all_notes_off_and_forgets_held_keys():
     engine, model = make()
     engine.handle(on(67), -0.01)

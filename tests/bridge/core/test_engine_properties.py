@@ -127,7 +127,7 @@ def test_with_no_late_window_a_note_at_the_tick_handled_after_it_still_re_answer
     """Found by the property test above: with late_window = 0 the plain tick kept no state to re-answer
     from, and a note stamped at the tick but handled after it made a model fault."""
     from sideman.bridge.model.runtime import OnnxStepModel
-    from sideman.bridge.live.session import DEFAULT_MODEL
+    from sideman.bridge.engines import DEFAULT_MODEL
 
     engine = Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=(1, 2, 3), early_window=0.0,
                                                                       late_window=0.0))

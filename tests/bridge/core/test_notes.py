@@ -50,6 +50,8 @@ def test_double_strike_needs_two_offs_and_velocity_zero_is_off():
     t.record(mido.Message("note_on", note=60, velocity=0))
     assert t.held == [(0, 60)]
     assert [m.type for m in t.silence()] == ["note_off", "control_change"]
+    t.record(mido.Message("note_on", note=60, velocity=10))
+    assert [m.type for m in t.silence()] == ["note_off", "control_change"]  # one note-off per sounding note
 
 
 def test_nothing_played_means_nothing_to_silence():

@@ -10,7 +10,7 @@ from sideman.bridge.model.contract import Vocab
 from sideman.bridge.core.engine import EngineSettings
 from sideman.bridge.offline.render import render
 from sideman.bridge.model.runtime import OnnxStepModel
-from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.engines import DEFAULT_MODEL
 from sideman.bridge.core.voice_leading import NO_PITCH, ParallelGuard, next_pitch
 from sideman.bridge.model.sampling import FORBIDDEN
 from sideman.models.metrics import measure, parallels

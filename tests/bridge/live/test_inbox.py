@@ -40,6 +40,7 @@ class ListSource:
     def __init__(self, batches: list[list[tuple[list[int], float]]]) -> None:
         self.batches = batches
         self.waits: list[float] = []
+        self.dropped = 0
 
     def wait(self, timeout: float) -> bool:
         self.waits.append(timeout)
@@ -65,3 +66,11 @@ def test_a_pulled_batch_keeps_order_and_the_same_overflow_policy():
     assert got == notes + [([0x80, 60, 0], 6.0), ([0xF8], 6.0), ([0xFC], 7.0)]
     assert box.dropped == 2 and len(box) == 0
     assert box.get_nowait() is None and source.waits[-1] == 0.5  # it waited on the source, not on a queue
+
+
+def test_what_a_pull_source_dropped_counts_as_dropped():
+    source = ListSource([[([0x90, 60, 100], 0.0)]])
+    box = Inbox(capacity=4)
+    box.pull_from(source)
+    source.dropped = 3  # the JACK relay's pipe was full
+    assert box.get_nowait() is not None and box.dropped == 3

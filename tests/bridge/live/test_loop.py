@@ -171,6 +171,49 @@ def test_program_change_switches_model_without_leaving_notes():
     assert bridge.engines[1].model.calls  # the new model plays from the next tick
 
 
+def test_a_program_change_beyond_the_loaded_models_changes_nothing_and_says_so_once(caplog):
+    bridge, out = make_bridge(clock="midi", models=2)
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    t = play_clock(bridge, 7, 0.0)
+    sent = len(out.sent)
+    with caplog.at_level("WARNING", logger="sideman"):
+        for _ in range(3):
+            feed(bridge, [0xC0, 3], t)  # Program Change 4 of 2 models (once it played model 2: 3 % 2)
+    assert bridge.active == 0 and len(out.sent) == sent
+    assert [r.getMessage() for r in caplog.records] == [
+        "ignoring Program Change 4: only 2 models are loaded (Program Change 1..2 picks one)"]
+
+
+def test_the_cause_hook_hears_each_message_before_it_is_handled_and_each_tick_before_it_is_answered():
+    causes = []
+    config = Config().replace("bridge", clock="midi")
+    engine = Engine(FakeStepModel(), EngineSettings(part_channels=PART_CHANNELS))
+    bridge = LiveBridge(config, Inbox(64), FakeOutput(), [engine], now=lambda: 0.0,
+                        on_cause=lambda event: causes.append((type(event).__name__, event.t, bridge.stats.received, bridge.stats.ticks)))
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0xF8], 0.1)
+    assert causes == [("Received", 0.0, 0, 0), ("Received", 0.1, 1, 0), ("Tick", 0.1, 2, 0)]
+
+
+def test_close_closes_the_input_port_it_was_given_then_handles_what_came_in_then_silences():
+    events = []
+
+    class Input:
+        name = "in"
+
+        def close(self):
+            events.append(("input closed", bridge.stats.received))
+
+    inbox = Inbox(64)
+    out = FakeOutput()
+    bridge = LiveBridge(Config().replace("bridge", thru=True), inbox, out, [], now=lambda: 0.0, input_port=Input())
+    inbox.put([0x90, 60, 100], 0.0)
+    bridge.close()
+    assert events == [("input closed", 0)] and bridge.stats.received == 1  # queued before the close: handled
+    assert [m.type for m in out.sent] == ["note_on", "note_off", "control_change"] and out.closed  # then silenced
+
+
 def test_thru_passes_the_players_notes_and_close_silences_everything():
     bridge, out = make_bridge(clock="midi", thru=True)
     feed(bridge, [0xFA], 0.0)
@@ -206,7 +249,7 @@ def test_internal_ticks_due_before_a_message_fire_before_it_is_handled():
 
 def _real_bridge(clock):
     from sideman.bridge.model.runtime import OnnxStepModel
-    from sideman.bridge.live.session import DEFAULT_MODEL
+    from sideman.bridge.engines import DEFAULT_MODEL
 
     config = Config().replace("bridge", clock=clock, thru=False)
     engine = Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=PART_CHANNELS))
@@ -262,3 +305,101 @@ def test_other_channels_go_thru_byte_exact_and_change_nothing_in_the_parts(other
     assert thru_other == [list(d) for d in other]  # every one, in order, byte for byte
     assert [b for b, _ in bridge.recorder.outputs if isinstance(b, bytes)] == [bytes(d) for d in other]
     assert not sounding(everything)
+
+
+SILENCERS = {"panic": lambda c: [0xB0, c.panic, 127], "all notes off": lambda c: [0xB0, 123, 0],
+             "all sound off": lambda c: [0xB0, 120, 0]}
+
+
+@pytest.mark.parametrize("silencer", SILENCERS)
+@pytest.mark.parametrize("clock", ["midi", "internal"])
+def test_after_a_lost_note_off_panic_or_all_notes_off_forgets_the_lead_and_the_parts_wait_for_the_player(clock, silencer):
+    from sideman.bridge.live.status import status_text
+
+    bridge, out = _real_bridge(clock)
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0xB0, 64, 127], 0.0)  # the pedal down
+    feed(bridge, [0x90, 72, 100], 0.0)  # its note-off is lost on the way
+    t = play_clock(bridge, 48, 0.0) if clock == "midi" else 1.0
+    bridge.poll_clock(t)
+    assert sounding(out.sent)
+    feed(bridge, SILENCERS[silencer](bridge.config.controls), t)
+    assert sounding(out.sent) == set() and bridge.input_notes.held == []
+    assert "lead    -" in status_text(bridge) and not bridge.internal.running
+    sent = len(out.sent)
+    later = play_clock(bridge, 96, t) if clock == "midi" else t + 4.0  # two bars
+    bridge.poll_clock(later)
+    assert [m for m in out.sent[sent:] if is_note_on(m)] == []  # the parts wait for the player
+    feed(bridge, [0x90, 74, 100], later)  # the player plays again: the parts too
+    bridge.poll_clock(play_clock(bridge, 12, later) if clock == "midi" else later + 0.5)
+    assert any(is_note_on(m) and m.channel in PART_CHANNELS for m in out.sent[sent:])
+
+
+def test_close_writes_the_recording_before_the_output_port_closes():
+    """Closing a port may wait on the MIDI server (one that runs no cycle): the session is saved first."""
+    bridge, out = make_bridge(clock="midi", thru=True)
+    feed(bridge, [0x90, 72, 100], 0.0)
+    port_closed_when_recording_closed = []
+    close_recording = bridge.recorder.close
+    bridge.recorder.close = lambda: port_closed_when_recording_closed.append(out.closed) or close_recording()
+    assert bridge.close() == "session.mid"
+    assert port_closed_when_recording_closed == [False] and out.closed
+    assert sounding(out.sent) == set()
+    assert [m for m, _ in bridge.recorder.outputs if m.type == "note_off"]  # the silencing is in the recording
+
+
+@pytest.mark.parametrize("input_channel", [0, 10])
+def test_drums_on_channel_10_are_the_tune_only_when_asked_for(input_channel):
+    config = Config().replace("bridge", clock="internal", input_channel=input_channel)
+    settings = EngineSettings(part_channels=PART_CHANNELS, input_channel=input_channel - 1 if input_channel else None)
+    out = FakeOutput()
+    bridge = LiveBridge(config, Inbox(64), out, [Engine(FakeStepModel(), settings)], FakeRecorder(), now=lambda: 0.0)
+    for i in range(8):  # kick, snare, a crash high above: only drums
+        feed(bridge, [0x99, (36, 38, 49, 81)[i % 4], 110], i * 0.25)
+        feed(bridge, [0x89, (36, 38, 49, 81)[i % 4], 0], i * 0.25 + 0.1)
+        bridge.poll_clock(i * 0.25 + 0.2)
+    parts = [m for m in out.sent if is_note_on(m) and m.channel in PART_CHANNELS]
+    assert bool(parts) == (input_channel == 10) and bridge.internal.running == (input_channel == 10)
+
+
+def test_an_exception_in_the_engine_thread_stops_the_bridge_and_says_why():
+    bridge, _ = make_bridge(clock="midi")
+
+    def bug(msg, t):
+        raise RuntimeError("a bug\nwith a second line")
+
+    bridge.engine.handle = bug
+    bridge.inbox.put([0x90, 72, 100], 0.0)
+    bridge._run_guarded(0, "a test")  # returns: the loop ended
+    assert bridge.wait(0) and bridge.failed == "RuntimeError: a bug"
+
+
+def test_the_status_line_says_it_waits_for_start_while_the_daw_sends_only_clock():
+    from sideman.bridge.live.status import status_text
+
+    bridge, _ = make_bridge(clock="auto")
+    assert "waiting for Start" not in status_text(bridge)  # its own clock: a note starts it
+    play_clock(bridge, 48, 0.0)
+    assert bridge.clock_source == "midi" and "■ waiting for Start (or Continue)" in status_text(bridge)
+    feed(bridge, [0xFB], 1.0)  # Continue
+    assert "waiting for Start" not in status_text(bridge)
+
+
+def test_thru_never_passes_system_reset_or_tune_request():
+    bridge, out = make_bridge(clock="midi", thru=True)
+    for data in ([0xFF], [0xF6], [0xF3, 2], [0x90, 60, 100]):
+        feed(bridge, data, 0.0)
+    assert [m.type for m in out.sent] == ["song_select", "note_on"]
+    assert bridge.stats.malformed == 0 and [d for d, _ in bridge.recorder.inputs][:2] == [[0xFF], [0xF6]]  # recorded all the same
+
+
+def test_closing_after_thousands_of_strikes_sends_one_note_off_per_sounding_note_and_counts_it_all():
+    bridge, out = make_bridge(clock="midi", thru=True)
+    for i in range(5000):  # 2,048 keys on 16 channels, most struck more than once
+        feed(bridge, [0x90 | (i // 128) % 16, i % 128, 100], 0.0)
+    out.dropped_in_stalls = 7  # what the output's StallGuard dropped (a JACK server that ran no cycle)
+    bridge.close()
+    closing = out.sent[5000:]
+    assert sorted((m.channel, m.note) for m in closing if m.type == "note_off") == [(c, n) for c in range(16) for n in range(128)]
+    assert [m.channel for m in closing if m.type == "control_change"] == list(range(16))
+    assert bridge.stats.sent == 5000 + 2048 + 16 and bridge.dropped == 7

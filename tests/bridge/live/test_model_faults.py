@@ -18,7 +18,7 @@ from sideman.bridge.live.inbox import Inbox, Received
 from sideman.bridge.live.loop import LiveBridge
 from sideman.bridge.live.ports import FakeOutput
 from sideman.bridge.model.runtime import OnnxStepModel
-from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.engines import DEFAULT_MODEL
 from sideman.bridge.live.status import status_text
 from tests.fakes import FakeStepModel
 from tests.bridge.live.jack.helpers import unmatched_note_ons

@@ -14,10 +14,11 @@ import pytest
 from sideman.bridge.model.contract import METADATA_KEY, Contract, StateSpec, Voice
 from sideman.bridge.errors import ModelError
 from sideman.bridge.model.runtime import OnnxStepModel
-from sideman.bridge.model.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias, sample_tokens
+from sideman.bridge.model.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
+from tests.bridge.model.reference_decode import sample_tokens
 from tests.paths import REPO
 
 P, V, H = 3, 52, 8
@@ -68,6 +69,15 @@ def contract_doc(**changes: object) -> str:
     return json.dumps(doc)
 
 
+def shifted_pitches(shift: int) -> str:
+    doc = json.loads(CONTRACT.to_json())
+    doc["vocab"]["pitch_min"] += shift
+    doc["vocab"]["pitch_max"] += shift
+    for voice in (doc["lead"], *doc["parts"]):
+        voice["range"] = [pitch + shift for pitch in voice["range"]]
+    return json.dumps(doc)
+
+
 # -- validation ------------------------------------------------------------------------------------
 
 
@@ -100,6 +110,9 @@ def test_fake_model_loads_and_steps(tmp_path: Path) -> None:
         ("tokens_dtype", "output 'tokens' is tensor(float), the contract requires int64"),
         ("extra_input", "inputs the contract does not define: volume"),
         ("pair_bias_shape", f"input 'pair_bias' has shape [{P}, {P}, {V}, 4], the contract requires [{P}, {P}, {V}, {V}]"),
+        ("pitches_above_127", "vocab pitch range [116, 164] is not within MIDI's 0..127"),
+        ("pitches_below_0", "vocab pitch range [-4, 44] is not within MIDI's 0..127"),
+        ("part_channel", "part 'bass' suggests channel 17; MIDI channels are 1..16"),
     ],
 )
 def test_bad_model_files_give_one_line_naming_the_file(tmp_path: Path, case: str, expected: str) -> None:
@@ -128,6 +141,12 @@ def test_bad_model_files_give_one_line_naming_the_file(tmp_path: Path, case: str
         fake_model(path, CONTRACT.to_json(), extra_input=True)
     elif case == "pair_bias_shape":
         fake_model(path, CONTRACT.to_json(), pair_bias_dims=(P, P, V, 4))
+    elif case.startswith("pitches_"):  # the whole vocabulary shifted, same size: only MIDI's range is broken
+        fake_model(path, shifted_pitches(80 if case == "pitches_above_127" else -40))
+    elif case == "part_channel":
+        doc = json.loads(CONTRACT.to_json())
+        doc["parts"][2]["channel"] = 17
+        fake_model(path, json.dumps(doc))
     with pytest.raises(ModelError) as info:
         OnnxStepModel.load(path)
     message = str(info.value)
@@ -289,3 +308,11 @@ def test_runtime_works_without_torch(exported: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok [")
+
+
+def test_demo_refuses_a_model_with_pitches_outside_midi_in_one_line(tmp_path: Path) -> None:
+    path = fake_model(tmp_path / "high.onnx", shifted_pitches(80))
+    proc = subprocess.run([sys.executable, "-m", "sideman.bridge", "demo", "--model", str(path), "--out-dir", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"sideman: error: {path}: vocab pitch range [116, 164] is not within MIDI's 0..127"], proc.stderr

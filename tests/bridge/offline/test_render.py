@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from collections import deque
 
 import mido
@@ -13,7 +14,7 @@ from sideman.bridge.offline import render as offline
 from sideman.bridge.cli import main
 from sideman.bridge.core.clock import InternalClock
 from sideman.bridge.core.engine import Engine, EngineSettings, handled_before_tick
-from sideman.bridge.errors import MidiFileError, ModelError
+from sideman.bridge.errors import MidiFileError
 from sideman.bridge.offline.render import DEMO_MELODY, beats_in_bar, read_melody, render
 from tests.fakes import FakeStepModel, fake_voicing
 
@@ -63,18 +64,16 @@ def test_hand_made_melody_gives_the_expected_step_tokens():
     assert part_notes == sorted(want)
 
 
-def test_output_is_a_type1_file_with_conductor_melody_and_one_track_per_part():
+def test_output_is_a_type1_file_with_the_input_tracks_and_one_track_per_part():
     mid = melody_file([(0, 480, 72), (480, 960, 74)], ts=(3, 4), bpm=90)
     out = render(mid, FakeStepModel(), SETTINGS).midi
     assert out.type == 1 and out.ticks_per_beat == 480
     names = [t.name for t in out.tracks]
-    assert names == ["sideman", "tune", "alto", "tenor", "bass"]
-    meta = {m.type: m for m in out.tracks[0] if m.is_meta}
-    assert meta["set_tempo"].tempo == mido.bpm2tempo(90) and (meta["time_signature"].numerator, meta["time_signature"].denominator) == (3, 4)
+    assert names == ["", "tune", "alto", "tenor", "bass"]
     for track, ch in zip(out.tracks[2:], SETTINGS.part_channels):
         assert {m.channel for m in track if not m.is_meta} == {ch}
-    # The melody track is the input, unchanged.
-    assert [m for m in out.tracks[1] if not m.is_meta] == [m for m in mid.tracks[1] if not m.is_meta]
+    # The input's tracks (conductor with tempo and meter, melody) are there, unchanged.
+    assert [list(t) for t in out.tracks[:2]] == [list(t) for t in mid.tracks]
     # Re-read through mido: one note at a time per part channel, all ended.
     reread = mido.MidiFile(file=io.BytesIO(to_bytes(out)))
     for track in reread.tracks[2:]:
@@ -166,7 +165,7 @@ def test_tempo_override_keeps_the_melody_on_the_grid():
     result = render(mid, FakeStepModel(), SETTINGS, tempo_bpm=60)
     assert result.step_seconds == pytest.approx(0.25)
     assert [s.lead for s in result.steps[:5]] == [V.onset(72), V.hold, V.hold, V.hold, V.onset(74)]
-    assert {m.tempo for m in result.midi.tracks[0] if m.type == "set_tempo"} == {mido.bpm2tempo(60)}
+    assert [m.tempo for t in result.midi.tracks for m in t if m.type == "set_tempo"] == [mido.bpm2tempo(60)]
 
 
 @pytest.mark.parametrize("ts,beats", [((4, 4), 4), ((3, 4), 3), ((6, 8), 3), ((5, 8), 3), ((7, 8), 4),
@@ -198,7 +197,7 @@ def test_track_and_channel_selection():
     assert read_melody(mid, channel=5).events[0][1].note == 50
     with pytest.raises(MidiFileError, match="no track 7"):
         read_melody(mid, track=7)
-    with pytest.raises(MidiFileError, match="no notes on channel 10"):
+    with pytest.raises(MidiFileError, match="no notes in track 2 on channel 10"):
         read_melody(mid, track=2, channel=9)
 
 
@@ -258,9 +257,45 @@ def test_sideman_accompany_writes_the_file_and_says_where(tmp_path, fake_loader,
     printed = capsys.readouterr().out
     assert str(out) in printed and "90 BPM" in printed
     jam = mido.MidiFile(out)
-    assert [t.name for t in jam.tracks] == ["sideman", "tune", "alto", "tenor", "bass"]
+    assert [t.name for t in jam.tracks] == ["", "tune", "alto", "tenor", "bass"]
     assert main(["accompany", str(src), "-o", str(tmp_path / "again.mid"), "--seed", "3", "--tempo", "90"]) == 0
     assert (tmp_path / "again.mid").read_bytes() == out.read_bytes()
+
+
+def test_accompany_prompt_writes_only_the_parts_it_names(tmp_path, fake_loader, capsys):
+    src, out = tmp_path / "tune.mid", tmp_path / "jam.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(out), "--prompt", "slow waltz in D minor, just bass, wild",
+                 "--temperature", "0.5"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:4] == ["prompt: key D minor, parts bass (alto, tenor muted)",
+                           "prompt: tempo 72 not used: accompany keeps the file's tempo map (--tempo sets one)",
+                           "prompt: meter 3/4 not used: accompany keeps the file's time signature",
+                           "prompt: temperature 1.5 not used: the flag given wins"]
+    jam = mido.MidiFile(out)
+    assert [t.name for t in jam.tracks] == ["", "tune", "bass"]
+    bass = [m for m in jam.tracks[2] if m.type == "note_on" and m.velocity > 0]
+    assert bass and {m.channel for m in bass} == {3}
+    assert not [m for t in jam.tracks[:2] for m in t if m.type == "note_on" and m.channel in (1, 2)]
+
+
+def test_accompany_prompt_temperature_reaches_the_model(tmp_path, monkeypatch, capsys):
+    models = []
+    monkeypatch.setattr(offline, "load_model", lambda path: models.append(FakeStepModel()) or models[-1])
+    src = tmp_path / "tune.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid"), "--prompt", "play it safe"]) == 0
+    assert "prompt: temperature 0.4" in capsys.readouterr().out
+    assert {call["temperature"] for call in models[0].calls} == {0.4}
+
+
+def test_accompany_prompt_leaving_no_part_is_one_line(tmp_path, fake_loader, capsys):
+    src = tmp_path / "tune.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid"), "--prompt", "just chords"]) == 2
+    err = capsys.readouterr().err
+    assert err == "sideman: error: the prompt asks for chords only: nothing would play (the model's parts: alto, tenor, bass)\n"
+    assert not (tmp_path / "jam.mid").exists()
 
 
 def test_sideman_accompany_bad_input_is_one_line_and_exit_2(tmp_path, fake_loader, capsys):
@@ -274,19 +309,12 @@ def test_sideman_accompany_bad_input_is_one_line_and_exit_2(tmp_path, fake_loade
 
 
 def test_sideman_demo_writes_midi_and_png(tmp_path, fake_loader, capsys):
-    assert main(["demo", "--out-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--out-dir", str(tmp_path), "--no-wav"]) == 0  # the WAV: tests/bridge/offline/test_audio.py
     printed = capsys.readouterr().out
     for name in ("sideman-demo.mid", "sideman-demo.png"):
         assert (tmp_path / name).is_file() and str(tmp_path / name) in printed
+    assert not (tmp_path / "sideman-demo.wav").exists() and ".wav" not in printed
     assert (tmp_path / "sideman-demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_missing_default_model_is_a_model_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(offline, "DEFAULT_MODEL", tmp_path / "chorale-gru.onnx")
-    with pytest.raises(ModelError, match="default model is not there yet"):
-        offline.load_model(None)
-    with pytest.raises(ModelError, match="no such model file"):
-        offline.load_model(tmp_path / "other.onnx")
 
 
 def test_long_files_show_progress_on_stderr(capsys):
@@ -316,3 +344,109 @@ def test_timing_study_plumbing_on_a_synthetic_chorale():
     assert human50.reanswers_per_100 > 0.0 and human0.reanswers_per_100 == 0.0
     table = format_table(rows)
     assert table.count("\n") == len(rows) + 1 and "Bach's parts" in table
+
+
+# -- the files people have: tempo maps, other tracks, their channels ------------------------------
+
+def absolute(track: mido.MidiTrack) -> list[tuple[int, mido.Message]]:
+    tick, out = 0, []
+    for msg in track:
+        tick += msg.time
+        out.append((tick, msg))
+    return out
+
+
+def test_tempo_changes_keep_the_melodys_timing_and_the_grid_follows_them():
+    # 60 BPM for two bars, then 180 BPM: the melody, a quarter note a beat, must come back exactly as it went in.
+    mid = melody_file([(i * 480, i * 480 + 400, 72 + i % 5) for i in range(16)], bpm=60)
+    mid.tracks[0].append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(180), time=8 * 480))
+    result = render(mid, FakeStepModel(), SETTINGS)
+    out = result.midi
+    tempos = lambda m: [(tick, msg.tempo) for t in m.tracks for tick, msg in absolute(t) if msg.type == "set_tempo"]
+    assert tempos(out) == tempos(mid) == [(0, 1_000_000), (3840, 333_333)]
+    assert list(out.tracks[1]) == list(mid.tracks[1])
+    assert out.length == pytest.approx(8 + 8 / 3)  # the input's 10.7 s (a single tempo made it 16 s)
+    # Every part note-on sits on a 16th of the file (120 ticks) at the time the tempo map gives that tick.
+    ons = [(tick, m) for t in out.tracks[2:] for tick, m in absolute(t) if m.type == "note_on" and m.velocity]
+    assert ons and all(tick % 120 == 0 for tick, _ in ons)
+    engine_times = sorted({t for t, m in result.events if m.type == "note_on" and m.velocity})
+    assert engine_times == pytest.approx(sorted({result.tempo_map.seconds(tick) for tick, _ in ons}))
+    assert [s.lead for s in result.steps[32:37]] == [V.onset(75), V.hold, V.hold, V.hold, V.onset(76)]  # in step at 180 BPM
+
+
+def test_the_other_tracks_are_kept_and_the_parts_move_off_their_channels():
+    strings = [mido.MidiTrack([mido.Message("note_on", channel=ch, note=55 + ch, velocity=60, time=0),
+                               mido.Message("note_off", channel=ch, note=55 + ch, velocity=0, time=1920)]) for ch in (1, 2, 3)]
+    mid = melody_file([(0, 480, 72), (480, 960, 74)], extra_tracks=strings)
+    result = render(mid, FakeStepModel(), SETTINGS)
+    assert result.part_channels == (4, 5, 6)  # channels 5, 6, 7: the input plays on 2, 3 and 4
+    out = result.midi
+    assert [list(t) for t in out.tracks[:5]] == [list(t) for t in mid.tracks]
+    for track, ch in zip(out.tracks[5:], (4, 5, 6)):
+        assert {m.channel for m in track if not m.is_meta} == {ch}
+
+
+def test_accompany_says_which_line_is_the_melody_and_where_the_parts_went(tmp_path, fake_loader, capsys):
+    from tests.bridge.offline.test_midi_input import two_hand_piano
+
+    src = tmp_path / "piano.mid"
+    piano = two_hand_piano()
+    piano.tracks[2] = mido.MidiTrack(m.copy(channel=1) if not m.is_meta else m for m in piano.tracks[2])  # left hand on 2
+    piano.save(src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("melody: track 1 'Right hand', channel 1 (the highest single-note line of 2;")
+    assert lines[0].endswith("every other track and channel is kept as it was")
+    assert lines[1] == "parts on channels 3, 4, 5: the input already uses channel 2"
+    jam = mido.MidiFile(tmp_path / "jam.mid")
+    assert [t.name for t in jam.tracks] == ["", "Right hand", "Left hand", "alto", "tenor", "bass"]
+
+
+def test_too_few_free_channels_is_one_line(tmp_path, fake_loader, capsys):
+    band = [mido.MidiTrack([mido.Message("program_change", channel=ch, program=0)]) for ch in range(2, 16)]
+    src = tmp_path / "band.mid"
+    melody_file([(0, 480, 72)], extra_tracks=band).save(src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the input uses MIDI channels 1, 3, 4" in err and "3 parts need channels of their own" in err
+    assert not (tmp_path / "jam.mid").exists()
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted", "symlink", "png"])
+def test_accompany_never_overwrites_its_input(tmp_path, fake_loader, capsys, spelling):
+    src = tmp_path / "tune.mid"
+    jittered_melody().save(src)
+    before = src.read_bytes()
+    args = ["accompany", str(src), "-o", str(tmp_path / "jam.mid")]
+    if spelling == "same":
+        args[3] = str(src)
+    elif spelling == "dotted":
+        args[3] = str(tmp_path / "sub" / ".." / "tune.mid")
+    elif spelling == "symlink":
+        (tmp_path / "link.mid").symlink_to(src)
+        args[3] = str(tmp_path / "link.mid")
+    else:
+        args += ["--png", str(src)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sideman: error: ") and "is the melody file itself" in err
+    assert src.read_bytes() == before and not (tmp_path / "jam.mid").exists()
+
+
+def test_demo_without_matplotlib_writes_the_midi_and_says_how_to_get_the_picture(tmp_path, fake_loader, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # a plain `pip install sideman`
+    assert main(["demo", "--out-dir", str(tmp_path), "--no-wav"]) == 0
+    out, err = capsys.readouterr()
+    assert (tmp_path / "sideman-demo.mid").is_file() and not (tmp_path / "sideman-demo.png").exists()
+    assert out.splitlines()[-1] == "sideman-demo.png not drawn: the piano roll needs matplotlib: pip install matplotlib"
+    assert err == ""
+
+
+def test_accompany_png_without_matplotlib_writes_the_midi_then_one_line(tmp_path, fake_loader, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    src = tmp_path / "tune.mid"
+    jittered_melody().save(src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid"), "--png", str(tmp_path / "roll.png")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"sideman: error: {tmp_path / 'roll.png'} not drawn: the piano roll needs matplotlib: pip install matplotlib\n"
+    assert mido.MidiFile(tmp_path / "jam.mid").tracks

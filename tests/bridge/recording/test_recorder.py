@@ -106,7 +106,7 @@ def test_round_trip_tracks_channels_and_timing(tmp_path):
 
 
 def test_every_kind_of_channel_message_reaches_the_file_unchanged(tmp_path):
-    played = [mido.Message("note_off", channel=3, note=5, velocity=7), mido.Message("polytouch", channel=15, note=127, value=1),
+    played = [mido.Message("note_on", channel=3, note=5, velocity=7), mido.Message("note_off", channel=3, note=5, velocity=7), mido.Message("polytouch", channel=15, note=127, value=1),
               mido.Message("control_change", channel=0, control=64, value=127), mido.Message("program_change", channel=9, program=33),
               mido.Message("aftertouch", channel=2, value=99), mido.Message("pitchwheel", channel=4, pitch=-8192),
               mido.Message("pitchwheel", channel=4, pitch=8191), mido.Message("pitchwheel", channel=4, pitch=-1)]
@@ -148,7 +148,9 @@ def test_close_is_idempotent_later_events_are_ignored_and_names_never_collide(tm
     assert len(timeline(mido.MidiFile(path).tracks[1])) == 2  # note-on plus the note-off closing it
     third = SessionRecorder(tmp_path, INFO)  # the first session's MIDI file now holds the name
     assert third.journal_path.name == "session-20250102-030405-2.journal"
-    assert second.close() != third.close() != path
+    for rec in (second, third):
+        rec.record_input([0x90, 62, 100], T0)
+    assert len({second.close(), third.close(), path}) == 3
 
 
 def test_hanging_notes_are_closed_at_the_last_event(tmp_path):
@@ -240,11 +242,32 @@ def _finished_journal(directory: Path, events: int) -> Path:
     return copy
 
 
-def test_an_empty_session_still_makes_a_valid_file(tmp_path):
-    path = SessionRecorder(tmp_path, INFO).close()
-    midi = mido.MidiFile(path)
-    assert track_names(midi)[1:] == ["input", "alto", "tenor", "bass"]
-    assert all(timeline(t) == [] for t in midi.tracks)
+@pytest.mark.parametrize("events", ["nothing", "transport and controls only"])
+def test_a_session_without_a_note_writes_no_file_and_says_so(tmp_path, caplog, events):
+    rec = SessionRecorder(tmp_path, INFO)
+    if events != "nothing":
+        rec.mark("start", T0, step=0)
+        rec.record_input([0xF8], T0 + 0.01)
+        rec.record_input([0xB0, 64, 127], T0 + 0.02)  # the pedal, but no note
+        rec.record_output(mido.Message("control_change", channel=1, control=123), T0 + 0.5)
+        rec.record_input([0x90, 60, 0], T0 + 0.6)  # a note-on of velocity 0 ends a note: it plays none
+        rec.mark("stop", T0 + 1.0, step=8)
+    with caplog.at_level(logging.INFO, logger="sideman"):
+        assert rec.close() is None and rec.close() is None
+    assert list(tmp_path.iterdir()) == []  # no MIDI file, and no journal for `recover` to turn into one
+    assert [r.getMessage() for r in caplog.records] == ["no notes were played in this session, so no session file was written"]
+
+
+def test_a_killed_session_without_a_note_recovers_to_no_file(tmp_path, capsys):
+    rec = SessionRecorder(tmp_path, INFO)
+    rec.mark("start", T0, step=0)
+    assert rec.flush()
+    journal = tmp_path / "killed.journal"
+    journal.write_bytes(rec.journal_path.read_bytes())
+    rec.close()
+    assert main(["recover", str(journal)]) == 0
+    assert capsys.readouterr().out == f"{journal}: no notes were played, so no MIDI file\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_damaged_header_still_recovers_the_events(tmp_path):
@@ -340,14 +363,17 @@ def test_a_full_disk_loses_no_event_and_the_midi_goes_to_a_fallback(tmp_path, mo
         real_save(midi, path)
 
     monkeypatch.setattr(rec, "_save_midi", save)
+    journal = parse_journal(rec.journal_path.read_text(), "journal")
+    assert [e.data for e in journal.events] == [bytes(on(1, 30).bytes())] and journal.corrupt_lines == ()  # a prefix
     with caplog.at_level(logging.WARNING, logger="sideman"):
         path = rec.close()
     assert path == cwd / "session-20250102-030405.mid"
     alto = timeline(mido.MidiFile(path).tracks[2])
     assert [m.note for _, m in alto if m.type == "note_on"] == list(range(30, 70))
-    assert rec.journal_path.exists() and rec.write_errors >= 4
-    journal = parse_journal(rec.journal_path.read_text(), "journal")
-    assert [e.data for e in journal.events] == [bytes(on(1, 30).bytes())] and journal.corrupt_lines == ()
+    assert rec.write_errors >= 4
+    # The truncated journal is gone: `recover` must not write a partial second copy of this session.
+    assert not rec.journal_path.exists()
+    assert list(sessions.iterdir()) == []
     messages = [r.getMessage() for r in caplog.records]
     assert sum("cannot write the session journal" in m for m in messages) == 1, "logged once, not once per retry"
     assert any(f"written to {path} instead" in m for m in messages)
@@ -375,7 +401,7 @@ def test_a_short_write_is_resumed_where_it_stopped(tmp_path, monkeypatch):
     assert len(journal.events) == 20 and journal.corrupt_lines == () and not journal.truncated
     assert rec.lines_written == 20
     path = rec.close()
-    assert path.parent == tmp_path and rec.journal_path.exists(), "kept: the disk failed during the session"
+    assert path.parent == tmp_path and not rec.journal_path.exists(), "the MIDI file holds it all: no journal to recover twice"
 
 
 def test_record_methods_do_no_file_io_on_the_callers_thread(tmp_path, monkeypatch):

@@ -1,4 +1,6 @@
-"""Faults through the real process and JACK server: bad files, signals, kill -9, vanishing clients and servers, a bad disk.
+"""Faults through the real process and JACK server: bad files, signals, kill -9, vanishing clients and servers.
+
+A full disk is tested on the live loop with fake ports and the real recorder: tests/bridge/recording/test_full_disk.py.
 
 What the user sees is checked as the user would: exit codes, the one line on stderr, no traceback,
 the notes ended at the DAW, and a session MIDI file that loads.
@@ -17,7 +19,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.engines import DEFAULT_MODEL
 from tests.bridge.live.jack.helpers import REPO, BridgeProcess, DumpDawClient, PrivateJackServer, private_port_names, unmatched_note_ons
 
 PART_CHANNELS = (1, 2, 3)
@@ -263,86 +265,6 @@ def test_a_read_only_recording_directory_is_one_line(tmp_path, jack_server):
         assert not list(sessions.iterdir())
     finally:
         sessions.chmod(0o755)
-
-
-# A disk that fills up, for the session directory only. (Not RLIMIT_FSIZE: that limits every file the
-# process writes, and libjack, closing a client, writes JACK's shared metadata database in /dev/shm;
-# cut short, it stops every JACK server from starting again on the machine.)
-FULL_DISK = """
-import errno, os, tempfile
-_dir = os.environ["SIDEMAN_TEST_FULL_DIR"]
-_room = [int(os.environ["SIDEMAN_TEST_FULL_BYTES"])]
-_write, _mkstemp = os.write, tempfile.mkstemp
-
-def _in_dir(fd):
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}").startswith(_dir)
-    except OSError:
-        return False
-
-def write(fd, data):
-    if _in_dir(fd):
-        if len(data) > _room[0]:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        _room[0] -= len(data)
-    return _write(fd, data)
-
-def mkstemp(*args, **kwargs):
-    if str(kwargs.get("dir", "")).startswith(_dir):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return _mkstemp(*args, **kwargs)
-
-os.write, tempfile.mkstemp = write, mkstemp
-"""
-
-
-def full_disk_env(tmp_path, room: int) -> dict:
-    inject = tmp_path / "inject"
-    inject.mkdir()
-    (inject / "sitecustomize.py").write_text(FULL_DISK)
-    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")])),
-            "SIDEMAN_TEST_FULL_DIR": str(tmp_path / "sessions"), "SIDEMAN_TEST_FULL_BYTES": str(room)}
-
-
-@pytest.mark.jack
-def test_a_full_disk_at_the_start_is_one_line(tmp_path, jack_server):
-    proc = sideman("run", "--api", "jack", "--config", session_config(tmp_path), "--model", str(DEFAULT_MODEL),
-                   env=full_disk_env(tmp_path, 0))
-    print(assert_one_line_error(proc, "cannot record sessions in", "No space left on device"))
-    assert not list((tmp_path / "sessions").iterdir())
-
-
-@pytest.mark.jack
-def test_a_disk_filling_up_mid_session_loses_no_recording(tmp_path, jack_server):
-    room = 1500
-    # cwd: when the session directory is full, the MIDI file goes to the current directory.
-    bridge = start_bridge(tmp_path, env=full_disk_env(tmp_path, room), cwd=tmp_path)
-    daw = DumpDawClient(*bridge.ports)
-    try:
-        got = play_until_parts_sound(daw)
-        journal = next((tmp_path / "sessions").glob("*.journal"))
-        deadline = time.monotonic() + 10.0
-        note = 72
-        while journal.stat().st_size < room - 100 and time.monotonic() < deadline:  # play on until the disk is full
-            daw.send(mido.Message("note_off", channel=0, note=note))
-            note = 74 if note == 72 else 72
-            daw.send(mido.Message("note_on", channel=0, note=note, velocity=90))
-            got += [s.msg for s in daw.collect(timeout=0.2, quiet=0.2)]
-        daw.send(mido.Message("note_off", channel=0, note=note))
-        got += [s.msg for s in daw.collect(timeout=0.5, quiet=0.5)]
-        code, out, err = bridge.terminate(signal.SIGTERM)
-        got += [s.msg for s in daw.collect(timeout=2.0)]
-    finally:
-        daw.close()
-        if bridge.proc.poll() is None:
-            bridge.terminate()
-    assert code == 0 and "Traceback" not in err, err
-    assert err.count("cannot write the session journal") == 1, err
-    print("\n".join(line for line in err.splitlines() if "session" in line))
-    midi = saved_midi(out)  # from memory: everything, also what never reached the journal
-    assert Path(out.split("Session saved:")[1].split()[0]).parent == tmp_path
-    assert note_ons(midi) >= sum(1 for m in got if m.type == "note_on" and m.velocity)
-    assert journal.exists()  # kept, as far as it got: the disk failed during the session
 
 
 @pytest.mark.jack

@@ -17,7 +17,7 @@ import mido
 import pytest
 
 from sideman.bridge.midi import is_note_off, is_note_on
-from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.engines import DEFAULT_MODEL
 from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, private_port_names, unmatched_note_ons
 
 pytestmark = pytest.mark.jack

@@ -8,7 +8,7 @@ import time
 import mido
 import pytest
 
-from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.engines import DEFAULT_MODEL
 from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, DawTransport, jack_period_seconds, private_port_names, unmatched_note_ons
 
 pytestmark = pytest.mark.jack

@@ -36,7 +36,7 @@ def test_messages_arrive_whole_in_order_and_stamped_in_the_jack_thread(jack_serv
                 got.append((r.data, r.t, time.perf_counter()))
 
     inp = open_input(rtmidi.API_UNIX_JACK, client, "Relay In", inbox)
-    assert isinstance(inp, RelayedInput) and inp.name == "Relay In"
+    assert isinstance(inp, RelayedInput) and inp.name == f"{client}-in:Relay In"  # the full name JACK gave it
     src = _source_into(f"{client}-in")  # the relay's own JACK client
     reader = threading.Thread(target=collect)
     try:
@@ -124,3 +124,32 @@ def test_a_relay_that_hangs_while_starting_is_killed_with_one_line(monkeypatch):
     with pytest.raises(PortError, match="did not start within 0.3 s"):
         RelayedInput("relay-test-hang", "Relay In")
     assert time.monotonic() - t0 < 5 and started[0].poll() is not None
+
+
+def test_the_relay_never_waits_for_a_full_pipe_and_its_drops_reach_the_reader():
+    """No JACK needed: the relay's writer (called in JACK's thread) on a real pipe nobody reads."""
+    from sideman.bridge.live.jack.relay import _Pipe
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    pipe = _Pipe(write_end)
+    pipe.write(b"\x90\x3c\x64", 1.0)  # before the ready record: dropped and counted, never written
+    pipe.ready = True
+    for i in range(20_000):  # ~260 kB: more than a default pipe holds
+        pipe.write(bytes([0x90, i % 128, 100]), 2.0)
+    inp = RelayedInput.__new__(RelayedInput)  # only its decoding: no relay process here
+    inp._partial, inp.dropped = b"", 0
+    got = []
+    os.set_blocking(read_end, False)
+    while True:
+        try:
+            chunk = os.read(read_end, 65536)
+        except BlockingIOError:
+            break
+        got += inp._decode(chunk)
+    assert 0 < len(got) < 20_000 and inp.dropped == 1  # the one before ready; those of the full pipe follow once there is room
+    pipe.write(b"\x80\x3c\x00", 3.0)
+    got += inp._decode(os.read(read_end, 65536))
+    assert inp.dropped == 1 + 20_000 + 1 - len(got) and got[-1] == ([0x80, 0x3C, 0], 3.0)  # every message read or counted
+    os.close(read_end)
+    os.close(write_end)

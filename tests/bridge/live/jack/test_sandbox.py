@@ -14,7 +14,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from sideman.bridge.live.session import DEFAULT_MODEL
+from sideman.bridge.engines import DEFAULT_MODEL
 from tests.bridge.live.jack.helpers import DumpDawClient, WrappedBridgeProcess, private_port_names
 
 

@@ -155,3 +155,11 @@ def test_the_watch_s_frame_time_stands_still_once_the_server_is_gone_without_ask
     calls = lib.frame_time_calls
     assert watch.last_frame_time() == watch.last_frame_time() == 0
     assert lib.frame_time_calls == calls
+
+
+def test_a_port_may_close_only_if_the_server_runs_a_cycle() -> None:
+    frames = iter([10, 10, 74])  # the frame time moves on the third look
+    assert StallGuard(lambda: next(frames), set()).server_runs(within=60.0)
+    stopped = StallGuard(lambda: 10, set())
+    assert not stopped.server_runs(within=0.0) and not stopped.server_gone
+    assert StallGuard(lambda: 0, set()).server_gone  # the watch reads 0 once the server is gone

@@ -1,0 +1,126 @@
+"""The engine's ears: what the player plays, heard step by step, and what that allows the parts.
+
+`Hearing` keeps the keys down and the notes struck since the last tick, steps the key/chord recogniser
+(bridge/listen) once per tick, and turns its answer and the tune's note into the harmony bias the parts
+are sampled with (bridge/core/harmony.py). It also holds the two player's controls over it: a key lock
+(named, or the key heard now, frozen) and "listen first" (the parts rest for the first beats after a
+start while the recogniser hears the tune).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from sideman.bridge.core.harmony import HarmonyBias, HarmonyStrengths
+from sideman.bridge.model.contract import Vocab
+
+_MAX_STRUCK = 64  # notes struck within one step that the recogniser is told about (a chord, a glissando)
+
+
+class Listener(Protocol):
+    """What the engine needs from a recogniser (sideman.bridge.listen.recogniser.Recogniser, or a fake)."""
+
+    key_probs: np.ndarray  # [K] probabilities of each key class after the last step
+    chord_probs: np.ndarray  # [C] probabilities of each chord class after the last step
+
+    def step(self, sounding: Collection[int], onsets: Collection[int], step_in_beat: int) -> object: ...
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class HeardNow:
+    """What the engine hears at the current step (for the status line and `sideman listen`)."""
+
+    key: int | None  # key class (bridge.listen.names names it), None before anything was heard
+    key_confidence: float
+    chord: int | None
+    chord_confidence: float
+    key_locked: bool
+
+
+@dataclass(frozen=True)
+class PitchClassTables:
+    """[K, 12] and [C, 12]: 1.0 where a pitch class belongs to a key / a chord class (the recogniser's classes)."""
+
+    keys: np.ndarray
+    chords: np.ndarray
+
+
+class Hearing:
+    def __init__(self, listener: Listener | None, tables: PitchClassTables | None, vocab: Vocab, n_parts: int,
+                 strengths: HarmonyStrengths, steps_per_beat: int, key_lock: int | None = None, listen_steps: int = 0) -> None:
+        if (listener is not None or key_lock is not None) and tables is None:
+            raise ValueError("a listener or a key lock needs the pitch classes of its key and chord classes")
+        self.listener = listener
+        self.tables = tables
+        self.harmony = HarmonyBias(vocab, n_parts, strengths)
+        self.spb = steps_per_beat
+        self.key_lock = key_lock
+        self.listen_steps = listen_steps
+        self._struck: list[int] = []
+        self._in_key = np.zeros(12, np.float32)
+        self._in_chord = np.zeros(12, np.float32)
+        self._heard_anything = False
+        self._steps_heard = 0
+        self.now = HeardNow(key_lock, 1.0 if key_lock is not None else 0.0, None, 0.0, key_lock is not None)
+
+    @property
+    def active(self) -> bool:
+        """Whether hearing changes what the parts play (else the engine skips it)."""
+        return self.harmony.strengths.active or self.listen_steps > 0 or self.listener is not None
+
+    def struck(self, pitch: int) -> None:
+        if len(self._struck) < _MAX_STRUCK:
+            self._struck.append(pitch)
+
+    def reset(self) -> None:
+        """A new start: nothing heard, listen first again."""
+        self._struck.clear()
+        self._heard_anything = False
+        self._steps_heard = 0
+        if self.listener is not None:
+            self.listener.reset()
+        self.now = HeardNow(self.key_lock, 1.0 if self.key_lock is not None else 0.0, None, 0.0, self.key_lock is not None)
+
+    def freeze(self, on: bool) -> None:
+        """Lock the key to the one heard now (on), or follow the recogniser again (off)."""
+        self.key_lock = self.now.key if on else None
+        self.now = HeardNow(self.now.key, self.now.key_confidence, self.now.chord, self.now.chord_confidence,
+                            self.key_lock is not None)
+
+    @property
+    def listening_first(self) -> bool:
+        """True while the parts must still rest and listen."""
+        return self._steps_heard <= self.listen_steps and self.listen_steps > 0
+
+    def hear(self, step: int, keys_down: Collection[int]) -> None:
+        """One tick: tell the recogniser what sounds and what was struck since the last tick."""
+        self._steps_heard += 1
+        if self.listener is not None:
+            sounding = set(keys_down)
+            sounding.update(self._struck)
+            self.listener.step(sounding, self._struck, step % self.spb)
+            if sounding or self._heard_anything:
+                self._heard_anything = True
+                np.matmul(self.listener.key_probs, self.tables.keys, out=self._in_key)
+                np.matmul(self.listener.chord_probs, self.tables.chords, out=self._in_chord)
+                key, chord = int(self.listener.key_probs.argmax()), int(self.listener.chord_probs.argmax())
+                self.now = HeardNow(key, float(self.listener.key_probs[key]), chord,
+                                    float(self.listener.chord_probs[chord]), False)
+        self._struck.clear()
+        if self.key_lock is not None:
+            self._in_key[...] = self.tables.keys[self.key_lock]
+            self.now = HeardNow(self.key_lock, 1.0, self.now.chord, self.now.chord_confidence, True)
+
+    def bias(self, tune_pitch: int | None, sounding: Sequence[int | None]) -> np.ndarray | None:
+        """The harmony bias for the current step, or None when it would change nothing."""
+        if not self.harmony.strengths.active:
+            return None
+        known = self._heard_anything or self.key_lock is not None
+        in_key = self._in_key if known else None
+        in_chord = self._in_chord if self._heard_anything else None
+        return self.harmony.step(in_key, in_chord, tune_pitch, sounding)

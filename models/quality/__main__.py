@@ -1,0 +1,5 @@
+import sys
+
+from sideman.models.quality.study import main
+
+sys.exit(main())
