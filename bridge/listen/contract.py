@@ -10,7 +10,7 @@ from typing import Any
 
 from sideman.bridge.listen.features import LAYOUT, N_FEATURES, STEPS_PER_BEAT
 from sideman.bridge.listen.names import N_CHORDS, N_KEYS, QUALITIES
-from sideman.bridge.model.contract import StateSpec
+from sideman.bridge.model.contract import StateSpec, metadata_object
 
 LISTENER_VERSION = 1
 LISTENER_METADATA_KEY = "sideman.listener"
@@ -41,7 +41,7 @@ class ListenerContract:
             "keys": self.n_keys,
             "chords": {"qualities": list(self.chord_qualities), "size": self.n_chords},
             "receptive_field": self.receptive_field,
-            "state": [{"input": s.input, "output": s.output, "shape": list(s.shape)} for s in self.state],
+            "state": [s.to_dict() for s in self.state],
             "provenance": self.provenance,
         }
         return json.dumps(doc, indent=1, sort_keys=True)
@@ -49,20 +49,11 @@ class ListenerContract:
     @classmethod
     def from_json(cls, text: str) -> "ListenerContract":
         """Parse and check against this Sideman's features and classes; ValueError with a short reason."""
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"listener metadata is not valid JSON ({exc.msg} at char {exc.pos})") from None
-        if not isinstance(doc, dict):
-            raise ValueError("listener metadata is not a JSON object")
-        if doc.get("contract_version") != LISTENER_VERSION:
-            raise ValueError(f"listener contract version {doc.get('contract_version')!r} is not supported "
-                             f"(this Sideman reads version {LISTENER_VERSION})")
+        doc = metadata_object(text, "listener contract", LISTENER_VERSION)
         try:
             contract = cls(
                 name=str(doc.get("name", "unnamed")),
-                state=tuple(StateSpec(str(s["input"]), str(s["output"]), tuple(int(d) for d in s["shape"]))
-                            for s in doc["state"]),
+                state=tuple(StateSpec.from_dict(s) for s in doc["state"]),
                 receptive_field=int(doc["receptive_field"]),
                 feature_layout=str(doc["features"]["layout"]),
                 n_features=int(doc["features"]["size"]),
