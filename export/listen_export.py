@@ -115,13 +115,13 @@ def export_graph(net: Any) -> Any:
     return model
 
 
-def held_out_tunes(n_steps: int = PARITY_STEPS) -> tuple[list[Tune], list[bool], str]:
+def held_out_tunes(n_steps: int = PARITY_STEPS) -> tuple[list[Tune], str]:
     """Folk test tunes (melody) and Nottingham test tunes (melody + chords), about n_steps in all."""
     from sideman.models.listen.data import folk_examples, nottingham_examples
 
     folk, _ = folk_examples(progress=False)
     notts = nottingham_examples()
-    tunes, with_acc, total = [], [], 0
+    tunes, total = [], 0
     for examples, acc in ((folk["test"], False), (notts["test"], True)):
         budget = total + n_steps // 2
         for e in examples:
@@ -129,9 +129,8 @@ def held_out_tunes(n_steps: int = PARITY_STEPS) -> tuple[list[Tune], list[bool],
                 break
             notes = e.melody.tolist() + (e.accompaniment.tolist() if acc else [])
             tunes.append(Tune(e.name, [tuple(x) for x in notes], e.phase))
-            with_acc.append(acc)
             total += e.n_steps
-    return tunes, with_acc, f"{len(tunes)} held-out tunes (folk test melodies, Nottingham test with chords)"
+    return tunes, f"{len(tunes)} held-out tunes (folk test melodies, Nottingham test with chords)"
 
 
 def check_parity(net: Any, path: Path, tunes: Sequence[Tune], source: str) -> Parity:
@@ -177,7 +176,7 @@ def export_listener(net: Any, meta: dict[str, Any], out: str | os.PathLike[str],
             raise ModelError(f"{out}: exported graph fails onnx.checker ({str(exc).splitlines()[0]}); not written") from None
         onnx.save(model, tmp)
         if tunes is None:
-            tunes, _, source = held_out_tunes()
+            tunes, source = held_out_tunes()
         parity = check_parity(net, tmp, tunes, source)
         if parity.max_prob_diff > TOLERANCE or parity.answer_mismatches:
             raise ModelError(f"{out}: ONNX and torch disagree ({parity.describe()}); not written")
