@@ -15,7 +15,7 @@ import time
 from typing import Callable, Sequence
 
 from sideman.bridge import __version__
-from sideman.bridge.config import API_CHOICES, CONFIG_FLAG_HELP, Config, key_sources, load_config
+from sideman.bridge.config import API_CHOICES, CLOCK_CHOICES, CONFIG_FLAG_HELP, Config, key_sources, load_config
 from sideman.bridge.errors import ConfigError, MissingDependencyError, SidemanError
 
 log = logging.getLogger("sideman")
@@ -52,8 +52,12 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", dest="connect_output", metavar="NAME", help="connect to an existing output port whose name contains NAME instead of creating 'Sideman Out'")
     p.add_argument("--thru", action=argparse.BooleanOptionalAction, default=None, help="also pass the notes you play through to the output (for setups without a DAW)")
     p.add_argument("--model", action="append", metavar="PATH", help="ONNX model file (default: the shipped chorale model); repeat to load several and switch with Program Change 1, 2, ...")
-    p.add_argument("--clock", choices=("auto", "midi", "internal"), help="follow the DAW's MIDI clock, use Sideman's own, or auto (default)")
-    p.add_argument("--tempo", type=float, metavar="BPM", help="tempo of the internal clock")
+    p.add_argument("--clock", choices=CLOCK_CHOICES, help="follow the DAW's MIDI clock (midi), run Sideman's own at --tempo "
+                   "(internal), follow your playing (follow), or auto (default: the DAW's clock when it comes, else follow)")
+    p.add_argument("--tempo", type=float, metavar="BPM", help="tempo of the internal clock; the tempo the follower expects")
+    p.add_argument("--metronome", action=argparse.BooleanOptionalAction, default=None, help="click on the beats of Sideman's own clock")
+    p.add_argument("--count-in", action=argparse.BooleanOptionalAction, default=None,
+                   help="internal clock: one bar of clicks before the parts; follow: start only from four taps")
     p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one Sideman hears")
     p.add_argument("--no-engine", action="store_true", help="no accompaniment: a plain thru bridge")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
@@ -74,7 +78,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     models = flag("model")
     return load_config(flag("config")).with_flags(
         ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
-        bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None},
+        bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None,
+                "metronome": flag("metronome"), "count_in": flag("count_in")},
         engine={"key": flag("key")},
         recording={"enabled": False if flag("no_record") else None},
         status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},

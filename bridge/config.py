@@ -23,6 +23,7 @@ from typing import Any, Mapping, get_args, get_origin, get_type_hints
 from sideman.bridge.errors import ConfigError
 
 API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
+CLOCK_CHOICES = ("auto", "midi", "internal", "follow")
 # Every command's --config help: what the file is laid over.
 CONFIG_FLAG_HELP = "a TOML file laid over the defaults and your own file (~/.config/sideman/sideman.toml, or under $XDG_CONFIG_HOME)"
 
@@ -58,9 +59,13 @@ class BridgeConfig:
     thru: bool = False
     input_channel: int = _ranged(0, 0, 16)
     model: str = ""
-    clock: str = _choice("auto", ("auto", "midi", "internal"))
+    clock: str = _choice("auto", CLOCK_CHOICES)
     tempo: float = _ranged(100.0, 20.0, 300.0)
     beats_per_bar: int = _ranged(4, 1, 16)
+    metronome: bool = False
+    count_in: bool = False
+    click_channel: int = _ranged(10, 1, 16)
+    click_note: int = _ranged(37, 0, 127)
     queue_capacity: int = _ranged(4096, 64, 1_000_000)
     realtime_priority: int = _ranged(1, 0, 98)
 
@@ -97,6 +102,7 @@ class ControlsConfig:
     mute_parts: tuple[int, ...] = _ranged_list((23, 24, 25), -1, 127)
     key_freeze: int = _ranged(27, -1, 127)
     panic: int = _ranged(26, -1, 127)
+    metronome: int = _ranged(28, -1, 127)
 
     def slots(self) -> list[tuple[str, int | None, int]]:
         """Every control as (key, index in a list key or None, CC number), in the order of the keys."""

@@ -78,6 +78,9 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
     listen = config.bridge.input_channel
     if listen and listen - 1 in channels:
         raise ConfigError(f"[bridge] input_channel = {listen}: it is also a part channel; choose distinct channels")
+    click = config.bridge.click_channel
+    if (config.bridge.metronome or config.bridge.count_in) and click - 1 in channels:
+        raise ConfigError(f"[bridge] click_channel = {click}: it is also a part channel; choose distinct channels")
     e = config.engine
     return EngineSettings(
         part_channels=channels,

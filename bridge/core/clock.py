@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from sideman.bridge.midi import CLOCK, CONTINUE, PULSES_PER_QUARTER, SONG_POSITION, START, STOP
 
 
+PEDAL = "pedal"  # what hear() is told for a sustain-pedal press (a key is told by its note number)
+
+
 @dataclass(frozen=True)
 class Tick:
     """A 16th-note grid tick: `step` counts 16ths from the start of the song."""
@@ -119,14 +122,27 @@ class MidiClockFollower:
 
 
 class InternalClock:
-    """Sideman's own 16th-note grid at a fixed tempo, on an absolute schedule (t0 + n * period: no drift)."""
+    """Sideman's own 16th-note grid at a fixed tempo, on an absolute schedule (t0 + n * period: no drift).
 
-    def __init__(self, bpm: float, steps_per_beat: int = 4) -> None:
+    The first note heard starts it, on that note; with `count_in_steps`, that many steps (negative step
+    numbers: a count-in for the metronome, not for the parts) come first.
+    """
+
+    name = "internal"
+
+    def __init__(self, bpm: float, steps_per_beat: int = 4, count_in_steps: int = 0) -> None:
         self.step_seconds = 60.0 / (bpm * steps_per_beat)
         self.bpm = bpm
         self.running = False
         self._t0 = 0.0
         self.next_step = 0
+        self.count_in_steps = count_in_steps
+
+    def hear(self, t: float, source: object) -> Transport | None:
+        """A note-on (`source` = its key) or a pedal press at time t: the first note starts the grid."""
+        if self.running or source == PEDAL:
+            return None
+        return self.start(t, -self.count_in_steps)
 
     def start(self, t: float, step: int = 0) -> Transport:
         self.running, self._t0, self.next_step = True, t - step * self.step_seconds, step

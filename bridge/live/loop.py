@@ -21,8 +21,10 @@ import mido
 import numpy as np
 
 from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, NOT_THRU, PEDAL_DOWN, PERCUSSION_CHANNEL, SONG_POSITION, SUSTAIN, TRANSPORT
-from sideman.bridge.core.clock import InternalClock, MidiClockFollower, Tick, Transport
-from sideman.bridge.config import Config, ControlsConfig
+from sideman.bridge.core.clock import PEDAL, InternalClock, MidiClockFollower, Tick, Transport
+from sideman.bridge.config import BridgeConfig, Config, ControlsConfig
+from sideman.bridge.core.follow import FollowClock
+from sideman.bridge.core.metronome import Metronome
 from sideman.bridge.core.engine import Engine, handled_before_tick
 from sideman.bridge.live.inbox import Inbox, Received
 from sideman.bridge.live.learn import NEVER_LEARNT, Learner
@@ -33,8 +35,10 @@ from sideman.bridge.live.realtime import make_this_thread_realtime
 
 log = logging.getLogger("sideman")
 
-# In clock = "auto", with no MIDI clock for this long while the DAW is stopped, the internal clock takes over.
+# In clock = "auto" or "follow", with no MIDI clock for this long while the DAW is stopped, Sideman's own clock takes over.
 MIDI_CLOCK_TIMEOUT = 2.0
+# Sideman's own clock in clock = "auto": following the player (docs/tempo-following.md measures both).
+AUTO_OWN_CLOCK = "follow"
 LATENCY_WINDOW = 4096  # engine.tick() durations kept for the status line's p50/p99
 
 
@@ -77,6 +81,15 @@ def channel_message_bytes(data: list[int]) -> bytes | None:
     return raw if raw[1] < 0x80 and raw[-1] < 0x80 else None
 
 
+def own_clock(bridge: BridgeConfig, steps_per_beat: int) -> InternalClock | FollowClock:
+    """Sideman's own grid for a config: the fixed-tempo clock or the follower ("midi" keeps one for its
+    status line only)."""
+    kind = AUTO_OWN_CLOCK if bridge.clock == "auto" else bridge.clock
+    if kind == "follow":
+        return FollowClock(bridge.tempo, steps_per_beat, count_in_only=bridge.count_in)
+    return InternalClock(bridge.tempo, steps_per_beat, steps_per_beat * bridge.beats_per_bar if bridge.count_in else 0)
+
+
 def temperature_from_cc(value: int) -> float:
     """CC 0..127 to temperature 0.1..2.0 on a log scale (equal steps feel equally bold)."""
     return float(0.1 * 20.0 ** (value / 127.0))
@@ -103,7 +116,10 @@ class LiveBridge:
         self.stats = LiveStats()
         spb = self.engine.contract.steps_per_beat if self.engines else 4
         self.midi_clock = MidiClockFollower(spb, fallback_bpm=config.bridge.tempo)
-        self.internal = InternalClock(config.bridge.tempo, spb)
+        self.spb = spb
+        self.internal = own_clock(config.bridge, spb)  # "internal": Sideman's own grid, fixed or following
+        self.metronome = Metronome(config.bridge.click_channel - 1, config.bridge.click_note, config.bridge.metronome,
+                                   config.bridge.count_in and isinstance(self.internal, InternalClock))
         self.clock_source = "midi" if config.bridge.clock == "midi" else "internal"
         self._last_midi_clock_t = -1e9
         self._last_input_t = 0.0
@@ -128,7 +144,8 @@ class LiveBridge:
         then swapped in at once, and never changed after."""
         actions: dict[int, Callable[[int, float], None]] = {}
         for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
-                           (controls.panic, self._cc_panic), (controls.key_freeze, self._cc_key_freeze)):
+                           (controls.panic, self._cc_panic), (controls.key_freeze, self._cc_key_freeze),
+                           (controls.metronome, self._cc_metronome)):
             if cc >= 0:
                 actions[cc] = action
         for part, cc in enumerate(controls.mute_parts):
@@ -231,9 +248,14 @@ class LiveBridge:
                     self.hushed = False
         if self.engines:
             self._send(self.engine.handle(msg, t), t)
-            if note_on and listening and self.clock_source == "internal" and not self.internal.running:
-                # No DAW clock: the first note starts Sideman's own grid, on that note.
-                self._start_internal(t)
+            if listening and self.clock_source == "internal":
+                # No DAW clock: Sideman's own grid hears the notes (the first one starts it, or the follower
+                # listens for a count-in and the beat) and pedal presses (count-in taps).
+                pedal = msg.type == "control_change" and msg.control == SUSTAIN and msg.value >= PEDAL_DOWN
+                if note_on or pedal:
+                    started = self.internal.hear(t, PEDAL if pedal else msg.note)
+                    if started is not None:
+                        self._transport(started)
         if self.config.bridge.thru and data[0] not in NOT_THRU:
             self._send((msg,), t)
 
@@ -289,19 +311,18 @@ class LiveBridge:
         if not self.engines:
             return
         if event.kind in ("stop", "start", "seek"):
-            self._send(self.engine.stop(), event.t)  # Stop silences every part at once
+            self._send(self.engine.stop() + self.metronome.stop(), event.t)  # Stop silences every part at once
         if event.kind in ("start", "seek"):
             self.engine.reset()  # a new place in the song: the model starts from there
-
-    def _start_internal(self, t: float) -> None:
-        self._transport(self.internal.start(t))
 
     def _on_tick(self, tick: Tick) -> None:
         if self.on_cause is not None:
             self.on_cause(tick)
         self.stats.ticks += 1
         self.stats.step = tick.step
-        if not self.engines or self.hushed:
+        if self.clock_source != "midi":  # the DAW has its own metronome
+            self._send(self.metronome.tick(tick.step, self.spb, self.beats_per_bar), tick.t)
+        if not self.engines or self.hushed or tick.step < 0:  # a negative step is the count-in: no parts yet
             return
         started = time.perf_counter()
         out = self.engine.tick(tick.step, tick.t, tick.step_seconds, self.beats_per_bar)
@@ -346,6 +367,9 @@ class LiveBridge:
     def _cc_panic(self, value: int, t: float) -> None:
         self._silence_all(t)
 
+    def _cc_metronome(self, value: int, t: float) -> None:
+        self._send(self.metronome.set_enabled(value >= PEDAL_DOWN), t)
+
     def _silence_all(self, t: float) -> None:
         """Panic, or All Notes/Sound Off from the player: every note ends, every key and the pedal the bridge
         thinks are down are forgotten (a lost note-off must not keep a lead), and the parts stay silent, the
@@ -353,6 +377,7 @@ class LiveBridge:
         self.input_notes = NoteTracker()
         if self.internal.running:
             self._transport(self.internal.stop(t))
+        self.metronome.stop()  # its click ends with everything below
         if self.engines:
             self._send(self.engine.panic(), t)
             self.engine.reset()  # the next note starts the accompaniment afresh
@@ -375,7 +400,7 @@ class LiveBridge:
                 self.midi_clock.running = False
                 self._transport(Transport("stop", now, self.stats.step))
                 log.warning("MIDI clock lost for %.0f s while playing: parts silenced", MIDI_CLOCK_TIMEOUT)
-            if self.config.bridge.clock == "auto":
+            if self.config.bridge.clock != "midi":
                 self.clock_source = "internal"
 
     def _fire_internal_ticks_before(self, t: float) -> None:
@@ -466,6 +491,7 @@ class LiveBridge:
                 log.exception("while draining the input queue")
                 break
         t = self.now()
+        self._send(self.metronome.stop(), t)
         if self.engines:
             self._send(self.engine.stop(), t)
         with self._lock:

@@ -17,7 +17,9 @@ from sideman.bridge.live.loop import LiveBridge
 
 
 def position_text(step: int, steps_per_beat: int, beats_per_bar: int) -> str:
-    """Song position as bar:beat:16th, counted from 1 like a DAW."""
+    """Song position as bar:beat:16th, counted from 1 like a DAW; "count-in" before the first bar."""
+    if step < 0:
+        return "count-in"
     per_bar = steps_per_beat * beats_per_bar
     return f"{step // per_bar + 1}:{(step // steps_per_beat) % beats_per_bar + 1}:{step % steps_per_beat + 1}"
 
@@ -34,7 +36,8 @@ def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
     """The line; `xruns`: the JACK server's xrun notices so far (shown once there is one)."""
     clock = bridge.midi_clock if bridge.clock_source == "midi" else bridge.internal
     running = clock.running
-    head = f"{bridge.clock_source} clock {clock.bpm:5.1f} BPM {'▶' if running else '■'}"
+    name = "midi" if bridge.clock_source == "midi" else clock.name
+    head = f"{name} clock {clock.bpm:5.1f} BPM {'▶' if running else '■'}"
     if bridge.clock_source == "midi" and not running:
         head += " waiting for Start (or Continue)"  # the DAW's clock alone does not start the song
     parts = [head]

@@ -28,7 +28,9 @@ from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepMod
 from sideman.bridge.core.listening import HeardNow, Listener, PitchClassTables
 from sideman.bridge.engines import ASSETS, hearing_for, engine_settings, load_model, model_paths, suggested_channels
 from sideman.bridge.errors import MidiFileError
-from sideman.bridge.midi import is_note_on
+from sideman.bridge.core.clock import PEDAL, InternalClock, Tick, Transport
+from sideman.bridge.core.follow import FollowClock
+from sideman.bridge.midi import PEDAL_DOWN, SUSTAIN, is_note_on
 from sideman.bridge.offline import audio
 from sideman.bridge.offline.midi_input import MAX_EVENTS, MAX_FILE_BYTES, Melody, TempoMap, read_melody
 from sideman.bridge.offline.midi_output import place_parts, refuse_overwriting, write_midi
@@ -70,7 +72,8 @@ class RenderResult:
     tempo_map: TempoMap  # seconds <-> beats of the result
     steps_per_beat: int = 4
     part_channels: tuple[int, ...] = ()  # 0-based, as written
-    heard: tuple[HeardNow, ...] = ()  # per grid step: the key and chord the engine heard at its tick
+    heard: tuple[HeardNow | None, ...] = ()  # per grid step: the key and chord the engine heard at its tick (None: no tick)
+    beats: tuple[float, ...] = ()  # the time of every beat tick the parts played on (s)
 
     @property
     def n_steps(self) -> int:
@@ -112,15 +115,36 @@ def _check_tempi(name: str, tempo_map: TempoMap) -> None:
             raise MidiFileError(f"{name}: tempo {bpm:.1f} BPM{at} is outside {MIN_BPM:g}..{MAX_BPM:g}; give --tempo")
 
 
+class _FileGrid:
+    """The file's own 16ths, with the interface of Sideman's own clocks: step k at file tick k * step_ticks."""
+
+    def __init__(self, seconds, step_ticks: Fraction, n_steps: int) -> None:
+        self.seconds, self.step_ticks, self.n_steps = seconds, step_ticks, n_steps
+        self.next_step = 0
+
+    def next_tick_time(self) -> float | None:
+        return self.seconds(self.next_step * self.step_ticks) if self.next_step < self.n_steps else None
+
+    def due(self, now: float) -> Tick:
+        k, self.next_step = self.next_step, self.next_step + 1
+        t = self.seconds(k * self.step_ticks)
+        return Tick(k, t, self.seconds((k + 1) * self.step_ticks) - t)
+
+    def hear(self, t: float, source: object) -> Transport | None:
+        return None
+
+
 def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepModel,
            settings: EngineSettings | None = None, *, tempo_bpm: float | None = None, track: int | None = None,
            channel: int | None = None, progress: bool = False, listener: Listener | None = None,
-           tables: PitchClassTables | None = None) -> RenderResult:
+           tables: PitchClassTables | None = None, clock: InternalClock | FollowClock | None = None) -> RenderResult:
     """Accompany `melody` with `model` in simulated time; see the module docstring. Deterministic for a seed.
     `listener`/`tables`: the key/chord recogniser the engine hears with (bridge/engines.py loads it).
 
     The parts go on `settings.part_channels`, except those the input file already uses (midi_output.place_parts:
-    `RenderResult.part_channels` says where they went)."""
+    `RenderResult.part_channels` says where they went). With `clock`, one of the live bridge's own clocks,
+    the grid is not the file's: the clock hears the melody's note-ons and pedal presses at their times in
+    seconds and makes the grid, as `sideman run` would with that clock (FollowClock: --clock follow)."""
     mel = melody if isinstance(melody, Melody) else read_melody(melody, track, channel)
     contract = model.contract
     settings = settings or EngineSettings(part_channels=suggested_channels(contract))
@@ -149,41 +173,69 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     engine = Engine(model, settings, listener, tables)
     engine.reset()
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
-    steps: list[StepInfo | None] = []
-    heard: list[HeardNow] = []
     events = [(seconds(tick), tick, msg) for tick, msg in mel.events]
-    i, last_pct, show = 0, [-10], progress and n_steps >= 4000
-    t_next = seconds(0)
-    for k in range(n_steps):
-        t_k, t_next = t_next, seconds((k + 1) * step_ticks)
-        while i < len(events) and handled_before_tick(events[i][0], t_k):
+    if clock is None:
+        grid = _FileGrid(seconds, step_ticks, n_steps)
+        file_tick = lambda k, t: round(k * step_ticks)  # noqa: E731 - exact on the file's grid
+        end_t = seconds(end_tick)
+    else:
+        grid = clock
+        file_tick = lambda k, t: round(tempo_map.ticks(t))  # noqa: E731
+        end_t = events[-1][0] if events else 0.0
+    steps: dict[int, StepInfo | None] = {}
+    heard: dict[int, HeardNow] = {}
+    beats: list[float] = []
+    i, last_pct, show, answered = 0, [-10], progress and n_steps >= 4000, None
+    while True:
+        t_k = grid.next_tick_time()
+        if i < len(events) and (t_k is None or handled_before_tick(events[i][0], t_k)):
             t, tick, msg = events[i]
             out.extend((t, tick, m) for m in engine.handle(msg, t))
+            pedal = msg.type == "control_change" and msg.control == SUSTAIN and msg.value >= PEDAL_DOWN
+            if (is_note_on(msg) or pedal) and grid.hear(t, PEDAL if pedal else msg.note) is not None:
+                out.extend((t, tick, m) for m in engine.stop())  # as the live bridge's start: afresh
+                engine.reset()
             i += 1
-        if k:
-            steps.append(engine.last_step)  # step k-1 as finally answered (after any late re-answer)
-        tick = round(k * step_ticks)
-        out.extend((t_k, tick, m) for m in engine.tick(k, t_k, t_next - t_k, bar_beats))
-        heard.append(engine.heard)
-        if show and k % 256 == 0:
-            _progress(k, n_steps, last_pct)
+            continue
+        if t_k is None or (i == len(events) and t_k > end_t and grid.next_step % bar_steps == 0):
+            break  # the file's grid is done, or the follower has passed the last event and ended its bar
+        tick = grid.due(t_k)
+        if tick.step < 0:
+            continue  # a count-in: no parts yet
+        if answered is not None:
+            steps[answered] = engine.last_step  # as finally answered (after any late re-answer)
+        if tick.step % spb == 0:
+            beats.append(tick.t)
+        out.extend((tick.t, file_tick(tick.step, tick.t), m)
+                   for m in engine.tick(tick.step, tick.t, tick.step_seconds, bar_beats))
+        heard[tick.step] = engine.heard
+        answered = tick.step
+        if show and tick.step % 256 == 0:
+            _progress(tick.step, n_steps, last_pct)
+        if len(steps) > MAX_STEPS:
+            raise MidiFileError(f"{mel.name}: the melody lasts more than the limit of {MAX_STEPS} steps")
     for t, tick, msg in events[i:]:
         out.extend((t, tick, m) for m in engine.handle(msg, t))
-    steps.append(engine.last_step)
-    last_tick = max(round(n_steps * step_ticks), end_tick)
+    if answered is not None:
+        steps[answered] = engine.last_step
+    n_steps = max(steps, default=-1) + 1
+    last_t = max(grid.next_tick_time() or 0.0, end_t)
+    last_tick = max(file_tick(n_steps, last_t), end_tick)
     out.extend((seconds(last_tick), last_tick, m) for m in engine.stop())
     if show:
         _progress(n_steps, n_steps, last_pct)
-    faults = sum(1 for s in steps if s is None)
+    faults = sum(1 for s in steps.values() if s is None)
+    first_step_seconds = seconds(step_ticks) if clock is None else (beats[1] - beats[0]) / spb if len(beats) > 1 else clock.step_seconds
     channels = settings.part_channels
     parts = [(name, [(tick, m) for _, tick, m in out if m.channel == ch])
              for k, (name, ch) in enumerate(zip(contract.part_names, channels)) if k not in settings.muted_parts]
     midi = write_midi(mel, parts, None if tempo_bpm is None else tempo_map.tempos[0])
     timed = [(t, m) for t, _, m in out]
     notes = _notes(mel, tempo_map, "lead") + _part_notes(timed, channels, contract.part_names)
-    return RenderResult(midi, tuple(notes), ("lead", *contract.part_names), tuple(steps), tuple(timed),
-                        mido.tempo2bpm(tempo_map.tempos[0]), bar_beats, seconds(step_ticks), engine.reanswer_count,
-                        engine.revoiced_count, faults, tempo_map, spb, channels, tuple(heard))
+    return RenderResult(midi, tuple(notes), ("lead", *contract.part_names), tuple(steps.get(k) for k in range(n_steps)),
+                        tuple(timed), mido.tempo2bpm(tempo_map.tempos[0]), bar_beats, first_step_seconds,
+                        engine.reanswer_count, engine.revoiced_count, faults, tempo_map, spb, channels,
+                        tuple(heard.get(k) for k in range(n_steps)), tuple(beats))
 
 
 def _pair_notes(timed: list[tuple[float, mido.Message]], voice: str, end: float) -> list[Note]:
@@ -255,7 +307,10 @@ def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("melody", metavar="MELODY.mid", help="MIDI file holding the melody")
     p.add_argument("-o", "--output", required=True, metavar="JAM.mid",
                    help="where to write the input's tracks, as they were, plus the parts (never MELODY.mid itself)")
-    p.add_argument("--tempo", type=float, metavar="BPM", help="one tempo for the whole piece (default: the file's own tempo map, else 120)")
+    p.add_argument("--tempo", type=float, metavar="BPM", help="one tempo for the whole piece (default: the file's own tempo map, else 120); "
+                   "with --follow, the tempo the follower expects (default from config: 100)")
+    p.add_argument("--follow", action="store_true", help="ignore the file's tempo grid and follow the melody's timing, "
+                   "as `sideman run --clock follow` would (for a performance recorded without a click)")
     p.add_argument("--png", metavar="ROLL.png", help="also draw a piano roll of the result (needs matplotlib)")
     p.add_argument("--wav", metavar="OUT.wav", help="also render the result to audio (needs fluidsynth and a GM SoundFont; [audio] in the config)")
     p.add_argument("--track", type=int, metavar="N",
@@ -267,11 +322,17 @@ def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
     _add_common(p)
 
 
-def _report(result: RenderResult, midi_path: Path, png_paths: list[Path]) -> None:
+def _report(result: RenderResult, midi_path: Path, png_paths: list[Path], followed: bool = False) -> None:
     parts = sum(1 for n in result.notes if n.voice != "lead")
-    bpms = sorted({round(mido.tempo2bpm(t), 1) for t in result.tempo_map.tempos})
-    tempo = f"{bpms[0]:g}" if len(bpms) == 1 else f"{bpms[0]:g}-{bpms[-1]:g}"
-    print(f"wrote {midi_path}  ({result.bars:g} bars at {tempo} BPM, {parts} part notes, "
+    b = result.beats
+    if followed and len(b) > 4:  # the tempo of the first and of the last four beats followed
+        tempo = f"following the melody from {240.0 / (b[4] - b[0]):.1f} to {240.0 / (b[-1] - b[-5]):.1f} BPM"
+    elif followed:
+        tempo = "following the melody (it never found the beat)"
+    else:
+        bpms = sorted({round(mido.tempo2bpm(t), 1) for t in result.tempo_map.tempos})
+        tempo = f"at {bpms[0]:g} BPM" if len(bpms) == 1 else f"at {bpms[0]:g}-{bpms[-1]:g} BPM"
+    print(f"wrote {midi_path}  ({result.bars:g} bars {tempo}, {parts} part notes, "
           f"{result.reanswers} late-note re-answers, {result.faults} model faults)")
     for path in png_paths:
         print(f"wrote {path}")
@@ -298,14 +359,18 @@ def cmd_accompany(args: argparse.Namespace) -> int:
     print(melody.describe())
     if moved:
         print(moved)
-    result = render(melody, model, settings, tempo_bpm=args.tempo, progress=True)
+    if args.follow:
+        clock = FollowClock(config.bridge.tempo, model.contract.steps_per_beat)
+        result = render(melody, model, settings, progress=True, clock=clock)
+    else:
+        result = render(melody, model, settings, tempo_bpm=args.tempo, progress=True)
     midi_path = result.save(args.output)
     try:
         png_paths = _piano_roll(result, Path(args.png), f"{Path(args.melody).name} + {model.contract.name}") if args.png else []
     except MissingDependencyError as exc:
-        _report(result, midi_path, [])
+        _report(result, midi_path, [], args.follow)
         raise MissingDependencyError(f"{args.png} not drawn: {exc}") from None
-    _report(result, midi_path, png_paths)
+    _report(result, midi_path, png_paths, args.follow)
     if synth:
         print(audio.write_wav(result.midi, result.part_channels, args.wav, config.audio, synth))
     return 0

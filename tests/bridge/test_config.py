@@ -47,6 +47,10 @@ def test_user_file_overlays_only_what_it_names(tmp_path):
         ("[audio]\npart_programs = [52, 128]", "[audio] part_programs = [52, 128]: expected a non-empty list of values from 0 to 127"),
         ("[audio]\nmelody_program = -1", "[audio] melody_program = -1: expected a value from 0 to 127"),
         ("[controls]\nmute_parts = [23, 22, -1]", "[controls] accompaniment = 22 and mute_parts #2 = 22: one CC number for two controls"),
+        ('[bridge]\nclock = "folow"', "[bridge] clock = 'folow': expected one of 'auto', 'midi', 'internal', 'follow'"),
+        ("[bridge]\nclick_channel = 17", "[bridge] click_channel = 17: expected a value from 1 to 16"),
+        ("[bridge]\nmetronome = 1", "[bridge] metronome = 1: expected true or false"),
+        ("[controls]\nmetronome = 26", "[controls] panic = 26 and metronome = 26: one CC number for two controls"),
     ],
 )
 def test_bad_values_name_file_key_value_and_what_is_allowed(tmp_path, toml, expected):
@@ -97,3 +101,23 @@ def test_a_log_file_in_a_missing_folder_is_one_line(tmp_path, capsys):
     assert main(["run", "--log-file", str(log_file)]) == 2
     err = capsys.readouterr().err
     assert err == f"sideman: error: [status] log_file = '{log_file}': cannot write there (No such file or directory)\n"
+
+
+def test_clock_follow_metronome_and_count_in_from_the_file_and_the_flags(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[bridge]\nclock = "follow"\ncount_in = true\nclick_note = 76\n')
+    from sideman.bridge.cli import build_parser, config_from_args
+
+    parser, _ = build_parser(["run"])
+    config = config_from_args(parser.parse_args(["run", "--config", str(path), "--metronome", "--no-count-in"]))
+    b = config.bridge
+    assert (b.clock, b.metronome, b.count_in, b.click_channel, b.click_note) == ("follow", True, False, 10, 76)
+    assert config_from_args(parser.parse_args(["run", "--clock", "follow"])).bridge.clock == "follow"
+
+
+def test_a_click_on_a_part_channel_is_one_line(tmp_path, capsys):
+    path = tmp_path / "mine.toml"
+    path.write_text("[bridge]\nmetronome = true\nclick_channel = 3\n")
+    assert main(["run", "--config", str(path), "--no-record"]) == 2
+    err = capsys.readouterr().err
+    assert err == "sideman: error: [bridge] click_channel = 3: it is also a part channel; choose distinct channels\n"

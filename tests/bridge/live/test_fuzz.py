@@ -35,7 +35,8 @@ from tests.fakes import FakeStepModel
 PART_CHANNELS = (1, 2, 3)
 INPUT_CHANNELS = (0, 4, 9, 15)  # the player's channels: never a part channel (that would be a config error)
 CONTROLS = Config().controls
-CONTROL_CCS = (CONTROLS.temperature, CONTROLS.accompaniment, *CONTROLS.mute_parts, CONTROLS.panic)
+CONTROL_CCS = (CONTROLS.temperature, CONTROLS.accompaniment, *CONTROLS.mute_parts, CONTROLS.panic, CONTROLS.metronome)
+CLICK_CHANNEL = Config().bridge.click_channel - 1  # the metronome's: its CC may switch it on in any case
 UNDEFINED = (0xF4, 0xF5, 0xF9, 0xFD)
 
 byte = st.integers(0, 255)
@@ -71,8 +72,9 @@ phrase = st.builds(lambda pitches, bpm: ("phrase", pitches, bpm), st.lists(st.in
 event = st.one_of(st.tuples(st.just("msg"), message, dt), st.tuples(st.just("msg"), message, dt), st.tuples(st.just("msg"), junk, dt),
                   clock_run, cc_flood, phrase, phrase, st.tuples(st.just("poll"), dt), st.tuples(st.just("toggle"), st.integers(1, 24)))
 setup = st.fixed_dictionaries({
-    "clock": st.sampled_from(["auto", "midi", "internal"]),
+    "clock": st.sampled_from(["auto", "midi", "internal", "follow"]),
     "thru": st.booleans(),
+    "click": st.booleans(),  # the metronome and the count-in on
     "input_channel": st.sampled_from([0, 1]),
     "models": st.integers(1, 2),
     "fail_at": st.sets(st.integers(0, 60), max_size=3),
@@ -80,8 +82,8 @@ setup = st.fixed_dictionaries({
 })
 
 
-def make_bridge(directory: Path, clock="auto", thru=False, input_channel=0, models=1, fail_at=(), bad_at=(), real_model=False):
-    config = Config().replace("bridge", clock=clock, thru=thru, input_channel=input_channel)
+def make_bridge(directory: Path, clock="auto", thru=False, input_channel=0, models=1, fail_at=(), bad_at=(), real_model=False, click=False):
+    config = Config().replace("bridge", clock=clock, thru=thru, input_channel=input_channel, metronome=click, count_in=click)
     settings_ = EngineSettings(part_channels=PART_CHANNELS, input_channel=None if input_channel == 0 else input_channel - 1)
     if real_model:
         from sideman.bridge.model.runtime import OnnxStepModel
@@ -146,7 +148,7 @@ def play(bridge, clock_now, events) -> list[list[int]]:
 
 def check_output(sent: list[mido.Message], fed: list[list[int]], thru: bool) -> None:
     fed_channels = {d[0] & 0x0F for d in fed if d and 0x80 <= d[0] < 0xF0}
-    allowed = set(PART_CHANNELS) | (fed_channels if thru else set())
+    allowed = set(PART_CHANNELS) | (fed_channels if thru else set()) | {CLICK_CHANNEL}
     held: dict[tuple[int, int], int] = {}
     for m in sent:
         assert m.type not in ("clock", "start", "stop", "continue", "songpos"), m
@@ -185,10 +187,11 @@ def check_journal(bridge: LiveBridge, directory: Path) -> bool:
     return converted is not None
 
 
-def run_case(events, clock="auto", thru=False, input_channel=0, models=1, fail_at=(), bad_at=(), real_model=False) -> LiveBridge:
+def run_case(events, clock="auto", thru=False, input_channel=0, models=1, fail_at=(), bad_at=(), real_model=False,
+             click=False) -> LiveBridge:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        bridge, out, clock_now = make_bridge(directory / "sessions", clock, thru, input_channel, models, fail_at, bad_at, real_model)
+        bridge, out, clock_now = make_bridge(directory / "sessions", clock, thru, input_channel, models, fail_at, bad_at, real_model, click)
         fed = play(bridge, clock_now, events)
         has_notes = check_journal(bridge, directory)
         saved = bridge.close()

@@ -12,6 +12,7 @@ from sideman.bridge.config import Config
 from sideman.bridge.core.engine import Engine, EngineSettings
 from sideman.bridge.live.inbox import Inbox, Received
 from sideman.bridge.live.loop import LiveBridge, temperature_from_cc
+from sideman.bridge.live.status import status_text
 from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.ports import FakeOutput
 from tests.fakes import FakeStepModel, fake_voicing
@@ -100,7 +101,7 @@ def test_daw_stop_silences_every_part_at_once_and_start_resets():
 
 
 def test_internal_clock_starts_on_the_first_note_and_stops_when_the_player_does():
-    bridge, out = make_bridge(clock="auto")
+    bridge, out = make_bridge(clock="internal")
     feed(bridge, [0x90, 72, 100], 5.0)
     assert bridge.internal.running and bridge.clock_source == "internal"
     bridge.poll_clock(5.0)
@@ -113,11 +114,13 @@ def test_internal_clock_starts_on_the_first_note_and_stops_when_the_player_does(
     assert sounding(out.sent) == set()
 
 
-def test_midi_clock_takes_over_from_the_internal_clock_in_auto_mode():
+def test_midi_clock_takes_over_from_the_own_clock_in_auto_mode():
     bridge, out = make_bridge(clock="auto")
-    feed(bridge, [0x90, 72, 100], 1.0)
-    bridge.poll_clock(1.0)
-    assert sounding(out.sent)
+    for t in (-1.0, -0.5, 0.0, 0.5):  # a count-in: the follower (auto's own clock) starts with 1.0 as the first beat
+        at(bridge, [0x90, 60, 90], t)
+        at(bridge, [0x80, 60, 0], t + 0.1)
+    at(bridge, [0x90, 72, 100], 1.0)
+    assert sounding(out.sent) and bridge.internal.name == "follow"
     feed(bridge, [0xFA], 1.05)
     assert bridge.clock_source == "midi" and not bridge.internal.running
     assert sounding(out.sent) == set()
@@ -237,7 +240,7 @@ def test_temperature_cc_curve():
 
 
 def test_internal_ticks_due_before_a_message_fire_before_it_is_handled():
-    bridge, _ = make_bridge(clock="auto")
+    bridge, _ = make_bridge(clock="internal")
     feed(bridge, [0x90, 72, 100], 0.0)  # starts the grid: 16ths of 0.15 s at 100 BPM
     bridge.poll_clock(0.0)
     assert bridge.stats.ticks == 1
@@ -403,3 +406,98 @@ def test_closing_after_thousands_of_strikes_sends_one_note_off_per_sounding_note
     assert sorted((m.channel, m.note) for m in closing if m.type == "note_off") == [(c, n) for c in range(16) for n in range(128)]
     assert [m.channel for m in closing if m.type == "control_change"] == list(range(16))
     assert bridge.stats.sent == 5000 + 2048 + 16 and bridge.dropped == 7
+
+
+def make_own_clock_bridge(**bridge_keys):
+    config = Config().replace("bridge", **bridge_keys)
+    engine = Engine(FakeStepModel(), EngineSettings(part_channels=PART_CHANNELS))
+    out = FakeOutput()
+    bridge = LiveBridge(config, Inbox(64), out, [engine], FakeRecorder(), now=lambda: 0.0)
+    bridge.output._flush_seconds = 0
+    return bridge, out
+
+
+def run_until(bridge, now):
+    bridge._fire_internal_ticks_before(now)
+    bridge.poll_clock(now)
+
+
+def at(bridge, data, t):
+    """As the engine thread does: the own clock's ticks due before t, the message, then what is due at t."""
+    bridge._fire_internal_ticks_before(t)
+    feed(bridge, data, t)
+    bridge.poll_clock(t)
+
+
+def clicks(out, channel=9):
+    return [m for m in out.sent if m.channel == channel and m.type in ("note_on", "note_off")]
+
+
+@pytest.mark.parametrize("tap", [[0x90, 60, 90], [0xB0, 64, 127]])
+def test_follow_a_four_tap_count_in_starts_the_parts_one_beat_after_the_fourth_tap(tap):
+    bridge, out = make_own_clock_bridge(clock="follow")
+    release = [0x80, 60, 0] if tap[0] == 0x90 else [0xB0, 64, 0]
+    for t in (1.0, 1.5, 2.0, 2.5):  # 120 BPM
+        at(bridge, tap, t)
+        at(bridge, release, t + 0.1)
+    assert bridge.internal.running and bridge.internal.bpm == pytest.approx(120)
+    assert not [m for m in out.sent if m.channel in PART_CHANNELS]  # the count-in is not accompanied
+    at(bridge, [0x90, 72, 100], 3.0)  # the tune's first note, on the first beat
+    ons = [m for m in out.sent if is_note_on(m) and m.channel in PART_CHANNELS]
+    assert sorted((m.channel, m.note) for m in ons) == sorted(zip(PART_CHANNELS, fake_voicing(72)))
+    assert bridge.stats.step == 0 and "follow clock 120.0 BPM" in status_text(bridge)
+
+
+def test_follow_hears_the_tempo_from_the_first_notes_and_stops_when_the_player_does():
+    bridge, out = make_own_clock_bridge(clock="follow")
+    t = 1.0
+    for i in range(16):  # 110 BPM: two 8ths a beat, a quarter every third beat
+        beat = 60.0 / 110
+        for offset in ((0.0,) if i % 3 == 2 else (0.0, 0.5)):
+            at(bridge, [0x90, 60 + i % 5, 90], t + offset * beat)
+            at(bridge, [0x80, 60 + i % 5, 0], t + offset * beat + 0.1)
+        t += beat
+    assert bridge.internal.running and bridge.internal.bpm == pytest.approx(110, rel=0.02)
+    assert [m for m in out.sent if is_note_on(m) and m.channel in PART_CHANNELS]
+    run_until(bridge, t + 2 * 4 * 60.0 / 110 + 0.5)  # two bars of silence
+    assert not bridge.internal.running and sounding(out.sent) == set()
+
+
+def test_a_daws_clock_still_wins_over_the_follower():
+    bridge, _ = make_own_clock_bridge(clock="follow")
+    for t in (1.0, 1.5, 2.0, 2.5):
+        feed(bridge, [0x90, 60, 90], t)
+        feed(bridge, [0x80, 60, 0], t + 0.1)
+    assert bridge.internal.running
+    feed(bridge, [0xFA], 2.6)
+    assert bridge.clock_source == "midi" and not bridge.internal.running
+
+
+def test_internal_count_in_clicks_one_bar_before_the_parts_and_the_metronome_cc_owes_its_note_offs():
+    bridge, out = make_own_clock_bridge(clock="internal", count_in=True)  # 100 BPM: a beat is 0.6 s
+    at(bridge, [0x90, 72, 100], 1.0)
+    run_until(bridge, 1.0 + 4 * 0.6 - 0.01)
+    assert [m.velocity for m in clicks(out) if is_note_on(m)] == [110, 75, 75, 75]
+    assert not [m for m in out.sent if m.channel in PART_CHANNELS] and "count-in" in status_text(bridge)
+    run_until(bridge, 1.0 + 4 * 0.6)
+    assert [m for m in out.sent if is_note_on(m) and m.channel in PART_CHANNELS]  # the parts start on bar 1
+    assert len([m for m in clicks(out) if is_note_on(m)]) == 4  # the metronome is off: the count-in only
+    at(bridge, [0xB0, bridge.config.controls.metronome, 127], 3.5)
+    run_until(bridge, 4.0)
+    assert len([m for m in clicks(out) if is_note_on(m)]) == 5  # on: the next beat clicks
+    feed(bridge, [0xB0, bridge.config.controls.metronome, 127], 4.0)
+    bridge.close()
+    assert sounding(out.sent) == set() and clicks(out)[-1].type == "note_off"
+
+
+def test_the_metronome_stops_with_the_clock_and_never_clicks_on_a_daws_clock():
+    bridge, out = make_own_clock_bridge(clock="auto", metronome=True)
+    for t in (0.0, 0.5, 1.0, 1.5):  # a count-in: the click answers from its last tap on
+        at(bridge, [0xB0, 64, 127], t)
+        at(bridge, [0xB0, 64, 0], t + 0.1)
+    at(bridge, [0x90, 72, 100], 2.0)
+    assert [m.type for m in clicks(out)] == ["note_on", "note_off", "note_on"]
+    feed(bridge, [0xFA], 2.05)  # a DAW takes over: the click ends with the parts
+    assert [m.type for m in clicks(out)] == ["note_on", "note_off", "note_on", "note_off"]
+    play_clock(bridge, 48, 2.06)
+    assert len(clicks(out)) == 4

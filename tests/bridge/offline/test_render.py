@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 import sys
 from collections import deque
 
@@ -15,6 +16,7 @@ from sideman.bridge.cli import main
 from sideman.bridge.core.clock import InternalClock
 from sideman.bridge.core.engine import Engine, EngineSettings, handled_before_tick
 from sideman.bridge.errors import MidiFileError
+from sideman.bridge.midi import is_note_on
 from sideman.bridge.offline.render import DEMO_MELODY, beats_in_bar, read_melody, render
 from tests.fakes import FakeStepModel, fake_voicing
 
@@ -450,3 +452,57 @@ def test_accompany_png_without_matplotlib_writes_the_midi_then_one_line(tmp_path
     err = capsys.readouterr().err
     assert err == f"sideman: error: {tmp_path / 'roll.png'} not drawn: the piano roll needs matplotlib: pip install matplotlib\n"
     assert mido.MidiFile(tmp_path / "jam.mid").tracks
+
+
+def ramped_performance(bars=24, start_bpm=100.0, end_bpm=110.0, jitter=0.0, seed=0, tpb=480):
+    """A melody of 8ths and quarters whose tempo map rises beat by beat (the true grid), played with
+    N(0, jitter) onset noise written against that map; returns (file, seconds of step k)."""
+    from sideman.bridge.offline.midi_input import TempoMap
+
+    beats = bars * 4
+    tempos = [mido.bpm2tempo(start_bpm + (end_bpm - start_bpm) * j / (beats - 1)) for j in range(beats + 1)]
+    tmap = TempoMap(tpb, [(j * tpb, tempo) for j, tempo in enumerate(tempos)])
+    rng = np.random.default_rng(seed)
+    notes = []
+    for j in range(beats):
+        for half in ((0,) if j % 3 == 2 else (0, 1)):
+            start = j * tpb + half * tpb // 2
+            t = tmap.seconds(start) + (rng.normal(0, jitter) if jitter else 0.0)
+            notes.append((max(0, round(tmap.ticks(t))), 60 + len(notes) % 7))
+    notes.sort()
+    timed = [(s, e - 10, p) for (s, p), (e, _) in zip(notes, notes[1:] + [(notes[-1][0] + tpb, 0)])]
+    mid = melody_file(timed, tpb=tpb)
+    conductor = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=4, denominator=4)])
+    for j, tempo in enumerate(tempos):
+        conductor.append(mido.MetaMessage("set_tempo", tempo=tempo, time=0 if j == 0 else tpb))
+    mid.tracks[0] = conductor
+    return mid, lambda k: tmap.seconds(Fraction(k * tpb, 4))
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.02])
+def test_accompany_follow_on_a_ramp_keeps_the_part_onsets_on_the_true_grid(jitter):
+    from sideman.bridge.core.follow import FollowClock
+
+    mid, step_time = ramped_performance(jitter=jitter, seed=5)
+    followed = render(mid, FakeStepModel(), SETTINGS, clock=FollowClock(100.0, 4))
+    grid = np.array([step_time(k) for k in range(24 * 16 + 1)])
+    onsets = np.array([t for t, m in followed.events if is_note_on(m)])
+    assert len(onsets) > 100
+    near = np.abs(onsets[:, None] - grid[None, :]).min(axis=1)
+    assert np.mean(near <= 0.030) >= 0.9
+    # A fixed clock at the first tempo, started on the first note as the internal clock is, falls behind.
+    fixed = render(mid, FakeStepModel(), SETTINGS, clock=InternalClock(100.0, 4))
+    fixed_onsets = np.array([t for t, m in fixed.events if is_note_on(m)])
+    assert np.mean(np.abs(fixed_onsets[:, None] - grid[None, :]).min(axis=1) <= 0.030) < 0.7
+    assert followed.faults == 0 and len(followed.beats) > 80
+
+
+def test_sideman_accompany_follow_says_it_followed(tmp_path, fake_loader, capsys):
+    src, out = tmp_path / "performance.mid", tmp_path / "jam.mid"
+    ramped_performance()[0].save(src)
+    assert main(["accompany", str(src), "-o", str(out), "--follow"]) == 0
+    printed = capsys.readouterr().out
+    assert "following the melody" in printed and str(out) in printed
+    jam = mido.MidiFile(out)
+    assert [t.name for t in jam.tracks][-3:] == ["alto", "tenor", "bass"]
+    assert sum(1 for m in jam.tracks[-1] if is_note_on(m)) > 20

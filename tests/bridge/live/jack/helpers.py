@@ -267,10 +267,11 @@ _port_tags = iter(range(1, 1_000_000))
 
 def private_port_names() -> tuple[str, str, str]:
     """([ports] TOML, input name, output name): bridge ports no other test run's client will mistake for
-    its own when several runs share one JACK server (DawClient finds ports by substring)."""
+    its own when several runs share one JACK server (DawClient finds ports by substring). The TOML also
+    lets the parts answer from the first step ([engine] listen_beats = 0): these tests time the live path."""
     tag = f"{os.getpid()}-{next(_port_tags)}"
     inp, out = f"Sideman In {tag}", f"Sideman Out {tag}"
-    return f'[ports]\ninput_name = "{inp}"\noutput_name = "{out}"\n', inp, out
+    return f'[engine]\nlisten_beats = 0\n[ports]\ninput_name = "{inp}"\noutput_name = "{out}"\n', inp, out
 
 
 class WrappedBridgeProcess(BridgeProcess):
