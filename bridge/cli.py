@@ -32,6 +32,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "train": ("sideman.models.train", "add_train_arguments", "cmd_train", "train a model (needs the train extras)"),
     "evaluate": ("sideman.models.evaluate", "add_evaluate_arguments", "cmd_evaluate", "evaluate a checkpoint on held-out chorales (train extras)"),
     "export": ("sideman.export.onnx_export", "add_export_arguments", "cmd_export", "export a checkpoint to ONNX with parity checks (train extras)"),
+    "train-listener": ("sideman.models.listen.train", "add_train_listener_arguments", "cmd_train_listener", "train the key and chord recogniser (train extras)"),
+    "evaluate-listener": ("sideman.models.listen.evaluate", "add_evaluate_listener_arguments", "cmd_evaluate_listener", "the recogniser against music21's key finders and a chord template matcher (train extras)"),
+    "export-listener": ("sideman.export.listen_export", "add_export_listener_arguments", "cmd_export_listener", "export the recogniser to ONNX with a parity check (train extras)"),
 }
 # What the training commands import from the `train` extra; missing, any command needing one says how to install them.
 TRAIN_EXTRAS = ("torch", "music21", "onnx", "onnxscript", "tqdm")

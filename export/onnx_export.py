@@ -187,11 +187,11 @@ def export_graph(net: Any, exporter: str = "dynamo", branch_on_top_p: bool = Tru
                 model = program.model_proto
     finally:
         logging.disable(logging.NOTSET)
-    _strip_debug_info(model)
+    strip_debug_info(model)
     return model
 
 
-def _strip_debug_info(model: Any) -> None:
+def strip_debug_info(model: Any) -> None:
     """Drop per-node stack traces and doc strings: they hold paths of the exporting machine."""
     for node in model.graph.node:
         del node.metadata_props[:]
@@ -200,11 +200,11 @@ def _strip_debug_info(model: Any) -> None:
     model.doc_string = ""
 
 
-def set_contract(model: Any, contract: Contract) -> None:
-    """Write the contract JSON into metadata_props["sideman.contract"] (replacing an old one)."""
-    keep = [(p.key, p.value) for p in model.metadata_props if p.key != METADATA_KEY]
+def set_contract(model: Any, contract: Any, metadata_key: str = METADATA_KEY) -> None:
+    """Write the contract JSON into metadata_props[metadata_key] (default "sideman.contract"; replacing an old one)."""
+    keep = [(p.key, p.value) for p in model.metadata_props if p.key != metadata_key]
     del model.metadata_props[:]
-    for key, value in keep + [(METADATA_KEY, contract.to_json())]:
+    for key, value in keep + [(metadata_key, contract.to_json())]:
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
 

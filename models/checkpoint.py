@@ -1,6 +1,6 @@
-"""Saving and loading ChoraleNet checkpoints as dicts of plain types (weights_only-safe).
+"""Saving and loading network checkpoints (ChoraleNet by default) as dicts of plain types (weights_only-safe).
 
-A checkpoint is `{"format": "sideman-checkpoint", "version": 1, "config": NetConfig dict,
+A checkpoint is `{"format": "sideman-checkpoint", "version": 1, "config": the network config's dict,
 "state_dict": {name: tensor}, "meta": {...}}` where meta holds only str/int/float/bool/None/list/dict
 (split hash, exact command line, metrics, training time...). It loads with
 `torch.load(..., weights_only=True)`, so opening a checkpoint never runs code from the file.
@@ -31,7 +31,7 @@ def build_network(cfg: NetConfig) -> Any:
     return ChoraleNet(cfg)
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: ChoraleNet, extra: dict[str, Any] | None = None) -> None:
+def save_checkpoint(path: str | os.PathLike[str], model: Any, extra: dict[str, Any] | None = None) -> None:
     """Write atomically (temp file + rename) so an interrupted run never leaves a truncated checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,9 +48,9 @@ def save_checkpoint(path: str | os.PathLike[str], model: ChoraleNet, extra: dict
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
-    """Load a checkpoint into a fresh network (eval mode; a TeacherNet if its config has an encoder);
-    any defect raises a one-line CheckpointError."""
+def load_checkpoint(path: str | os.PathLike[str], network: Any = build_network, config: Any = NetConfig) -> tuple[Any, dict[str, Any]]:
+    """Load a checkpoint into a fresh network built by `network(config.from_dict(...))` (default: a ChoraleNet,
+    or a TeacherNet if its config has an encoder), in eval mode; any defect raises a one-line CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
@@ -64,8 +64,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     if doc.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint version {doc.get('version')!r} is not supported")
     try:
-        cfg = NetConfig.from_dict(doc["config"])
-        model = build_network(cfg)
+        cfg = config.from_dict(doc["config"])
+        model = network(cfg)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad network config ({exc})") from None
     try:

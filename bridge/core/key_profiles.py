@@ -15,13 +15,11 @@ import numpy as np
 
 from sideman.bridge.core.harmony import key_pitch_classes
 from sideman.bridge.core.listening import PitchClassTables
+from sideman.bridge.listen.names import INTERVALS, N_CHORDS, N_KEYS, NO_CHORD, QUALITIES
+from sideman.bridge.listen.names import chord_name, key_name  # noqa: F401 - the status line names what it hears with these
 
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88], np.float32)
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17], np.float32)
-QUALITY_INTERVALS = {"maj": (0, 4, 7), "min": (0, 3, 7), "dom7": (0, 4, 7, 10), "dim": (0, 3, 6)}
-N_KEYS = 24
-N_CHORDS = 12 * len(QUALITY_INTERVALS) + 1
-NO_CHORD = N_CHORDS - 1
 _DECAY = 0.995  # per 16th step: a key heard 8 bars ago weighs about half
 _SHARPNESS = 12.0  # softmax gain on the correlations
 
@@ -35,7 +33,8 @@ def _key_templates() -> np.ndarray:
 
 def _chord_templates() -> np.ndarray:
     rows = []
-    for intervals in QUALITY_INTERVALS.values():
+    for quality in QUALITIES:
+        intervals = INTERVALS[quality]
         for root in range(12):
             row = np.zeros(12, np.float32)
             row[[(root + i) % 12 for i in intervals]] = 1.0
@@ -101,24 +100,7 @@ class ProfileListener:
             self.chord_probs[best] = 1.0
 
 
-_ROOTS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_MINOR_TONICS = ("c", "c#", "d", "eb", "e", "f", "f#", "g", "g#", "a", "bb", "b")
-_MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_SUFFIX = {"maj": "", "min": "m", "dom7": "7", "dim": "dim"}
 _LETTERS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
-
-
-def key_name(key: int) -> str:
-    """'G major', 'e minor' (minor keys in lower case, as musicians write them)."""
-    return f"{_MINOR_TONICS[key % 12]} minor" if key >= 12 else f"{_MAJOR_TONICS[key % 12]} major"
-
-
-def chord_name(chord: int) -> str:
-    """'G', 'Em', 'D7', 'F#dim'; 'N.C.' for no chord."""
-    if chord == NO_CHORD:
-        return "N.C."
-    quality = list(QUALITY_INTERVALS)[chord // 12]
-    return _ROOTS[chord % 12] + _SUFFIX[quality]
 
 
 def parse_key(text: str) -> int | None:

@@ -78,6 +78,26 @@ class StateSpec:
     output: str
     shape: tuple[int, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"input": self.input, "output": self.output, "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "StateSpec":
+        return cls(str(d["input"]), str(d["output"]), tuple(int(x) for x in d["shape"]))
+
+
+def metadata_object(text: str, what: str, version: int) -> dict[str, Any]:
+    """The JSON object of a metadata value of `version`; ValueError with a short reason naming `what`."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} metadata is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{what} metadata is not a JSON object")
+    if doc.get("contract_version") != version:
+        raise ValueError(f"{what} version {doc.get('contract_version')!r} is not supported (this Sideman reads version {version})")
+    return doc
+
 
 @dataclass(frozen=True)
 class Contract:
@@ -109,7 +129,7 @@ class Contract:
             "vocab": {**asdict(v), "size": v.size},
             "steps_per_beat": self.steps_per_beat,
             "max_beats_in_bar": self.max_beats_in_bar,
-            "state": [{"input": s.input, "output": s.output, "shape": list(s.shape)} for s in self.state],
+            "state": [s.to_dict() for s in self.state],
             "decode": {"method": self.decode_method, "order": list(self.decode_order)},
             "provenance": self.provenance,
         }
@@ -118,15 +138,7 @@ class Contract:
     @classmethod
     def from_json(cls, text: str) -> "Contract":
         """Parse and validate; raises ValueError with a short reason (the caller adds the file name)."""
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"contract metadata is not valid JSON ({exc.msg} at char {exc.pos})") from None
-        if not isinstance(doc, dict):
-            raise ValueError("contract metadata is not a JSON object")
-        version = doc.get("contract_version")
-        if version != CONTRACT_VERSION:
-            raise ValueError(f"contract version {version!r} is not supported (this Sideman reads version {CONTRACT_VERSION})")
+        doc = metadata_object(text, "contract", CONTRACT_VERSION)
         try:
             vd = doc["vocab"]
             vocab = Vocab(**{k: int(vd[k]) for k in ("rest", "hold", "unknown", "onset_offset", "pitch_min", "pitch_max")})
@@ -134,7 +146,7 @@ class Contract:
                 raise ValueError(f"vocab size {vd['size']} does not match its pitch range (expected {vocab.size})")
             lead = Voice(str(doc["lead"]["name"]), *map(int, doc["lead"]["range"]))
             parts = tuple(Voice(str(p["name"]), *map(int, p["range"]), channel=int(p.get("channel", 0))) for p in doc["parts"])
-            state = tuple(StateSpec(str(s["input"]), str(s["output"]), tuple(int(d) for d in s["shape"])) for s in doc["state"])
+            state = tuple(StateSpec.from_dict(s) for s in doc["state"])
             decode = doc.get("decode", {})
             contract = cls(
                 name=str(doc.get("name", "unnamed")),

@@ -54,13 +54,13 @@ def session_options() -> ort.SessionOptions:
 
 
 @dataclass(frozen=True)
-class _TensorSpec:
+class TensorSpec:
     name: str
     dtype: type
     shape: tuple[int, ...]
 
 
-def expected_inputs(contract: Contract) -> tuple[_TensorSpec, ...]:
+def expected_inputs(contract: Contract) -> tuple[TensorSpec, ...]:
     """The graph inputs the contract requires, with their dtypes and shapes."""
     p, v = len(contract.parts), contract.vocab.size
     shapes = {
@@ -68,26 +68,26 @@ def expected_inputs(contract: Contract) -> tuple[_TensorSpec, ...]:
         "noise": (p, v), "temperature": (1,), "top_p": (1,), "logit_bias": (p, v),
     }
     dtypes = {"lead": np.int64, "prev_lead": np.int64, "prev_parts": np.int64, "position": np.int64}
-    fixed = tuple(_TensorSpec(n, dtypes.get(n, np.float32), shapes[n]) for n in INPUT_NAMES)
-    return fixed + tuple(_TensorSpec(s.input, np.float32, s.shape) for s in contract.state)
+    fixed = tuple(TensorSpec(n, dtypes.get(n, np.float32), shapes[n]) for n in INPUT_NAMES)
+    return fixed + tuple(TensorSpec(s.input, np.float32, s.shape) for s in contract.state)
 
 
-def expected_outputs(contract: Contract) -> tuple[_TensorSpec, ...]:
+def expected_outputs(contract: Contract) -> tuple[TensorSpec, ...]:
     """The graph outputs the contract requires, with their dtypes and shapes."""
     p, v = len(contract.parts), contract.vocab.size
-    fixed = (_TensorSpec(OUTPUT_NAMES[0], np.float32, (p, v)), _TensorSpec(OUTPUT_NAMES[1], np.int64, (p,)))
-    return fixed + tuple(_TensorSpec(s.output, np.float32, s.shape) for s in contract.state)
+    fixed = (TensorSpec(OUTPUT_NAMES[0], np.float32, (p, v)), TensorSpec(OUTPUT_NAMES[1], np.int64, (p,)))
+    return fixed + tuple(TensorSpec(s.output, np.float32, s.shape) for s in contract.state)
 
 
-def optional_inputs(contract: Contract) -> tuple[_TensorSpec, ...]:
+def optional_inputs(contract: Contract) -> tuple[TensorSpec, ...]:
     """The graph inputs a model may have, with their dtypes and shapes."""
     p, v = len(contract.parts), contract.vocab.size
     shapes = {"pair_bias": (p, p, v, v)}
-    return tuple(_TensorSpec(n, np.float32, shapes[n]) for n in OPTIONAL_INPUT_NAMES)
+    return tuple(TensorSpec(n, np.float32, shapes[n]) for n in OPTIONAL_INPUT_NAMES)
 
 
-def _check_io(path: Path, kind: str, actual: list, expected: tuple[_TensorSpec, ...],
-              optional: tuple[_TensorSpec, ...] = ()) -> None:
+def check_io(path: Path, kind: str, actual: list, expected: tuple[TensorSpec, ...],
+              optional: tuple[TensorSpec, ...] = ()) -> None:
     """Raise ModelError if a required tensor is missing or has the wrong dtype or a wrong fixed dim."""
     by_name = {node.name: node for node in actual}
     for spec in expected + optional:
@@ -109,18 +109,23 @@ def _check_io(path: Path, kind: str, actual: list, expected: tuple[_TensorSpec, 
             raise ModelError(f"{path}: the graph has inputs the contract does not define: {', '.join(extra)}")
 
 
-def load_session(path: str | os.PathLike) -> tuple[ort.InferenceSession, Contract]:
-    """Open an ONNX file and validate it against the contract; every failure is one ModelError line."""
-    path = Path(path)
+def open_session(path: Path) -> ort.InferenceSession:
+    """An ONNX Runtime session of one file with `session_options()`; ModelError (one line) if it cannot be opened."""
     if path.is_dir():
         raise ModelError(f"{path}: is a directory; give the model's .onnx file")
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     try:
-        session = ort.InferenceSession(str(path), sess_options=session_options(), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), sess_options=session_options(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own (non-exported) exception classes
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path}: not a loadable ONNX model ({reason[:200]})") from None
+
+
+def load_session(path: str | os.PathLike) -> tuple[ort.InferenceSession, Contract]:
+    """Open an ONNX file and validate it against the contract; every failure is one ModelError line."""
+    path = Path(path)
+    session = open_session(path)
     meta = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in meta:
         raise ModelError(f"{path}: no {METADATA_KEY!r} metadata; this is not a Sideman model (see docs/model-contract.md)")
@@ -131,8 +136,8 @@ def load_session(path: str | os.PathLike) -> tuple[ort.InferenceSession, Contrac
     for spec in contract.state:
         if not spec.shape or any(d < 1 for d in spec.shape):
             raise ModelError(f"{path}: state {spec.input!r} has shape {list(spec.shape)}; every dimension must be fixed and positive")
-    _check_io(path, "input", session.get_inputs(), expected_inputs(contract), optional_inputs(contract))
-    _check_io(path, "output", session.get_outputs(), expected_outputs(contract))
+    check_io(path, "input", session.get_inputs(), expected_inputs(contract), optional_inputs(contract))
+    check_io(path, "output", session.get_outputs(), expected_outputs(contract))
     return session, contract
 
 

@@ -4,7 +4,8 @@ The file goes through the same engine as `accompany` (and so the same listener, 
 looking ahead); per bar it prints the key heard at the bar's end, its confidence, and the chord heard
 at the end of each beat. With --json each bar also lists the beats the live follower heard during it
 (sideman.bridge.core.follow, fed the tune's note-ons, causally: what `--clock follow` would tick), in
-seconds from the file's start; bars are the file's own.
+seconds from the file's start; bars are the file's own. `--listener` makes the engine hear with a
+recogniser file (bridge/listen) instead of its default ears.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from collections.abc import Iterator
 from fractions import Fraction
 
 from sideman.bridge.core.follow import FollowClock, run_clock
-from sideman.bridge.core.key_profiles import chord_name, key_name
 from sideman.bridge.core.listening import HeardNow
+from sideman.bridge.listen.names import chord_name, key_name
+from sideman.bridge.listen.recogniser import DEFAULT_LISTENER, Recogniser
 from sideman.bridge.offline.render import RenderResult
 
 
@@ -63,6 +65,9 @@ def add_listen_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="PATH", help="a TOML file overriding the defaults")
     p.add_argument("--track", type=int, metavar="N", help="0-based track holding the tune (default: as accompany chooses)")
     p.add_argument("--channel", type=int, metavar="N", help="MIDI channel (1-16) of the tune")
+    p.add_argument("--listener", metavar="PATH", nargs="?", const=str(DEFAULT_LISTENER),
+                   help="hear with this recogniser file (the listener contract; without PATH: the shipped "
+                        "bridge/assets/listener.onnx) instead of the engine's own ears")
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -71,9 +76,15 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from sideman.bridge.offline.render import render
 
     config = load_config(args.config)
+    listener = tables = None
+    if args.listener is not None:
+        from sideman.bridge.core.key_profiles import pitch_class_tables
+
+        listener, tables = Recogniser.load(args.listener), pitch_class_tables()
     model = load_model(model_paths(config)[0])
     channel = None if args.channel is None else args.channel - 1
-    result = render(args.melody, model, engine_settings(config, model.contract), track=args.track, channel=channel)
+    result = render(args.melody, model, engine_settings(config, model.contract), track=args.track, channel=channel,
+                    listener=listener, tables=tables)
     for bar in bars(result, followed_beats(result, config.bridge.tempo) if args.json else None):
         if args.json:
             print(json.dumps(bar), flush=True)

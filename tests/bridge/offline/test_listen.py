@@ -6,6 +6,7 @@ import json
 from collections import Counter
 
 from sideman.bridge.cli import main
+from sideman.bridge.listen.names import N_CHORDS, chord_name
 from sideman.bridge.offline.render import DEMO_MELODY
 
 
@@ -25,6 +26,17 @@ def test_listen_without_json_is_a_line_per_bar(capsys):
     assert main(["listen", str(DEMO_MELODY)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("bar   1: ") and len(lines) >= 8
+
+
+def test_listen_with_the_recogniser_hears_old_hundredth_in_g_from_the_first_bar(capsys):
+    assert main(["listen", str(DEMO_MELODY), "--json", "--listener"]) == 0
+    bars = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [b["bar"] for b in bars] == list(range(1, 13))  # four lines of three 4/4 bars
+    chords = {chord_name(c) for c in range(N_CHORDS)}
+    for b in bars:
+        assert {"bar", "key", "confidence", "chords"} <= set(b) and 0.0 < b["confidence"] <= 1.0
+        assert len(b["chords"]) == 4 and set(b["chords"]) <= chords
+    assert {b["key"] for b in bars} == {"G major"}
 
 
 def test_listen_json_lists_the_beats_the_follower_heard_in_each_bar(tmp_path, capsys):
