@@ -55,6 +55,11 @@ class HarmonyBias:
         self._clash = np.zeros(12, bool)
         for interval in CLASH_INTERVALS:
             self._clash[interval] = True
+        # Row c: the clash (and the bass's fourth) cost of each pitch class against a tune of pitch class c,
+        # built once so that a step only adds a row.
+        above = (np.arange(12)[None, :] - np.arange(12)[:, None]) % 12
+        self._clash_rows = self._clash[above].astype(np.float32)
+        self._fourth_rows = (above == FOURTH).astype(np.float32)
 
     def step(self, in_key: np.ndarray | None, in_chord: np.ndarray | None, tune_pitch: int | None,
              sounding: Sequence[int | None]) -> np.ndarray:
@@ -70,10 +75,9 @@ class HarmonyBias:
             cost += s.chord * (1.0 - in_chord)
         np.copyto(self._bass_cost, cost)
         if tune_pitch is not None and s.clash > 0:
-            above_tune = (np.arange(12) - tune_pitch) % 12
-            cost += s.clash * self._clash[above_tune]
+            cost += s.clash * self._clash_rows[tune_pitch % 12]
             np.copyto(self._bass_cost, cost)
-            self._bass_cost += s.clash * (above_tune == FOURTH)
+            self._bass_cost += s.clash * self._fourth_rows[tune_pitch % 12]
         out = self.out
         for k in range(self.n_parts):
             row = self._bass_cost if k == self.n_parts - 1 else cost
