@@ -35,6 +35,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "train-listener": ("sideman.models.listen.train", "add_train_listener_arguments", "cmd_train_listener", "train the key and chord recogniser (train extras)"),
     "evaluate-listener": ("sideman.models.listen.evaluate", "add_evaluate_listener_arguments", "cmd_evaluate_listener", "the recogniser against music21's key finders and a chord template matcher (train extras)"),
     "export-listener": ("sideman.export.listen_export", "add_export_listener_arguments", "cmd_export_listener", "export the recogniser to ONNX with a parity check (train extras)"),
+    "train-melody": ("sideman.models.melody.train", "add_train_melody_arguments", "cmd_train_melody", "train the call-and-response melody model (train extras)"),
+    "export-melody": ("sideman.export.melody_export", "add_export_melody_arguments", "cmd_export_melody", "export the melody model to ONNX with a parity check (train extras)"),
 }
 # What the training commands import from the `train` extra; missing, any command needing one says how to install them.
 TRAIN_EXTRAS = ("torch", "music21", "onnx", "onnxscript", "tqdm")
@@ -59,6 +61,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--count-in", action=argparse.BooleanOptionalAction, default=None,
                    help="internal clock: one bar of clicks before the parts; follow: start only from four taps")
     p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one Sideman hears")
+    p.add_argument("--mode", choices=("accompany", "answer"), help="accompany your playing, or answer your phrases when you pause (default from config: accompany)")
     p.add_argument("--no-engine", action="store_true", help="no accompaniment: a plain thru bridge")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--quiet", action="store_true", help="no status line (for running as a background service)")
@@ -80,7 +83,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
         bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None,
                 "metronome": flag("metronome"), "count_in": flag("count_in")},
-        engine={"key": flag("key")},
+        engine={"key": flag("key"), "mode": flag("mode")},
         recording={"enabled": False if flag("no_record") else None},
         status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
     )

@@ -91,6 +91,8 @@ class EngineConfig:
     chord_strength: float = _ranged(2.0, 0.0, 100.0)
     listen_beats: int = _ranged(4, 0, 64)
     key: str = ""
+    mode: str = _choice("accompany", ("accompany", "answer"))
+    answer_channel: int = _ranged(5, 1, 16)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class ControlsConfig:
     key_freeze: int = _ranged(27, -1, 127)
     panic: int = _ranged(26, -1, 127)
     metronome: int = _ranged(28, -1, 127)
+    answer_mode: int = _ranged(29, -1, 127)
+    answer_now: int = _ranged(30, -1, 127)
 
     def slots(self) -> list[tuple[str, int | None, int]]:
         """Every control as (key, index in a list key or None, CC number), in the order of the keys."""

@@ -18,6 +18,7 @@ from sideman.bridge.core.listening import Listener, PitchClassTables
 from sideman.bridge.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
+    from sideman.bridge.core.answer import Answerer
     from sideman.bridge.model.contract import Contract
     from sideman.bridge.model.runtime import OnnxStepModel
 
@@ -122,3 +123,23 @@ def locked_key(text: str) -> int | None:
 def hearing_for(contract: Contract) -> tuple[Listener, PitchClassTables]:
     """The key/chord listener an engine hears with, and the pitch classes of its classes."""
     return ProfileListener(contract.steps_per_beat), pitch_class_tables()
+
+
+def build_answerer(config: Config, part_channels: Sequence[int], switchable: bool = True) -> Answerer | None:
+    """The call-and-response answerer when [engine] mode = "answer", or when a control can switch to it
+    (`switchable`, live); else None. ModelError on a bad model file; ConfigError if its channel is a part's
+    (`part_channels`, 0-based) or the click's."""
+    controls = config.controls
+    if config.engine.mode != "answer" and not (switchable and max(controls.answer_mode, controls.answer_now) >= 0):
+        return None
+    from sideman.bridge.core.answer import Answerer, AnswerSettings
+    from sideman.bridge.model.melody import DEFAULT_MELODY, MelodyModel
+
+    channel = config.engine.answer_channel - 1
+    if channel in part_channels:
+        raise ConfigError(f"[engine] answer_channel = {channel + 1}: it is also a part channel; choose distinct channels")
+    if (config.bridge.metronome or config.bridge.count_in) and channel == config.bridge.click_channel - 1:
+        raise ConfigError(f"[engine] answer_channel = {channel + 1}: it is also the click channel; choose distinct channels")
+    listen = config.bridge.input_channel
+    settings = AnswerSettings(channel=channel, input_channel=None if listen == 0 else listen - 1, seed=config.engine.seed)
+    return Answerer(MelodyModel.load(DEFAULT_MELODY), settings, enabled=config.engine.mode == "answer")

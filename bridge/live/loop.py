@@ -23,6 +23,7 @@ import numpy as np
 from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, NOT_THRU, PEDAL_DOWN, PERCUSSION_CHANNEL, SONG_POSITION, SUSTAIN, TRANSPORT
 from sideman.bridge.core.clock import PEDAL, InternalClock, MidiClockFollower, Tick, Transport
 from sideman.bridge.config import BridgeConfig, Config, ControlsConfig
+from sideman.bridge.core.answer import Answerer
 from sideman.bridge.core.follow import FollowClock
 from sideman.bridge.core.metronome import Metronome
 from sideman.bridge.core.engine import Engine, handled_before_tick
@@ -100,10 +101,12 @@ class LiveBridge:
 
     def __init__(self, config: Config, inbox: Inbox, output: OutputPort, engines: Sequence[Engine] = (),
                  recorder=None, now: Callable[[], float] = time.perf_counter, *, input_port: InputPort | None = None,
-                 on_cause: Callable[[Received | Tick], None] | None = None, learner: Learner | None = None) -> None:
+                 on_cause: Callable[[Received | Tick], None] | None = None, learner: Learner | None = None,
+                 answerer: Answerer | None = None) -> None:
         """`input_port` delivers into `inbox` (close() closes it first); `on_cause(event)`, for meters, is
         called with each received message before it is handled and each tick before it is answered;
-        `learner`, while it runs a round, gets the control changes instead of the controls."""
+        `learner`, while it runs a round, gets the control changes instead of the controls; `answerer`
+        answers the player's phrases in [engine] mode = "answer" (sideman.bridge.core.answer)."""
         self.config = config
         self.inbox = inbox
         self.output = output if isinstance(output, SilencingOutput) else SilencingOutput(output)
@@ -111,6 +114,7 @@ class LiveBridge:
         self.on_cause = on_cause
         self.engines = list(engines)
         self.active = 0
+        self.answerer = answerer
         self.recorder = recorder
         self.now = now
         self.stats = LiveStats()
@@ -138,6 +142,8 @@ class LiveBridge:
         # How the engine thread is scheduled: "realtime priority N" or "ordinary (why)"; set by start().
         self.scheduling = "not started"
         self._scheduled = threading.Event()
+        if answerer is not None:
+            self.set_mode(config.engine.mode, 0.0)
 
     def use_controls(self, controls: ControlsConfig) -> None:
         """Answer the CC numbers of `controls` from now on. Safe from any thread: the table is built whole,
@@ -145,7 +151,8 @@ class LiveBridge:
         actions: dict[int, Callable[[int, float], None]] = {}
         for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
                            (controls.panic, self._cc_panic), (controls.key_freeze, self._cc_key_freeze),
-                           (controls.metronome, self._cc_metronome)):
+                           (controls.metronome, self._cc_metronome), (controls.answer_mode, self._cc_answer_mode),
+                           (controls.answer_now, self._cc_answer_now)):
             if cc >= 0:
                 actions[cc] = action
         for part, cc in enumerate(controls.mute_parts):
@@ -248,6 +255,8 @@ class LiveBridge:
                     self.hushed = False
         if self.engines:
             self._send(self.engine.handle(msg, t), t)
+            if self.answerer is not None and listening:
+                self._send(self.answerer.hear(msg, t), t)  # the player plays again: an answer ends at once
             if listening and self.clock_source == "internal":
                 # No DAW clock: Sideman's own grid hears the notes (the first one starts it, or the follower
                 # listens for a count-in and the beat) and pedal presses (count-in taps).
@@ -311,7 +320,7 @@ class LiveBridge:
         if not self.engines:
             return
         if event.kind in ("stop", "start", "seek"):
-            self._send(self.engine.stop() + self.metronome.stop(), event.t)  # Stop silences every part at once
+            self._send(self.engine.stop() + self.metronome.stop() + self._answer_stop(), event.t)  # Stop silences every part at once
         if event.kind in ("start", "seek"):
             self.engine.reset()  # a new place in the song: the model starts from there
 
@@ -329,6 +338,8 @@ class LiveBridge:
         self.stats.tick_seconds[self.stats.tick_count % LATENCY_WINDOW] = time.perf_counter() - started
         self.stats.tick_count += 1
         self._send(out, tick.t)
+        if self.answerer is not None:
+            self._send(self.answerer.tick(tick.step, tick.t, tick.step_seconds), tick.t)
         if self.engine.fault != self.fault:
             self.fault = self.engine.fault
 
@@ -370,6 +381,27 @@ class LiveBridge:
     def _cc_metronome(self, value: int, t: float) -> None:
         self._send(self.metronome.set_enabled(value >= PEDAL_DOWN), t)
 
+    def _cc_answer_mode(self, value: int, t: float) -> None:
+        self.set_mode("answer" if value >= PEDAL_DOWN else "accompany", t)
+
+    def _cc_answer_now(self, value: int, t: float) -> None:
+        if self.answerer is not None and value >= PEDAL_DOWN:
+            self.answerer.request()
+
+    def set_mode(self, mode: str, t: float) -> None:
+        """"answer": call and response, the parts silent; "accompany": the parts play, no answers."""
+        if self.answerer is None:
+            if mode == "answer":
+                log.warning("answer mode needs the answer model, which is not loaded")
+            return
+        answer = mode == "answer"
+        self._send(self.answerer.set_enabled(answer), t)
+        for engine in self.engines:
+            self._send(engine.set_enabled(not answer), t)
+
+    def _answer_stop(self) -> list[mido.Message]:
+        return self.answerer.stop() if self.answerer is not None else []
+
     def _silence_all(self, t: float) -> None:
         """Panic, or All Notes/Sound Off from the player: every note ends, every key and the pedal the bridge
         thinks are down are forgotten (a lost note-off must not keep a lead), and the parts stay silent, the
@@ -379,7 +411,7 @@ class LiveBridge:
             self._transport(self.internal.stop(t))
         self.metronome.stop()  # its click ends with everything below
         if self.engines:
-            self._send(self.engine.panic(), t)
+            self._send(self.engine.panic() + self._answer_stop(), t)
             self.engine.reset()  # the next note starts the accompaniment afresh
             self.hushed = True
         with self._lock:
@@ -392,7 +424,8 @@ class LiveBridge:
             while (tick := self.internal.due(now)) is not None:
                 self._on_tick(tick)
             idle_seconds = 2 * self.beats_per_bar * 60.0 / self.internal.bpm
-            if not self.input_notes.held and now - self._last_input_t > idle_seconds:
+            answering = self.answerer is not None and self.answerer.answering
+            if not self.input_notes.held and now - self._last_input_t > idle_seconds and not answering:
                 self._transport(self.internal.stop(now))  # the musician stopped playing two bars ago
         if self.clock_source == "midi" and now - self._last_midi_clock_t > MIDI_CLOCK_TIMEOUT:
             if self.midi_clock.running:
@@ -493,7 +526,7 @@ class LiveBridge:
         t = self.now()
         self._send(self.metronome.stop(), t)
         if self.engines:
-            self._send(self.engine.stop(), t)
+            self._send(self.engine.stop() + self._answer_stop(), t)
         with self._lock:
             self._closed = True
             silence = self.output.finish()

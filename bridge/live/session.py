@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from sideman.bridge.config import Config, ControlsConfig, save_user_section, section_values
 from sideman.bridge.core.engine import Engine
+from sideman.bridge.engines import build_answerer
 from sideman.bridge.errors import ConfigError, EngineError, PortError
 from sideman.bridge.live.inbox import Inbox
 from sideman.bridge.live.learn import Learner, controls_text
@@ -214,6 +215,8 @@ def session(config: Config, engines: Sequence[Engine], paths: Sequence[Path], *,
 
         check_client_name(p.client_name)
     live = LiveSession(config, api, paths, started, tuple(p.name for p in engines[0].contract.parts) if engines else ())
+    # Before any port opens: a bad model or channel fails here.
+    answerer = build_answerer(config, [c for e in engines for c in e.settings.part_channels]) if engines else None
     inbox = Inbox(config.bridge.queue_capacity)
     # Each port closes on its way out even if the bridge never does (closing twice closes once).
     with ExitStack() as ports:
@@ -225,7 +228,7 @@ def session(config: Config, engines: Sequence[Engine], paths: Sequence[Path], *,
         # empty session file nor a stray journal behind (nothing has been recorded yet).
         recorder = open_recorder(config, engines, paths)
         bridge = live.attach(LiveBridge(config, inbox, output, engines, recorder, input_port=input_port, on_cause=on_cause,
-                                        learner=live.learner))
+                                        learner=live.learner, answerer=answerer))
         handlers: dict[int, object] = {}
         try:
             if jack:

@@ -24,9 +24,10 @@ from pathlib import Path
 import mido
 
 from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
+from sideman.bridge.core.answer import Answerer
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.core.listening import HeardNow, Listener, PitchClassTables
-from sideman.bridge.engines import ASSETS, hearing_for, engine_settings, load_model, model_paths, suggested_channels
+from sideman.bridge.engines import ASSETS, build_answerer, hearing_for, engine_settings, load_model, model_paths, suggested_channels
 from sideman.bridge.errors import MidiFileError
 from sideman.bridge.core.clock import PEDAL, InternalClock, Tick, Transport
 from sideman.bridge.core.follow import FollowClock
@@ -137,18 +138,25 @@ class _FileGrid:
 def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepModel,
            settings: EngineSettings | None = None, *, tempo_bpm: float | None = None, track: int | None = None,
            channel: int | None = None, progress: bool = False, listener: Listener | None = None,
-           tables: PitchClassTables | None = None, clock: InternalClock | FollowClock | None = None) -> RenderResult:
+           tables: PitchClassTables | None = None, clock: InternalClock | FollowClock | None = None,
+           answerer: Answerer | None = None) -> RenderResult:
     """Accompany `melody` with `model` in simulated time; see the module docstring. Deterministic for a seed.
     `listener`/`tables`: the key/chord recogniser the engine hears with (bridge/engines.py loads it).
 
     The parts go on `settings.part_channels`, except those the input file already uses (midi_output.place_parts:
     `RenderResult.part_channels` says where they went). With `clock`, one of the live bridge's own clocks,
     the grid is not the file's: the clock hears the melody's note-ons and pedal presses at their times in
-    seconds and makes the grid, as `sideman run` would with that clock (FollowClock: --clock follow)."""
+    seconds and makes the grid, as `sideman run` would with that clock (FollowClock: --clock follow). With
+    `answerer` it is call and response, as `sideman run` in answer mode: the parts are silent and the answers
+    go on the answerer's channel (moved, like the parts', off the file's channels), a track of their own."""
     mel = melody if isinstance(melody, Melody) else read_melody(melody, track, channel)
     contract = model.contract
     settings = settings or EngineSettings(part_channels=suggested_channels(contract))
-    settings = replace(settings, part_channels=place_parts(settings.part_channels, mel.used_channels())[0])
+    wanted = settings.part_channels + ((answerer.settings.channel,) if answerer is not None else ())
+    placed = place_parts(wanted, mel.used_channels())[0]
+    settings = replace(settings, part_channels=placed[:len(settings.part_channels)])
+    if answerer is not None:
+        answerer.settings = replace(answerer.settings, channel=placed[-1], input_channel=None)
     tpb = mel.ticks_per_beat
     tempo_map = mel.tempo_map if tempo_bpm is None else TempoMap.constant(tpb, mido.bpm2tempo(tempo_bpm))
     _check_tempi(mel.name, tempo_map)
@@ -164,6 +172,8 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     # Enough steps for the last onset and the last note-off, rounded up to a whole bar.
     needed = max(math.ceil(end_tick / step_ticks), math.floor(last_on / step_ticks) + 1)
     bar_steps = bar_beats * spb
+    if answerer is not None:  # room after the last phrase for its pause and its answer
+        needed += answerer.settings.max_steps + 2 * bar_steps
     n_steps = max(1, math.ceil(needed / bar_steps)) * bar_steps
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
@@ -172,6 +182,8 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
         listener, tables = hearing_for(contract)
     engine = Engine(model, settings, listener, tables)
     engine.reset()
+    engine.set_enabled(answerer is None)
+    hear = answerer.hear if answerer is not None else lambda msg, t: []  # noqa: E731
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
     events = [(seconds(tick), tick, msg) for tick, msg in mel.events]
     if clock is None:
@@ -190,14 +202,15 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
         t_k = grid.next_tick_time()
         if i < len(events) and (t_k is None or handled_before_tick(events[i][0], t_k)):
             t, tick, msg = events[i]
-            out.extend((t, tick, m) for m in engine.handle(msg, t))
+            out.extend((t, tick, m) for m in engine.handle(msg, t) + hear(msg, t))
             pedal = msg.type == "control_change" and msg.control == SUSTAIN and msg.value >= PEDAL_DOWN
             if (is_note_on(msg) or pedal) and grid.hear(t, PEDAL if pedal else msg.note) is not None:
-                out.extend((t, tick, m) for m in engine.stop())  # as the live bridge's start: afresh
+                out.extend((t, tick, m) for m in engine.stop() + (answerer.stop() if answerer else []))  # as the live bridge's start: afresh
                 engine.reset()
             i += 1
             continue
-        if t_k is None or (i == len(events) and t_k > end_t and grid.next_step % bar_steps == 0):
+        answering = answerer is not None and answerer.pending
+        if t_k is None or (i == len(events) and t_k > end_t and grid.next_step % bar_steps == 0 and not answering):
             break  # the file's grid is done, or the follower has passed the last event and ended its bar
         tick = grid.due(t_k)
         if tick.step < 0:
@@ -207,7 +220,8 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
         if tick.step % spb == 0:
             beats.append(tick.t)
         out.extend((tick.t, file_tick(tick.step, tick.t), m)
-                   for m in engine.tick(tick.step, tick.t, tick.step_seconds, bar_beats))
+                   for m in engine.tick(tick.step, tick.t, tick.step_seconds, bar_beats)
+                   + (answerer.tick(tick.step, tick.t, tick.step_seconds) if answerer else []))
         heard[tick.step] = engine.heard
         answered = tick.step
         if show and tick.step % 256 == 0:
@@ -215,24 +229,26 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
         if len(steps) > MAX_STEPS:
             raise MidiFileError(f"{mel.name}: the melody lasts more than the limit of {MAX_STEPS} steps")
     for t, tick, msg in events[i:]:
-        out.extend((t, tick, m) for m in engine.handle(msg, t))
+        out.extend((t, tick, m) for m in engine.handle(msg, t) + hear(msg, t))
     if answered is not None:
         steps[answered] = engine.last_step
     n_steps = max(steps, default=-1) + 1
     last_t = max(grid.next_tick_time() or 0.0, end_t)
     last_tick = max(file_tick(n_steps, last_t), end_tick)
-    out.extend((seconds(last_tick), last_tick, m) for m in engine.stop())
+    out.extend((seconds(last_tick), last_tick, m) for m in engine.stop() + (answerer.stop() if answerer else []))
     if show:
         _progress(n_steps, n_steps, last_pct)
     faults = sum(1 for s in steps.values() if s is None)
     first_step_seconds = seconds(step_ticks) if clock is None else (beats[1] - beats[0]) / spb if len(beats) > 1 else clock.step_seconds
     channels = settings.part_channels
+    # In answer mode the answers are the one voice Sideman plays.
+    names, voiced = (contract.part_names, channels) if answerer is None else (("answer",), (answerer.settings.channel,))
     parts = [(name, [(tick, m) for _, tick, m in out if m.channel == ch])
-             for k, (name, ch) in enumerate(zip(contract.part_names, channels)) if k not in settings.muted_parts]
+             for k, (name, ch) in enumerate(zip(names, voiced)) if answerer is not None or k not in settings.muted_parts]
     midi = write_midi(mel, parts, None if tempo_bpm is None else tempo_map.tempos[0])
     timed = [(t, m) for t, _, m in out]
-    notes = _notes(mel, tempo_map, "lead") + _part_notes(timed, channels, contract.part_names)
-    return RenderResult(midi, tuple(notes), ("lead", *contract.part_names), tuple(steps.get(k) for k in range(n_steps)),
+    notes = _notes(mel, tempo_map, "lead") + _part_notes(timed, voiced, names)
+    return RenderResult(midi, tuple(notes), ("lead", *names), tuple(steps.get(k) for k in range(n_steps)),
                         tuple(timed), mido.tempo2bpm(tempo_map.tempos[0]), bar_beats, first_step_seconds,
                         engine.reanswer_count, engine.revoiced_count, faults, tempo_map, spb, channels,
                         tuple(heard.get(k) for k in range(n_steps)), tuple(beats))
@@ -276,7 +292,8 @@ def _config(args: argparse.Namespace) -> Config:
     picked, so no input channel filters it."""
     return load_config(args.config).with_flags(
         bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
-        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy, "key": args.key},
+        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy, "key": args.key,
+                "mode": getattr(args, "mode", None)},
     )
 
 
@@ -311,6 +328,8 @@ def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
                    "with --follow, the tempo the follower expects (default from config: 100)")
     p.add_argument("--follow", action="store_true", help="ignore the file's tempo grid and follow the melody's timing, "
                    "as `sideman run --clock follow` would (for a performance recorded without a click)")
+    p.add_argument("--mode", choices=("accompany", "answer"), help="accompany the melody, or answer each of its phrases "
+                   "in its pauses, as `sideman run --mode answer` would (default from config: accompany)")
     p.add_argument("--png", metavar="ROLL.png", help="also draw a piano roll of the result (needs matplotlib)")
     p.add_argument("--wav", metavar="OUT.wav", help="also render the result to audio (needs fluidsynth and a GM SoundFont; [audio] in the config)")
     p.add_argument("--track", type=int, metavar="N",
@@ -324,6 +343,7 @@ def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
 
 def _report(result: RenderResult, midi_path: Path, png_paths: list[Path], followed: bool = False) -> None:
     parts = sum(1 for n in result.notes if n.voice != "lead")
+    what = "answer notes" if "answer" in result.voices else "part notes"
     b = result.beats
     if followed and len(b) > 4:  # the tempo of the first and of the last four beats followed
         tempo = f"following the melody from {240.0 / (b[4] - b[0]):.1f} to {240.0 / (b[-1] - b[-5]):.1f} BPM"
@@ -332,7 +352,7 @@ def _report(result: RenderResult, midi_path: Path, png_paths: list[Path], follow
     else:
         bpms = sorted({round(mido.tempo2bpm(t), 1) for t in result.tempo_map.tempos})
         tempo = f"at {bpms[0]:g} BPM" if len(bpms) == 1 else f"at {bpms[0]:g}-{bpms[-1]:g} BPM"
-    print(f"wrote {midi_path}  ({result.bars:g} bars {tempo}, {parts} part notes, "
+    print(f"wrote {midi_path}  ({result.bars:g} bars {tempo}, {parts} {what}, "
           f"{result.reanswers} late-note re-answers, {result.faults} model faults)")
     for path in png_paths:
         print(f"wrote {path}")
@@ -359,11 +379,12 @@ def cmd_accompany(args: argparse.Namespace) -> int:
     print(melody.describe())
     if moved:
         print(moved)
+    answerer = build_answerer(config, settings.part_channels, switchable=False)
     if args.follow:
         clock = FollowClock(config.bridge.tempo, model.contract.steps_per_beat)
-        result = render(melody, model, settings, progress=True, clock=clock)
+        result = render(melody, model, settings, progress=True, clock=clock, answerer=answerer)
     else:
-        result = render(melody, model, settings, tempo_bpm=args.tempo, progress=True)
+        result = render(melody, model, settings, tempo_bpm=args.tempo, progress=True, answerer=answerer)
     midi_path = result.save(args.output)
     try:
         png_paths = _piano_roll(result, Path(args.png), f"{Path(args.melody).name} + {model.contract.name}") if args.png else []
