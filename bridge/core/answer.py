@@ -218,7 +218,8 @@ class Answerer:
             if i == 0:
                 logits[v.rest] = -np.inf  # the answer starts at once
             p = np.exp(logits - logits.max())
-            token = int(self._rng.choice(len(p), p=p / p.sum()))
+            cdf = np.cumsum(p)
+            token = min(int(np.searchsorted(cdf, self._rng.random() * cdf[-1], side="right")), len(p) - 1)
             out.append(token)
             prev = token
         return out

@@ -101,10 +101,21 @@ class MelodyModel:
 
     def __init__(self, session: Any, contract: MelodyContract, path: Path) -> None:
         self.session, self.contract, self.path = session, contract, path
+        # Buffers bound once (IOBinding); the state is two buffers that swap roles each step, as in runtime.py.
         self._prev = np.zeros(1, np.int64)
         self._phase = np.zeros(1, np.int64)
-        self._state = np.zeros((1, 1, contract.hidden), np.float32)
-        self._feed = {"prev": self._prev, "phase": self._phase, "state": self._state}
+        self._logits = np.zeros(contract.vocab.size, np.float32)
+        self._states = [np.zeros((1, 1, contract.hidden), np.float32) for _ in range(2)]
+        self._bindings = [self._bind(k) for k in range(2)]
+        self._current = 0  # the state buffer holding the state after the last step
+
+    def _bind(self, k: int) -> Any:
+        binding = self.session.io_binding()
+        for name, buf in (("prev", self._prev), ("phase", self._phase), ("state", self._states[k])):
+            binding.bind_cpu_input(name, buf)
+        for name, buf in (("logits", self._logits), ("state_out", self._states[1 - k])):
+            binding.bind_output(name, "cpu", 0, buf.dtype, list(buf.shape), buf.ctypes.data)
+        return binding
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] = DEFAULT_MELODY) -> "MelodyModel":
@@ -124,14 +135,15 @@ class MelodyModel:
         return cls(session, contract, path)
 
     def reset(self) -> None:
-        self._state.fill(0.0)
+        self._states[self._current].fill(0.0)
 
     def step(self, prev: int, phase: int) -> np.ndarray:
-        """Feed the token of the step before and the phase of this one; the logits (V,) of this step's token."""
+        """Feed the token of the step before and the phase of this one; the logits (V,) of this step's token
+        (a buffer the next call reuses)."""
         self._prev[0] = prev
         self._phase[0] = phase
-        logits, state = self.session.run(OUTPUT_NAMES, self._feed)
-        self._state[...] = state
-        if not np.isfinite(logits).all():
+        self.session.run_with_iobinding(self._bindings[self._current])
+        if not np.isfinite(self._logits.sum()):
             raise FloatingPointError("the answer model's logits are not finite")
-        return logits
+        self._current = 1 - self._current
+        return self._logits

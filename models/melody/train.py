@@ -82,8 +82,8 @@ def train(minutes: float, seed: int, cfg: MelodyConfig, batch: int = 64, lr: flo
             net.eval()
             with torch.no_grad():
                 v = float(loss_of(net, *valid))
-            history.append({"batches": n, "train": round(float(loss), 4), "valid": round(v, 4)})
-            print(f"batch {n}: train {float(loss):.3f}, valid {v:.3f} nats/step", file=sys.stderr, flush=True)
+            history.append({"batches": n, "train": round(loss.item(), 4), "valid": round(v, 4)})
+            print(f"batch {n}: train {loss.item():.3f}, valid {v:.3f} nats/step", file=sys.stderr, flush=True)
             if v < best:
                 best, best_state = v, {k: t.clone() for k, t in net.state_dict().items()}
     if best_state is not None:
