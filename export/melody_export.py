@@ -111,7 +111,8 @@ def check_parity(net: Any, path: Path, tunes: Sequence[tuple[np.ndarray, np.ndar
     return Parity(steps, worst, mismatches, source)
 
 
-def export_melody(net: Any, meta: dict[str, Any], out: str | os.PathLike[str], command: str) -> tuple[Path, MelodyContract, Parity]:
+def export_melody(net: Any, meta: dict[str, Any], out: str | os.PathLike[str], command: str,
+                  tunes: Sequence[tuple[np.ndarray, np.ndarray]] | None = None, source: str = "") -> tuple[Path, MelodyContract, Parity]:
     """Export, check, verify parity, then move the file into place (atomically)."""
     import onnx
 
@@ -133,7 +134,8 @@ def export_melody(net: Any, meta: dict[str, Any], out: str | os.PathLike[str], c
         except onnx.checker.ValidationError as exc:
             raise ModelError(f"{out}: exported graph fails onnx.checker ({str(exc).splitlines()[0]}); not written") from None
         onnx.save(model, tmp)
-        tunes, source = held_out()
+        if tunes is None:
+            tunes, source = held_out()
         parity = check_parity(net, tmp, tunes, source)
         if parity.max_logit_diff > TOLERANCE or parity.argmax_mismatches:
             raise ModelError(f"{out}: ONNX and torch disagree ({parity.describe()}); not written")

@@ -13,9 +13,12 @@ the object) raise or return an out-of-range token.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from sideman.bridge.model.contract import Contract, StateSpec, Vocab, Voice
+from sideman.bridge.model.melody import MELODY_VOCAB
 
 FAKE_CONTRACT = Contract(
     name="fake",
@@ -87,3 +90,36 @@ class FakeStepModel:
     def reset(self) -> None:
         self.count = 0
         self.resets += 1
+
+
+@dataclass(frozen=True)
+class _MelodyContract:
+    vocab: Vocab = MELODY_VOCAB
+    steps_per_beat: int = 4
+
+
+class FakeMelody:
+    """An answer model (sideman.bridge.model.melody.MelodyModel's interface) with answers you can work out by
+    hand: on each beat an onset rising by a step through the C major scale from C5 (one scale step per onset
+    fed to it since it was made), holds between."""
+
+    contract = _MelodyContract()
+
+    def __init__(self) -> None:
+        self.fed: list[tuple[int, int]] = []
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def step(self, prev: int, phase: int) -> np.ndarray:
+        v = MELODY_VOCAB
+        self.fed.append((prev, phase))
+        logits = np.zeros(v.size, np.float32)
+        if phase == 0:
+            scale = [0, 2, 4, 5, 7, 9, 11]
+            onsets = sum(1 for p, _ in self.fed if v.is_onset(p))
+            logits[v.onset(72 + scale[onsets % 7])] = 50.0
+        else:
+            logits[v.hold] = 50.0
+        return logits

@@ -122,13 +122,14 @@ class Answerer:
         """An answer is under way, or a call waits for its pause."""
         return self.answering or (self.enabled and bool(self._call))
 
-    def stop(self) -> list[mido.Message]:
-        """The music stopped or was reset: the answer's note-off, and the call forgotten."""
-        out = self._end_answer()
-        self._call.clear()
-        self._held.clear()
-        self._requested = False
-        return out
+    def stop(self, forget: bool = False) -> list[mido.Message]:
+        """The music stopped or started afresh: the answer's note-off. `forget` (panic): the call too, and the
+        keys thought held."""
+        if forget:
+            self._call.clear()
+            self._held.clear()
+            self._requested = False
+        return self._end_answer()
 
     def set_enabled(self, enabled: bool) -> list[mido.Message]:
         """Answer mode on or off; off ends an answer now."""

@@ -399,8 +399,8 @@ class LiveBridge:
         for engine in self.engines:
             self._send(engine.set_enabled(not answer), t)
 
-    def _answer_stop(self) -> list[mido.Message]:
-        return self.answerer.stop() if self.answerer is not None else []
+    def _answer_stop(self, forget: bool = False) -> list[mido.Message]:
+        return self.answerer.stop(forget) if self.answerer is not None else []
 
     def _silence_all(self, t: float) -> None:
         """Panic, or All Notes/Sound Off from the player: every note ends, every key and the pedal the bridge
@@ -411,7 +411,7 @@ class LiveBridge:
             self._transport(self.internal.stop(t))
         self.metronome.stop()  # its click ends with everything below
         if self.engines:
-            self._send(self.engine.panic() + self._answer_stop(), t)
+            self._send(self.engine.panic() + self._answer_stop(forget=True), t)
             self.engine.reset()  # the next note starts the accompaniment afresh
             self.hushed = True
         with self._lock:

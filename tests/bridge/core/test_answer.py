@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import mido
 import numpy as np
 import pytest
 
 from sideman.bridge.core.answer import Answerer, AnswerSettings, call_key
 from sideman.bridge.model.melody import MELODY_VOCAB
+from tests.fakes import FakeMelody
 
 STEP = 0.15  # seconds per 16th: 100 BPM, so one beat (0.6 s) is also the shortest pause
 V = MELODY_VOCAB
-
-
-@dataclass(frozen=True)
-class _Contract:
-    vocab: object = V
-    steps_per_beat: int = 4
-
-
-class FakeMelody:
-    """Logits that favour one onset per beat, rising by a step through the C major scale from C5; holds between."""
-
-    contract = _Contract()
-
-    def __init__(self) -> None:
-        self.fed: list[tuple[int, int]] = []
-        self.resets = 0
-
-    def reset(self) -> None:
-        self.resets += 1
-
-    def step(self, prev: int, phase: int) -> np.ndarray:
-        self.fed.append((prev, phase))
-        logits = np.zeros(V.size, np.float32)
-        if phase == 0:
-            scale = [0, 2, 4, 5, 7, 9, 11]
-            onsets = sum(1 for p, _ in self.fed if V.is_onset(p))
-            logits[V.onset(72 + scale[onsets % 7])] = 50.0
-        else:
-            logits[V.hold] = 50.0
-        return logits
 
 
 def on(note: int, velocity: int = 80) -> mido.Message:
@@ -183,7 +152,7 @@ def test_no_stuck_notes_whatever_interrupts() -> None:
         elif r < 0.12 and held:
             a.hear(off(held.pop(0)), t)
         elif r < 0.13:
-            out += a.stop()
+            out += a.stop(forget=True)
             held.clear()
         elif r < 0.14:
             out += a.set_enabled(not a.enabled)
