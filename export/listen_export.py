@@ -20,18 +20,18 @@ import os
 import shlex
 import sys
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from sideman.bridge.errors import ModelError
 from sideman.bridge.listen.contract import INPUT_NAME, LISTENER_METADATA_KEY, OUTPUT_NAMES, ListenerContract
 from sideman.bridge.listen.features import frames
 from sideman.bridge.listen.recogniser import DEFAULT_LISTENER, Recogniser
 from sideman.bridge.model.contract import StateSpec
-from sideman.export.onnx_export import OPSET, git_commit, set_contract, strip_debug_info
+from sideman.export.checked import output_path, save_checked
+from sideman.export.onnx_export import OPSET, git_commit, strip_debug_info
 from sideman.models.listen.evaluate import DEFAULT_CHECKPOINT
 
 TOLERANCE = 1e-4
@@ -159,35 +159,18 @@ def check_parity(net: Any, path: Path, tunes: Sequence[Tune], source: str) -> Pa
 def export_listener(net: Any, meta: dict[str, Any], out: str | os.PathLike[str], command: str,
                     tunes: Sequence[Tune] | None = None, source: str = "") -> tuple[Path, ListenerContract, Parity]:
     """Export, check, verify parity, then move the file into place (atomically)."""
-    import onnx
+    out = output_path(out)
+    if tunes is None:
+        tunes, source = held_out_tunes()
 
-    out = Path(out)
-    if out.suffix != ".onnx":
-        raise ModelError(f"{out}: the output file name must end in .onnx")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    contract = build_contract(net, meta, command)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        model = export_graph(net)
-        set_contract(model, contract, LISTENER_METADATA_KEY)
-        try:
-            onnx.checker.check_model(model, full_check=True)
-        except onnx.checker.ValidationError as exc:
-            raise ModelError(f"{out}: exported graph fails onnx.checker ({str(exc).splitlines()[0]}); not written") from None
-        onnx.save(model, tmp)
-        if tunes is None:
-            tunes, source = held_out_tunes()
+    def check(tmp: Path) -> tuple[Parity, str | None, dict[str, Any]]:
         parity = check_parity(net, tmp, tunes, source)
-        if parity.max_prob_diff > TOLERANCE or parity.answer_mismatches:
-            raise ModelError(f"{out}: ONNX and torch disagree ({parity.describe()}); not written")
-        contract = replace(contract, provenance={**contract.provenance, "parity": {
+        bad = parity.max_prob_diff > TOLERANCE or parity.answer_mismatches
+        return parity, parity.describe() if bad else None, {
             "steps": parity.steps, "source": parity.source, "max_prob_diff": float(f"{parity.max_prob_diff:.3g}"),
-            "answer_mismatches": parity.answer_mismatches}})
-        set_contract(model, contract, LISTENER_METADATA_KEY)
-        onnx.save(model, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+            "answer_mismatches": parity.answer_mismatches}
+
+    contract, parity = save_checked(out, export_graph(net), build_contract(net, meta, command), LISTENER_METADATA_KEY, check)
     return out, contract, parity
 
 

@@ -17,15 +17,15 @@ import os
 import shlex
 import sys
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from sideman.bridge.errors import ModelError
 from sideman.bridge.model.melody import DEFAULT_MELODY, INPUT_NAMES, MELODY_METADATA_KEY, OUTPUT_NAMES, MelodyContract, MelodyModel
-from sideman.export.onnx_export import OPSET, git_commit, set_contract, strip_debug_info
+from sideman.export.checked import output_path, save_checked
+from sideman.export.onnx_export import OPSET, git_commit, strip_debug_info
 
 TOLERANCE = 1e-4
 PARITY_STEPS = 2000
@@ -114,38 +114,22 @@ def check_parity(net: Any, path: Path, tunes: Sequence[tuple[np.ndarray, np.ndar
 def export_melody(net: Any, meta: dict[str, Any], out: str | os.PathLike[str], command: str,
                   tunes: Sequence[tuple[np.ndarray, np.ndarray]] | None = None, source: str = "") -> tuple[Path, MelodyContract, Parity]:
     """Export, check, verify parity, then move the file into place (atomically)."""
-    import onnx
-
-    out = Path(out)
-    if out.suffix != ".onnx":
-        raise ModelError(f"{out}: the output file name must end in .onnx")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_path(out)
     contract = MelodyContract("melody-gru", net.cfg.hidden, steps_per_beat=net.cfg.steps_per_beat, provenance={
         "training_data": "Nottingham melodies of ../shared/data/polyphonic and music21's oneills1850, ryansMammoth, "
                          "essenFolksong (never airdsAirs), transposed within the vocabulary",
         "command": str(meta.get("command", "unknown")), "git_commit": git_commit(), "export_command": command,
         "valid_nll": meta.get("valid_nll")})
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        model = export_graph(net)
-        set_contract(model, contract, MELODY_METADATA_KEY)
-        try:
-            onnx.checker.check_model(model, full_check=True)
-        except onnx.checker.ValidationError as exc:
-            raise ModelError(f"{out}: exported graph fails onnx.checker ({str(exc).splitlines()[0]}); not written") from None
-        onnx.save(model, tmp)
-        if tunes is None:
-            tunes, source = held_out()
+    if tunes is None:
+        tunes, source = held_out()
+
+    def check(tmp: Path) -> tuple[Parity, str | None, dict[str, Any]]:
         parity = check_parity(net, tmp, tunes, source)
-        if parity.max_logit_diff > TOLERANCE or parity.argmax_mismatches:
-            raise ModelError(f"{out}: ONNX and torch disagree ({parity.describe()}); not written")
-        contract = replace(contract, provenance={**contract.provenance, "parity": {
-            "steps": parity.steps, "source": parity.source, "max_logit_diff": float(f"{parity.max_logit_diff:.3g}")}})
-        set_contract(model, contract, MELODY_METADATA_KEY)
-        onnx.save(model, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+        bad = parity.max_logit_diff > TOLERANCE or parity.argmax_mismatches
+        return parity, parity.describe() if bad else None, {
+            "steps": parity.steps, "source": parity.source, "max_logit_diff": float(f"{parity.max_logit_diff:.3g}")}
+
+    contract, parity = save_checked(out, export_graph(net), contract, MELODY_METADATA_KEY, check)
     return out, contract, parity
 
 

@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from sideman.bridge.errors import ModelError
 from sideman.bridge.listen.contract import INPUT_NAME, LISTENER_METADATA_KEY, OUTPUT_NAMES, ListenerContract
 from sideman.bridge.listen.features import Hearing
 from sideman.bridge.listen.names import chord_name, key_name
-from sideman.bridge.model.runtime import TensorSpec, check_io, open_session
+from sideman.bridge.model.runtime import TensorSpec, check_io, open_with_contract
 
 DEFAULT_LISTENER = Path(__file__).resolve().parents[1] / "assets" / "listener.onnx"
 
@@ -60,15 +59,7 @@ def expected_io(contract: ListenerContract) -> tuple[tuple[TensorSpec, ...], tup
 def load_listener_session(path: str | os.PathLike[str]) -> tuple[Any, ListenerContract]:
     """Open a listener file and check it against the contract; every failure is one ModelError line."""
     path = Path(path)
-    session = open_session(path)
-    meta = session.get_modelmeta().custom_metadata_map
-    if LISTENER_METADATA_KEY not in meta:
-        raise ModelError(f"{path}: no {LISTENER_METADATA_KEY!r} metadata; this is not a Sideman listener "
-                         "(see docs/model-contract.md)")
-    try:
-        contract = ListenerContract.from_json(meta[LISTENER_METADATA_KEY])
-    except ValueError as exc:
-        raise ModelError(f"{path}: {exc}") from None
+    session, contract = open_with_contract(path, LISTENER_METADATA_KEY, ListenerContract.from_json, "listener")
     inputs, outputs = expected_io(contract)
     check_io(path, "input", session.get_inputs(), inputs)
     check_io(path, "output", session.get_outputs(), outputs)

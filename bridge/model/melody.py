@@ -17,9 +17,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sideman.bridge.errors import ModelError
 from sideman.bridge.model.contract import Vocab, metadata_object
-from sideman.bridge.model.runtime import TensorSpec, check_io, open_session
+from sideman.bridge.model.runtime import TensorSpec, check_io, open_with_contract
 
 MELODY_METADATA_KEY = "sideman.melody"
 MELODY_VERSION = 1
@@ -121,14 +120,7 @@ class MelodyModel:
     def load(cls, path: str | os.PathLike[str] = DEFAULT_MELODY) -> "MelodyModel":
         """Open a melody file and check it against the contract; every failure is one ModelError line."""
         path = Path(path)
-        session = open_session(path)
-        meta = session.get_modelmeta().custom_metadata_map
-        if MELODY_METADATA_KEY not in meta:
-            raise ModelError(f"{path}: no {MELODY_METADATA_KEY!r} metadata; this is not a Sideman answer model")
-        try:
-            contract = MelodyContract.from_json(meta[MELODY_METADATA_KEY])
-        except ValueError as exc:
-            raise ModelError(f"{path}: {exc}") from None
+        session, contract = open_with_contract(path, MELODY_METADATA_KEY, MelodyContract.from_json, "answer model")
         inputs, outputs = expected_io(contract)
         check_io(path, "input", session.get_inputs(), inputs)
         check_io(path, "output", session.get_outputs(), outputs)

@@ -19,6 +19,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ import onnxruntime as ort  # noqa: E402 - must follow the opt-out above
 from sideman.bridge.model.contract import INPUT_NAMES, METADATA_KEY, OPTIONAL_INPUT_NAMES, OUTPUT_NAMES, Contract
 from sideman.bridge.errors import ModelError
 
+T = TypeVar("T")
 _ONNX_TYPES = {"tensor(int64)": np.int64, "tensor(float)": np.float32}
 
 
@@ -122,17 +124,23 @@ def open_session(path: Path) -> ort.InferenceSession:
         raise ModelError(f"{path}: not a loadable ONNX model ({reason[:200]})") from None
 
 
+def open_with_contract(path: Path, key: str, parse: Callable[[str], T], kind: str) -> tuple[ort.InferenceSession, T]:
+    """An ONNX file's session and its contract, parsed from metadata `key` by `parse` (ValueError: a reason);
+    one ModelError line, naming the file, if either is missing or bad. `kind` names what the file should be."""
+    session = open_session(path)
+    meta = session.get_modelmeta().custom_metadata_map
+    if key not in meta:
+        raise ModelError(f"{path}: no {key!r} metadata; this is not a Sideman {kind} (see docs/model-contract.md)")
+    try:
+        return session, parse(meta[key])
+    except ValueError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+
+
 def load_session(path: str | os.PathLike) -> tuple[ort.InferenceSession, Contract]:
     """Open an ONNX file and validate it against the contract; every failure is one ModelError line."""
     path = Path(path)
-    session = open_session(path)
-    meta = session.get_modelmeta().custom_metadata_map
-    if METADATA_KEY not in meta:
-        raise ModelError(f"{path}: no {METADATA_KEY!r} metadata; this is not a Sideman model (see docs/model-contract.md)")
-    try:
-        contract = Contract.from_json(meta[METADATA_KEY])
-    except ValueError as exc:
-        raise ModelError(f"{path}: {exc}") from None
+    session, contract = open_with_contract(path, METADATA_KEY, Contract.from_json, "model")
     for spec in contract.state:
         if not spec.shape or any(d < 1 for d in spec.shape):
             raise ModelError(f"{path}: state {spec.input!r} has shape {list(spec.shape)}; every dimension must be fixed and positive")

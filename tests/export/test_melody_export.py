@@ -16,6 +16,7 @@ from sideman.bridge.model.melody import MELODY_METADATA_KEY, MELODY_VOCAB, Melod
 from sideman.export import melody_export  # noqa: E402
 from sideman.export.melody_export import export_melody  # noqa: E402
 from sideman.models.melody.network import MelodyConfig, MelodyNet  # noqa: E402
+from tests.export.test_listen_export import random_tunes as listen_tunes  # noqa: E402
 
 CFG = MelodyConfig(hidden=16, token_dim=8, phase_dim=4)
 
@@ -25,23 +26,15 @@ def small_net(seed: int) -> MelodyNet:
     return MelodyNet(CFG).eval()
 
 
-def random_tunes(n: int = 3, steps: int = 120) -> list[tuple[np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(1)
-    tunes = []
-    for i in range(n):
-        notes, t = [], 0
-        while t < steps:
-            d = int(rng.integers(1, 6))
-            notes.append((t, t + d, int(rng.integers(60, 84))))
-            t += d + int(rng.integers(0, 3))
-        tunes.append((melody_tokens(notes, steps), (np.arange(steps) + i) % 4))
-    return tunes
+def random_tunes(n: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The listener tests' random tunes, their melodies (the notes above the chords) as tokens."""
+    return [(melody_tokens([x for x in t.notes if x[2] >= 55], len(t.phase)), np.asarray(t.phase)) for t in listen_tunes(n)]
 
 
 def test_the_exported_answer_model_steps_like_torch(tmp_path: Path) -> None:
     path, contract, parity = export_melody(small_net(0), {"command": "sideman train-melody"}, tmp_path / "melody.onnx",
                                            "test export", random_tunes(), "random tunes")
-    assert parity.steps == 360 and parity.argmax_mismatches == 0 and parity.max_logit_diff <= melody_export.TOLERANCE
+    assert parity.steps == 450 and parity.argmax_mismatches == 0 and parity.max_logit_diff <= melody_export.TOLERANCE
     model = onnx.load(path)
     onnx.checker.check_model(model, full_check=True)
     stored = MelodyContract.from_json({p.key: p.value for p in model.metadata_props}[MELODY_METADATA_KEY])
