@@ -26,10 +26,10 @@ def output_path(out: str | os.PathLike[str]) -> Path:
     return out
 
 
-def save_checked(out: Path, model: Any, contract: Any, metadata_key: str,
-                 check: Callable[[Path], tuple[Any, str | None, dict[str, Any]]]) -> tuple[Any, Any]:
-    """Write `model` with `contract` to `out` if it passes onnx.checker and `check(temporary file)`, which returns
-    (parity, why it failed or None, the parity entry for the provenance). Returns (contract as written, parity)."""
+def save_checked(out: Path, model: Any, contract: Any, metadata_key: str, parity_of: Callable[[Path], Any]) -> tuple[Any, Any]:
+    """Write `model` with `contract` to `out` if it passes onnx.checker and `parity_of(temporary file)` is `ok`
+    (a parity with `ok`, `describe()` and `entry()`, the figures for the provenance). Returns (contract as
+    written, parity)."""
     import onnx
 
     tmp = out.with_name(f".{out.name}.tmp")
@@ -40,10 +40,10 @@ def save_checked(out: Path, model: Any, contract: Any, metadata_key: str,
         except onnx.checker.ValidationError as exc:
             raise ModelError(f"{out}: exported graph fails onnx.checker ({str(exc).splitlines()[0]}); not written") from None
         onnx.save(model, tmp)
-        parity, failure, entry = check(tmp)
-        if failure is not None:
-            raise ModelError(f"{out}: ONNX and torch disagree ({failure}); not written")
-        contract = replace(contract, provenance={**contract.provenance, "parity": entry})
+        parity = parity_of(tmp)
+        if not parity.ok:
+            raise ModelError(f"{out}: ONNX and torch disagree ({parity.describe()}); not written")
+        contract = replace(contract, provenance={**contract.provenance, "parity": parity.entry()})
         set_contract(model, contract, metadata_key)
         onnx.save(model, tmp)
         os.replace(tmp, out)

@@ -54,9 +54,17 @@ class Parity:
     answer_mismatches: int  # steps where the key or the chord differs
     source: str
 
+    @property
+    def ok(self) -> bool:
+        return self.max_prob_diff <= TOLERANCE and not self.answer_mismatches
+
     def describe(self) -> str:
         return (f"{self.steps} steps of {self.source}: max |probability diff| {self.max_prob_diff:.2g}, "
                 f"{self.answer_mismatches} steps with another key or chord")
+
+    def entry(self) -> dict[str, Any]:
+        return {"steps": self.steps, "source": self.source, "max_prob_diff": float(f"{self.max_prob_diff:.3g}"),
+                "answer_mismatches": self.answer_mismatches}
 
 
 def cache_names(n: int) -> list[tuple[str, str]]:
@@ -162,15 +170,8 @@ def export_listener(net: Any, meta: dict[str, Any], out: str | os.PathLike[str],
     out = output_path(out)
     if tunes is None:
         tunes, source = held_out_tunes()
-
-    def check(tmp: Path) -> tuple[Parity, str | None, dict[str, Any]]:
-        parity = check_parity(net, tmp, tunes, source)
-        bad = parity.max_prob_diff > TOLERANCE or parity.answer_mismatches
-        return parity, parity.describe() if bad else None, {
-            "steps": parity.steps, "source": parity.source, "max_prob_diff": float(f"{parity.max_prob_diff:.3g}"),
-            "answer_mismatches": parity.answer_mismatches}
-
-    contract, parity = save_checked(out, export_graph(net), build_contract(net, meta, command), LISTENER_METADATA_KEY, check)
+    contract, parity = save_checked(out, export_graph(net), build_contract(net, meta, command), LISTENER_METADATA_KEY,
+                                    lambda tmp: check_parity(net, tmp, tunes, source))
     return out, contract, parity
 
 

@@ -38,9 +38,16 @@ class Parity:
     argmax_mismatches: int
     source: str
 
+    @property
+    def ok(self) -> bool:
+        return self.max_logit_diff <= TOLERANCE and not self.argmax_mismatches
+
     def describe(self) -> str:
         return (f"{self.steps} steps of {self.source}: max |logit diff| {self.max_logit_diff:.2g}, "
                 f"{self.argmax_mismatches} steps with another most likely token")
+
+    def entry(self) -> dict[str, Any]:
+        return {"steps": self.steps, "source": self.source, "max_logit_diff": float(f"{self.max_logit_diff:.3g}")}
 
 
 def export_graph(net: Any) -> Any:
@@ -122,14 +129,8 @@ def export_melody(net: Any, meta: dict[str, Any], out: str | os.PathLike[str], c
         "valid_nll": meta.get("valid_nll")})
     if tunes is None:
         tunes, source = held_out()
-
-    def check(tmp: Path) -> tuple[Parity, str | None, dict[str, Any]]:
-        parity = check_parity(net, tmp, tunes, source)
-        bad = parity.max_logit_diff > TOLERANCE or parity.argmax_mismatches
-        return parity, parity.describe() if bad else None, {
-            "steps": parity.steps, "source": parity.source, "max_logit_diff": float(f"{parity.max_logit_diff:.3g}")}
-
-    contract, parity = save_checked(out, export_graph(net), contract, MELODY_METADATA_KEY, check)
+    contract, parity = save_checked(out, export_graph(net), contract, MELODY_METADATA_KEY,
+                                    lambda tmp: check_parity(net, tmp, tunes, source))
     return out, contract, parity
 
 

@@ -64,6 +64,14 @@ class Vocab:
         return pitch_name(self.pitch(token))
 
 
+def vocab_from_dict(vd: dict[str, Any]) -> Vocab:
+    """A Vocab from its metadata object (KeyError, TypeError or ValueError if it lacks or mistypes a field)."""
+    vocab = Vocab(**{k: int(vd[k]) for k in ("rest", "hold", "unknown", "onset_offset", "pitch_min", "pitch_max")})
+    if int(vd.get("size", vocab.size)) != vocab.size:
+        raise ValueError(f"vocab size {vd['size']} does not match its pitch range (expected {vocab.size})")
+    return vocab
+
+
 @dataclass(frozen=True)
 class Voice:
     name: str
@@ -140,10 +148,7 @@ class Contract:
         """Parse and validate; raises ValueError with a short reason (the caller adds the file name)."""
         doc = metadata_object(text, "contract", CONTRACT_VERSION)
         try:
-            vd = doc["vocab"]
-            vocab = Vocab(**{k: int(vd[k]) for k in ("rest", "hold", "unknown", "onset_offset", "pitch_min", "pitch_max")})
-            if int(vd.get("size", vocab.size)) != vocab.size:
-                raise ValueError(f"vocab size {vd['size']} does not match its pitch range (expected {vocab.size})")
+            vocab = vocab_from_dict(doc["vocab"])
             lead = Voice(str(doc["lead"]["name"]), *map(int, doc["lead"]["range"]))
             parts = tuple(Voice(str(p["name"]), *map(int, p["range"]), channel=int(p.get("channel", 0))) for p in doc["parts"])
             state = tuple(StateSpec.from_dict(s) for s in doc["state"])

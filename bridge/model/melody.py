@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sideman.bridge.model.contract import Vocab, metadata_object
+from sideman.bridge.model.contract import Vocab, metadata_object, vocab_from_dict
 from sideman.bridge.model.runtime import TensorSpec, check_io, open_with_contract
 
 MELODY_METADATA_KEY = "sideman.melody"
@@ -48,9 +48,7 @@ class MelodyContract:
         """Parse and check; ValueError with a short reason (the caller adds the file name)."""
         doc = metadata_object(text, "melody contract", MELODY_VERSION)
         try:
-            vd = doc["vocab"]
-            vocab = Vocab(**{k: int(vd[k]) for k in ("rest", "hold", "unknown", "onset_offset", "pitch_min", "pitch_max")})
-            contract = cls(str(doc.get("name", "unnamed")), int(doc["hidden"]), vocab, int(doc["steps_per_beat"]),
+            contract = cls(str(doc.get("name", "unnamed")), int(doc["hidden"]), vocab_from_dict(doc["vocab"]), int(doc["steps_per_beat"]),
                            dict(doc.get("provenance", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"melody metadata lacks or mistypes a field ({exc!s})") from None
