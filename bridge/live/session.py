@@ -100,6 +100,8 @@ class LiveSession:
                  f"engine thread {bridge.scheduling}; ports open after {(self.opened - self.started) * 1000:.0f} ms. Ctrl-C to stop."]
         lines.append(f"Controls: {controls_text(bridge.controls, self.learner.part_names)} ({controls_from})"
                      + ("; l and Enter learns them." if keys else "."))
+        if bridge.answerer is not None and bridge.answerer.enabled:
+            lines.append(f"Answer mode: pause after a phrase and Sideman answers it on channel {bridge.answerer.settings.channel + 1}.")
         if bridge.recorder is not None:
             lines.append(f"Recording this session to {bridge.recorder.journal_path}")
         return "\n".join(lines)
