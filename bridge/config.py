@@ -105,8 +105,8 @@ class ControlsConfig:
     key_freeze: int = _ranged(27, -1, 127)
     panic: int = _ranged(26, -1, 127)
     metronome: int = _ranged(28, -1, 127)
-    answer_mode: int = _ranged(29, -1, 127)
-    answer_now: int = _ranged(30, -1, 127)
+    answer_mode: int = _ranged(85, -1, 127)
+    answer_now: int = _ranged(86, -1, 127)
 
     def slots(self) -> list[tuple[str, int | None, int]]:
         """Every control as (key, index in a list key or None, CC number), in the order of the keys."""

@@ -92,7 +92,7 @@ def test_flags_override_the_file(tmp_path, capsys):
 
 def test_disabled_controls_may_share_minus_one(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text("[controls]\ntemperature = -1\npanic = -1\nmute_parts = [-1, -1, 31]\n")
+    path.write_text("[controls]\ntemperature = -1\npanic = -1\nmute_parts = [-1, -1, 30]\n")
     assert load_config(path).controls.panic == -1
 
 

@@ -134,7 +134,7 @@ def test_another_line_is_named_and_the_control_asked_again():
 def test_the_map_and_where_it_comes_from_in_one_line():
     assert controls_text(ControlsConfig(panic=-1), PARTS) == ("temperature CC 21, accompaniment CC 22, mute alto CC 23, "
                                                                "mute tenor CC 24, mute bass CC 25, key freeze CC 27, panic off, metronome CC 28, "
-                                                               "answer mode CC 29, answer now CC 30")
+                                                               "answer mode CC 85, answer now CC 86")
     keys = [f.name for f in dataclasses.fields(ControlsConfig)]
     assert sources_text(dict.fromkeys(keys, "defaults")) == "defaults"
     assert sources_text(dict.fromkeys(keys, "/u/sideman.toml")) == "from /u/sideman.toml"
@@ -223,7 +223,7 @@ def test_l_starts_learning_the_answers_go_to_the_learner_and_the_map_is_saved_an
     assert bridge.controls.temperature == 40 and not live.learner.active
     path = tmp_path / "xdg" / "sideman" / "sideman.toml"
     assert said(live)[-2:] == ["Learnt: temperature CC 40, accompaniment CC 22, mute alto CC 23, mute tenor CC 24, "
-                               "mute bass CC 25, key freeze CC 27, panic CC 26, metronome CC 28, answer mode CC 29, answer now CC 30",
+                               "mute bass CC 25, key freeze CC 27, panic CC 26, metronome CC 28, answer mode CC 85, answer now CC 86",
                                f"Controls saved to {path}: in use now, and read at every start."]
     assert live.saved_controls == path and load_config().controls == ControlsConfig(temperature=40)
 
