@@ -49,8 +49,18 @@ class AnswerSettings:
     # Chosen on the valid tunes (docs/call-and-response.md).
     temperature: float = 0.8
     key_strength: float = 4.0  # logit cost of an onset outside the call's key
+    motif_strength: float = 0.0  # logit bonus of an onset that makes one of the call's four-note contours
     velocity_scale: float = 0.9  # of the call's mean velocity
     seed: int = 0
+
+
+def contours(pitches: list[int]) -> dict[tuple[int, int], set[int]]:
+    """The call's interval 3-grams (four-note contours, any transposition) by their first two intervals."""
+    iv = [b - a for a, b in zip(pitches, pitches[1:])]
+    out: dict[tuple[int, int], set[int]] = {}
+    for a, b, c in zip(iv, iv[1:], iv[2:]):
+        out.setdefault((a, b), set()).add(c)
+    return out
 
 
 def call_key(pitches: list[int], weights: list[float]) -> np.ndarray:
@@ -195,15 +205,18 @@ class Answerer:
         in_key = call_key([p for _, _, p in notes], [b - a for a, b, _ in notes])
         bias = np.where(self._onset_pc >= 0, (in_key[self._onset_pc % 12] - 1.0) * s.key_strength, 0.0).astype(np.float32)
         n = min(s.max_steps, max(self.spb, self.spb * math.ceil(length / self.spb)))
-        tokens = self._sample(primer, begin, n, bias)
+        tokens = self._sample(primer, begin, n, bias, contours([p for _, _, p in folded]))
         v = self.vocab
         self._plan = [min(127, max(0, v.pitch(k) - shift)) if v.is_onset(k) else HOLD if k == v.hold else REST
                       for k in tokens]
         self.answers += 1
 
-    def _sample(self, primer: np.ndarray, begin: int, n: int, bias: np.ndarray) -> list[int]:
-        """Step the model through the primer (steps from grid step `begin`), then sample n tokens."""
-        v, model = self.vocab, self.model
+    def _sample(self, primer: np.ndarray, begin: int, n: int, bias: np.ndarray,
+                motifs: dict[tuple[int, int], set[int]]) -> list[int]:
+        """Step the model through the primer (steps from grid step `begin`), then sample n tokens; an onset that
+        ends one of `motifs` after the answer's last three onsets gains motif_strength."""
+        v, model, s = self.vocab, self.model, self.settings
+        struck: list[int] = []  # the answer's onsets so far (pitches)
         model.reset()
         prev = v.rest
         for i, token in enumerate(primer):
@@ -212,7 +225,11 @@ class Answerer:
         out = []
         start = begin + len(primer)
         for i in range(n):
-            logits = model.step(prev, (start + i) % self.spb) / self.settings.temperature + bias
+            logits = model.step(prev, (start + i) % self.spb) / s.temperature + bias
+            if s.motif_strength and len(struck) >= 3:
+                for c in motifs.get((struck[-2] - struck[-3], struck[-1] - struck[-2]), ()):
+                    if v.pitch_min <= struck[-1] + c <= v.pitch_max:
+                        logits[v.onset(struck[-1] + c)] += s.motif_strength
             logits[v.unknown] = -np.inf
             if i == 0 or prev == v.rest:
                 logits[v.hold] = -np.inf  # a hold needs a note sounding
@@ -222,5 +239,7 @@ class Answerer:
             cdf = np.cumsum(p)
             token = min(int(np.searchsorted(cdf, self._rng.random() * cdf[-1], side="right")), len(p) - 1)
             out.append(token)
+            if v.is_onset(token):
+                struck.append(v.pitch(token))
             prev = token
         return out

@@ -14,8 +14,9 @@ answerer, with the shipped answer model). For each call:
 - copying: the longest run of intervals the answer shares with the call, as a share of the answer's intervals
   (1.0: the answer is the call, perhaps transposed).
 
-Baselines answer the same calls without a model: the call again a fifth up, and the call's rhythm on random
-notes of the call's key (`call_key`) within its range. Settings are chosen with `--split valid`; `test` is run
+For reference, the tune's own next two bars answer too (what a folk tune does after two bars); baselines
+answer without a model: the call again a fifth up, and the call's rhythm on random notes of the call's key
+(`call_key`) within its range. Settings are chosen with `--split valid`; `test` is run
 once. `airdsAirs` is never read (models/listen/folk.py refuses it).
 """
 
@@ -45,6 +46,7 @@ TPB = 480
 class Call:
     tune: str
     notes: list[tuple[int, int, int]]  # (start, end, pitch) steps from the call's start
+    following: list[tuple[int, int, int]]  # the tune's next two bars, from their start
     key: np.ndarray  # [12] the tune's key's pitch classes
 
 
@@ -65,16 +67,21 @@ def tune_key(example: Any) -> np.ndarray:
     return key_pitch_classes(k % 12, k >= 12)
 
 
+def window(melody: np.ndarray, start: int) -> list[tuple[int, int, int]]:
+    """The notes beginning in CALL_STEPS from `start`, cut at its end, in steps from `start`."""
+    return [(a - start, min(b, start + CALL_STEPS) - start, int(p)) for a, b, p in melody.tolist()
+            if start <= a < start + CALL_STEPS]
+
+
 def calls_of(example: Any, per_tune: int) -> list[Call]:
     beats = np.flatnonzero(example.phase == 0)
     if not len(beats):
         return []
     out = []
     for start in range(int(beats[0]), example.n_steps - CALL_STEPS, PERIOD_STEPS):
-        notes = [(max(a, start) - start, min(b, start + CALL_STEPS) - start, int(p))
-                 for a, b, p in example.melody.tolist() if a < start + CALL_STEPS and b > start and a >= start]
-        if len(notes) >= 6:
-            out.append(Call(example.name, notes, tune_key(example)))
+        notes, after = (window(example.melody, s) for s in (start, start + CALL_STEPS))
+        if len(notes) >= 6 and len(after) >= 2:
+            out.append(Call(example.name, notes, after, tune_key(example)))
         if len(out) == per_tune:
             break
     return out
@@ -147,6 +154,11 @@ def model_answers(calls: Sequence[Call], settings: AnswerSettings) -> list[Answe
     return answers
 
 
+def the_tune(call: Call, rng: np.random.Generator) -> Answer:
+    """What the tune itself plays after the call: its next two bars."""
+    return Answer([((a + 4) * STEP, (b + 4) * STEP, p) for a, b, p in call.following])
+
+
 def repeat_fifth(call: Call, rng: np.random.Generator) -> Answer:
     return Answer([((a + 4) * STEP, (b + 4) * STEP, p + 7) for a, b, p in call.notes])
 
@@ -213,9 +225,9 @@ def evaluate(split: str, tunes: int, per_tune: int, settings: Sequence[AnswerSet
     rows: dict[str, list[dict[str, float] | None]] = {}
     for s in settings:
         answers = model_answers(calls, s)
-        rows[f"melody GRU (temperature {s.temperature:g}, key {s.key_strength:g})"] = [scores(c, a) for c, a in zip(calls, answers)]
+        rows[f"melody GRU (temperature {s.temperature:g}, key {s.key_strength:g}, motif {s.motif_strength:g})"] = [scores(c, a) for c, a in zip(calls, answers)]
     baselines: dict[str, Callable[[Call, np.random.Generator], Answer]] = {
-        "the call a fifth up": repeat_fifth, "random notes in the call's key": random_in_key}
+        "the tune's own next two bars": the_tune, "the call a fifth up": repeat_fifth, "random notes in the call's key": random_in_key}
     for name, answer in baselines.items():
         rng = np.random.default_rng(seed)
         rows[name] = [scores(c, answer(c, rng)) for c in calls]
@@ -229,8 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--per-tune", type=int, default=2)
     p.add_argument("--temperature", type=float, nargs="+", default=[AnswerSettings.temperature])
     p.add_argument("--key-strength", type=float, nargs="+", default=[AnswerSettings.key_strength])
+    p.add_argument("--motif-strength", type=float, nargs="+", default=[AnswerSettings.motif_strength])
     args = p.parse_args(argv)
-    grid = [replace(AnswerSettings(), temperature=t, key_strength=k) for t in args.temperature for k in args.key_strength]
+    grid = [replace(AnswerSettings(), temperature=t, key_strength=k, motif_strength=m)
+            for t in args.temperature for k in args.key_strength for m in args.motif_strength]
     print(evaluate(args.split, args.tunes, args.per_tune, grid))
     return 0
 

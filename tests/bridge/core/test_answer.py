@@ -124,6 +124,16 @@ def test_the_key_bias_moves_an_answer_into_the_calls_key() -> None:
     assert 1 in [m.note % 12 for _, m in tick_on(free, 20, 24) if m.type == "note_on"]
 
 
+def test_the_motif_bonus_turns_the_answer_into_the_calls_contour() -> None:
+    def answer(motif: float) -> list[int]:
+        a = Answerer(FakeMelody(), AnswerSettings(key_strength=0.0, motif_strength=motif))
+        play_call(a, [72, 74, 76, 72])  # up a tone, up a tone, down a major third
+        return [m.note for _, m in tick_on(a, 16, 20) if m.type == "note_on"][:4]
+
+    assert answer(0.0) == [79, 81, 83, 72]  # the fake's scale, from C5 again
+    assert answer(100.0) == [79, 81, 83, 79]  # after two tones up, the call's third down
+
+
 def test_playing_again_silences_the_answer_at_once() -> None:
     a = Answerer(FakeMelody(), AnswerSettings(channel=4))
     play_call(a, [60, 62, 64, 65])
