@@ -49,7 +49,7 @@ class AnswerSettings:
     # Chosen on the valid tunes (docs/call-and-response.md).
     temperature: float = 0.8
     key_strength: float = 4.0  # logit cost of an onset outside the call's key
-    motif_strength: float = 0.0  # logit bonus of an onset that makes one of the call's four-note contours
+    motif_strength: float = 4.0  # logit bonus of an onset that makes one of the call's four-note contours
     velocity_scale: float = 0.9  # of the call's mean velocity
     seed: int = 0
 
