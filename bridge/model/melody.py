@@ -59,9 +59,10 @@ class MelodyContract:
 
 def melody_tokens(notes: Sequence[tuple[int, int, int]], n_steps: int, vocab: Vocab = MELODY_VOCAB) -> np.ndarray:
     """[n_steps] int64 tokens of monophonic (start, end, pitch) notes on the 16th grid: onset, hold, or rest.
-    Pitches must lie in the vocabulary (fold them first); a later onset cuts an earlier note."""
+    Pitches must lie in the vocabulary (fold them first); a later onset cuts an earlier note, and of notes struck
+    together the highest is the melody."""
     tokens = np.full(n_steps, vocab.rest, np.int64)
-    for start, end, pitch in sorted(notes):
+    for start, end, pitch in sorted(notes, key=lambda n: (n[0], n[2])):
         if start >= n_steps:
             continue
         tokens[start] = vocab.onset(pitch)

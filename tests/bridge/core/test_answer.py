@@ -213,3 +213,15 @@ def test_the_drum_channel_is_no_call(channel: int, heard: bool) -> None:
     a.hear(mido.Message("note_on", channel=channel, note=60, velocity=90), 0.0)
     a.hear(mido.Message("note_off", channel=channel, note=60), 0.5)
     assert (tick_on(a, 0, 12) != []) is heard
+
+
+def test_of_a_chord_the_call_is_its_highest_note() -> None:
+    model = FakeMelody()
+    a = Answerer(model, AnswerSettings())
+    a.hear(on(67), 0.0)  # the top first, held the shortest
+    a.hear(on(60), 0.0)
+    a.hear(on(64), 0.0)
+    for note, t in ((67, 0.5), (64, 0.9), (60, 0.9)):
+        a.hear(off(note), t)
+    tick_on(a, 0, 12)
+    assert model.fed[1][0] == V.onset(79)  # G4, folded up an octave into the model's range
