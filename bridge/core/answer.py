@@ -5,8 +5,9 @@ no key held for max(`min_pause`, one beat) since the last note ended, or an answ
 (`request`). At that tick it does all the work: the call (the notes since the last answer, at most
 `max_steps` of them) is put on the grid, moved by octaves into the model's range, and stepped through
 the melody model, pause included; then the model samples the answer, as many steps as the call lasted
-(whole beats), each onset outside the call's key costing `key_strength` in the logits. From that tick on,
-each tick only sends the answer's next note, on its own channel, in the call's register.
+(whole beats), each onset outside the call's key costing `key_strength` in the logits and each onset that
+completes one of the call's four-note contours gaining `motif_strength`. From that tick on, each tick only
+sends the answer's next note, on its own channel, in the call's register.
 
 The answerer owns its notes: at most one sounds, and a player's note-on, `stop()` and `set_enabled(False)`
 all return its note-off at once.
@@ -27,8 +28,8 @@ from sideman.bridge.midi import PERCUSSION_CHANNEL
 from sideman.bridge.model.contract import Vocab
 from sideman.bridge.model.melody import fold, melody_tokens, octave_shift
 
-MODES = ("accompany", "answer")
 REST, HOLD = -1, -2  # a plan's steps: a MIDI pitch to strike, or one of these
+KEPT_NOTES = 256  # notes of a call kept (a player who never pauses must not grow it without end)
 
 
 class MelodyStepper(Protocol):
@@ -102,6 +103,8 @@ class Answerer:
         key = (msg.channel, msg.note)
         if msg.type == "note_on" and msg.velocity > 0:
             out = self._end_answer()
+            if len(self._call) >= 2 * KEPT_NOTES:
+                self._keep_last(KEPT_NOTES)
             self._held[key] = len(self._call)
             self._call.append([msg.note, t, math.nan, msg.velocity])
             return out
@@ -142,11 +145,19 @@ class Answerer:
         return self._end_answer()
 
     def set_enabled(self, enabled: bool) -> list[mido.Message]:
-        """Answer mode on or off; off ends an answer now."""
+        """Answer mode on (the next phrase played is the first call) or off (an answer ends now)."""
+        if enabled and not self.enabled:
+            self._keep_last(0)
         self.enabled = bool(enabled)
         return [] if enabled else self._end_answer()
 
     # -- inside -----------------------------------------------------------------------------------
+    def _keep_last(self, n: int) -> None:
+        """Forget all but the call's last `n` notes (keys still held stay held)."""
+        drop = max(0, len(self._call) - n)
+        self._call = self._call[drop:]
+        self._held = {key: i - drop for key, i in self._held.items() if i >= drop}
+
     def _call_ended(self, t: float, step_seconds: float) -> bool:
         if self._requested:
             return True

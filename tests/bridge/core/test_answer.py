@@ -6,7 +6,7 @@ import mido
 import numpy as np
 import pytest
 
-from sideman.bridge.core.answer import Answerer, AnswerSettings, call_key
+from sideman.bridge.core.answer import KEPT_NOTES, Answerer, AnswerSettings, call_key
 from sideman.bridge.model.melody import MELODY_VOCAB
 from tests.fakes import FakeMelody
 
@@ -225,3 +225,24 @@ def test_of_a_chord_the_call_is_its_highest_note() -> None:
         a.hear(off(note), t)
     tick_on(a, 0, 12)
     assert model.fed[1][0] == V.onset(79)  # G4, folded up an octave into the model's range
+
+
+def test_a_player_who_never_pauses_keeps_a_bounded_call_and_still_gets_an_answer() -> None:
+    a = Answerer(FakeMelody(), AnswerSettings())
+    for i in range(5000):  # legato: each key released as the next is struck
+        a.hear(on(60 + i % 12), i * 0.1)
+        if i:
+            a.hear(off(60 + (i - 1) % 12), i * 0.1)
+    assert len(a._call) <= 2 * KEPT_NOTES
+    a.hear(off(60 + 4999 % 12), 500.0)
+    assert [m for _, m in tick_on(a, 3340, 8) if m.type == "note_on"]
+
+
+def test_switching_answer_mode_on_answers_the_next_phrase_not_the_last_one() -> None:
+    a = Answerer(FakeMelody(), AnswerSettings(), enabled=False)
+    play_call(a, [60, 62, 64, 65])
+    assert tick_on(a, 16, 8) == []
+    a.set_enabled(True)
+    assert tick_on(a, 24, 8) == []
+    play_call(a, [67, 65], start_step=32)
+    assert tick_on(a, 40, 8)
