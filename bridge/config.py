@@ -24,6 +24,7 @@ from sideman.bridge.errors import ConfigError
 
 API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
 CLOCK_CHOICES = ("auto", "midi", "internal", "follow")
+LISTENER_CHOICES = ("cnn", "profile")  # bridge/engines.py hearing_for
 # Every command's --config help: what the file is laid over.
 CONFIG_FLAG_HELP = "a TOML file laid over the defaults and your own file (~/.config/sideman/sideman.toml, or under $XDG_CONFIG_HOME)"
 
@@ -91,6 +92,7 @@ class EngineConfig:
     chord_strength: float = _ranged(2.0, 0.0, 100.0)
     listen_beats: int = _ranged(4, 0, 64)
     key: str = ""
+    listener: str = _choice("profile", LISTENER_CHOICES)
 
 
 @dataclass(frozen=True)
