@@ -90,7 +90,7 @@ class EngineConfig:
     clash_strength: float = _ranged(8.0, 0.0, 100.0)
     key_strength: float = _ranged(3.0, 0.0, 100.0)
     chord_strength: float = _ranged(2.0, 0.0, 100.0)
-    listen_beats: int = _ranged(8, 0, 64)
+    listen_beats: int = _ranged(4, 0, 64)
     key: str = ""
     listener: str = _choice("profile", LISTENER_CHOICES)
 
