@@ -134,6 +134,7 @@ class Phase:
     tick: np.ndarray  # bridge-internal: tick stamp -> part send (s)
     thru: np.ndarray  # bridge-internal: input stamp -> its send (s)
     engine: np.ndarray  # engine.tick() alone (s)
+    ahead: tuple[int, int]  # (ticks answered ahead by AheadEngine.prepare, ticks)
     onset: np.ndarray  # at the DAW: clock tick -> part note (s)
     sent: dict[str, int]
     received: dict[str, int]
@@ -223,6 +224,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
             gc.collect()
             rss0, log_at = rss_mb(), _log_size(log)
             status0, dropped0, ticks0 = causes.by_status.copy(), inbox.dropped, bridge.stats.tick_count
+            ahead0 = bridge.engine.prepared_count
             meter.count, meter.enabled = 0, True
             load_conn.send({"seconds": seconds, "rate": flood_rate, "bpm": args.tempo, "seed": len(run.phases)})
             if not load_conn.poll(seconds + 120):
@@ -242,6 +244,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
             # If neither side lost a pulse, the DAW can count the bridge's ticks; else onset_delays falls back.
             counted = received["clock"] == daw_counts["clock"] == sent.get("clock", 0)
             run.phases.append(Phase(name, seconds, meter.of(TICK), meter.of(INPUT), bridge.stats.tick_seconds[ticks].copy(),
+                                    (bridge.engine.prepared_count - ahead0, bridge.stats.tick_count - ticks0),
                                     onset_delays(events, counted, 60.0 / (args.tempo * 24)), sent, received,
                                     inbox.dropped - dropped0, daw_counts, (rss0, rss_mb()), _late_since(log, log_at)))
     return run
@@ -348,6 +351,7 @@ def table(runs: list[ServerRun], hours: list[Hour], tempo: float) -> list[str]:
     row("bridge: tick -> part send, ms", lambda r, p: _ms(p.tick), within, lambda r, p: _p99_ms(p.tick) <= TARGET_INTERNAL_P99_MS)
     row("bridge: input -> its thru send, ms", lambda r, p: _ms(p.thru), within, lambda r, p: _p99_ms(p.thru) <= TARGET_INTERNAL_P99_MS)
     row("  of which engine.tick() alone, ms", lambda r, p: _ms(p.engine))
+    row("  steps answered ahead of their tick", lambda r, p: f"{p.ahead[0]:,} of {p.ahead[1]:,}")
     row("JACK: tick -> part note at the DAW, ms", lambda r, p: _ms(p.onset))
     row("  in periods: 1/2/3+ (share of notes)", lambda r, p: _in_periods(p.onset, r.period_s))
     # No part note timed (the DAW's client heard none: see the xruns rows) is no measurement: "-", not MISS.

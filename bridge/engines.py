@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from sideman.bridge.config import LISTENER_CHOICES, Config
 from sideman.bridge.core.clock import PULSES_PER_QUARTER
-from sideman.bridge.core.engine import Engine, EngineSettings
+from sideman.bridge.core.ahead import AheadEngine
+from sideman.bridge.core.engine import EngineSettings
 from sideman.bridge.core.harmony import HarmonyStrengths
 from sideman.bridge.core.key_profiles import ProfileListener, parse_key, pitch_class_tables
 from sideman.bridge.core.listening import Listener, PitchClassTables
@@ -100,12 +101,14 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
     )
 
 
-def build_engines(config: Config, paths: Sequence[Path]) -> list[Engine]:
-    """Load every model (ModelError on a bad file) and build one engine per model."""
+def build_engines(config: Config, paths: Sequence[Path]) -> list[AheadEngine]:
+    """Load every model (ModelError on a bad file) and build one engine per model, each able to answer a
+    step ahead of its tick (the live loop asks it to; anything else drives it as a plain Engine)."""
     engines = []
     for path in paths:
         model = load_model(path)
-        engines.append(Engine(model, engine_settings(config, model.contract), *hearing_for(config.engine.listener, model.contract)))
+        engines.append(AheadEngine(model, engine_settings(config, model.contract),
+                                   *hearing_for(config.engine.listener, model.contract)))
     return engines
 
 

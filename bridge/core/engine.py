@@ -253,16 +253,22 @@ class Engine:
         np.add(self._bias, self._guard.lead_bias, out=self._step_bias)
         return self._step_bias
 
-    def _run_model(self, lead: int, position: tuple[int, int]) -> str | None:
-        """One model step of the current step's inputs into self._answer; the reason on a fault."""
+    def _run_model(self, lead: int, position: tuple[int, int], prev_lead: int | None = None,
+                   in_parts: np.ndarray | None = None, pitch_prev: np.ndarray | None = None,
+                   lead_pitch_prev: int | None = None, noise: np.ndarray | None = None) -> str | None:
+        """One model step into self._answer (inputs default to the current step's); the reason on a fault."""
+        prev_lead = self._prev_lead if prev_lead is None else prev_lead
+        in_parts = self._in_parts if in_parts is None else in_parts
+        pitch_prev = self._pitch_prev if pitch_prev is None else pitch_prev
+        lead_pitch_prev = self._lead_pitch_prev if lead_pitch_prev is None else lead_pitch_prev
         if self.settings.forbid_parallels:
-            self._guard.update_pairs(self._pitch_prev)
-        bias = self._guard_lead(lead, self._pitch_prev, self._lead_pitch_prev)
+            self._guard.update_pairs(pitch_prev)
+        bias = self._guard_lead(lead, pitch_prev, lead_pitch_prev)
         if self._heard_bias is not None:
             np.add(bias, self._heard_bias, out=self._full_bias)
             bias = self._full_bias
         try:
-            tokens = self.model.step(lead, self._prev_lead, self._in_parts, position, self._noise,
+            tokens = self.model.step(lead, prev_lead, in_parts, position, self._noise if noise is None else noise,
                                      self._temperature, self.settings.top_p, bias)
         except Exception as exc:  # noqa: BLE001 - any model failure is a fault, not a crash
             return f"model step failed: {type(exc).__name__}: {exc}"
@@ -359,9 +365,24 @@ class Engine:
 
     def tick(self, step: int, t: float, step_seconds: float, beats_per_bar: int = 4) -> list[mido.Message]:
         """Answer grid step `step` (16ths since song start) at time `t`; `step_seconds` = time to the next tick."""
-        vocab = self.vocab
         self._position_now = self._position(step, beats_per_bar)
         plan = self._plan(t)
+        self._advance(step, t, step_seconds, plan)
+        self._draw_noise()
+        if self._hearing.active:
+            self._hearing.hear(step, self._lead.keys_down)
+        self._heard_bias = self._hear_bias(plan.lead)
+        # A re-answer needs the state from before the step: inside the late window, and even with no late
+        # window for a note stamped at the tick itself but handled after it (see handle()).
+        self._snap = self.model.snapshot()
+        bad = self._run_model(plan.lead, self._position_now)
+        if bad is not None:
+            return self._fail(bad)
+        return self._sound()
+
+    def _advance(self, step: int, t: float, step_seconds: float, plan: _Plan) -> None:
+        """Move the engine's state to step `step`, whose model inputs are `plan`."""
+        vocab = self.vocab
         self._onsets.clear()
         if self._has_prev:
             self._prev_lead = plan.prev_lead
@@ -371,24 +392,19 @@ class Engine:
         else:
             self._prev_lead = vocab.rest
         self._seen_id = plan.seen_id
-        lead = plan.lead
-        self._fed = lead
-        self._truth = vocab.rest if lead == vocab.unknown else lead
+        self._fed = plan.lead
+        self._truth = vocab.rest if plan.lead == vocab.unknown else plan.lead
         self._step = step
         self._tick_t = t
         self._step_seconds = step_seconds
         self._step_reanswers = 0
         self.step_count += 1
+
+    def _draw_noise(self) -> None:
         gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # one draw per step, kept for a late re-answer
-        if self._hearing.active:
-            self._hearing.hear(step, self._lead.keys_down)
-        self._heard_bias = self._hear_bias(lead)
-        # A re-answer needs the state from before the step: inside the late window, and even with no late
-        # window for a note stamped at the tick itself but handled after it (see handle()).
-        self._snap = self.model.snapshot()
-        bad = self._run_model(lead, self._position_now)
-        if bad is not None:
-            return self._fail(bad)
+
+    def _sound(self) -> list[mido.Message]:
+        """The step's answer (in self._answer) becomes what the parts play."""
         self.fault = None
         self._has_prev = True
         self._step_ok = True

@@ -72,6 +72,14 @@ class ProfileListener:
         self.chord_probs.fill(0.0)
         self.chord_probs[NO_CHORD] = 1.0
 
+    def snapshot(self) -> tuple[np.ndarray, ...]:
+        """Copies of everything a step reads and writes; `restore()` them to hear a step again."""
+        return self._histogram.copy(), self._beat.copy(), self.key_probs.copy(), self.chord_probs.copy()
+
+    def restore(self, snapshot: tuple[np.ndarray, ...]) -> None:
+        for buf, saved in zip((self._histogram, self._beat, self.key_probs, self.chord_probs), snapshot):
+            buf[...] = saved
+
     def step(self, sounding: Collection[int], onsets: Collection[int], step_in_beat: int) -> None:
         self._histogram *= _DECAY
         if step_in_beat == 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,6 +28,8 @@ class Listener(Protocol):
     chord_probs: np.ndarray  # [C] probabilities of each chord class after the last step
 
     def step(self, sounding: Collection[int], onsets: Collection[int], step_in_beat: int) -> object: ...
+    def snapshot(self) -> Any: ...
+    def restore(self, snapshot: Any) -> None: ...
     def reset(self) -> None: ...
 
 
@@ -85,6 +87,19 @@ class Hearing:
         if self.listener is not None:
             self.listener.reset()
         self.now = HeardNow(self.key_lock, 1.0 if self.key_lock is not None else 0.0, None, 0.0, self.key_lock is not None)
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Everything `hear()` changes, to hear a step ahead and take it back (bridge/core/ahead.py)."""
+        return (self.listener.snapshot() if self.listener is not None else None, tuple(self._struck),
+                self._in_key.copy(), self._in_chord.copy(), self._heard_anything, self._steps_heard, self.now)
+
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        listener, struck, in_key, in_chord, self._heard_anything, self._steps_heard, self.now = snapshot
+        if self.listener is not None:
+            self.listener.restore(listener)
+        self._struck[:] = struck
+        self._in_key[...] = in_key
+        self._in_chord[...] = in_chord
 
     def freeze(self, on: bool) -> None:
         """Lock the key to the one heard now (on), or follow the recogniser again (off)."""

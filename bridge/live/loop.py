@@ -26,6 +26,7 @@ from sideman.bridge.config import BridgeConfig, Config, ControlsConfig
 from sideman.bridge.core.follow import FollowClock
 from sideman.bridge.core.metronome import Metronome
 from sideman.bridge.core.engine import Engine, handled_before_tick
+from sideman.bridge.live.ahead import AheadScheduler
 from sideman.bridge.live.inbox import Inbox, Received
 from sideman.bridge.live.learn import NEVER_LEARNT, Learner
 from sideman.bridge.core.notes import NoteTracker
@@ -129,6 +130,7 @@ class LiveBridge:
         self.use_controls(config.controls)
         self._stop = threading.Event()
         self._calls: deque[Callable[[], None]] = deque()  # run on the engine thread (call_soon)
+        self._ahead = AheadScheduler()  # when the engine answers the coming step before its tick
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # close() may race the engine thread's last send
         self._closed = False
@@ -213,7 +215,7 @@ class LiveBridge:
                 return
             if not self._engine_needs(raw):
                 # The fast path (most of a flood): nothing here can change the accompaniment, so no mido
-                # message is built; the bytes go thru as they came. Same outcome as below, ~3x cheaper.
+                # message is built; the bytes go thru as they came. Same outcome as below, far cheaper.
                 if raw[0] < 0xA0:  # a note on or off, on a channel not listened to: still "playing"
                     self._last_input_t = t
                 if self.config.bridge.thru:
@@ -224,6 +226,8 @@ class LiveBridge:
             self._malformed(data)
             return
         listening = self._listening_to(msg)  # once per message: the checks below all need it
+        if listening:
+            self._ahead.forget()  # the player may have changed the coming step's inputs
         if msg.type == "control_change" and listening:
             if self._learning() and msg.control not in NEVER_LEARNT:
                 learnt = self.learner.feed(msg.channel, msg.control, msg.value, t)  # type: ignore[union-attr]
@@ -306,6 +310,7 @@ class LiveBridge:
             self._transport(event)
 
     def _transport(self, event: Transport) -> None:
+        self._ahead.forget()
         if self.recorder is not None:
             self.recorder.mark(event.kind, event.t, step=event.step)
         if not self.engines:
@@ -416,6 +421,9 @@ class LiveBridge:
             next_tick = self.internal.next_tick_time()
             if next_tick is not None:
                 timeout = min(timeout, max(0.0, next_tick - self.now()))
+            prepare_in = self._ahead.wake_in(self, self.now())
+            if prepare_in is not None:
+                timeout = min(timeout, prepare_in)  # wake up to answer the coming step ahead
             received = self.inbox.get(timeout)
             while received is not None:
                 # Internal-clock ticks due before this message was stamped go first: the engine must
@@ -426,6 +434,8 @@ class LiveBridge:
             self.poll_clock(self.now())
             while self._calls:
                 self._calls.popleft()()
+                self._ahead.forget()
+            self._ahead.prepare(self, self.now())  # only when nothing waits in the inbox: idle time
 
 
     def call_soon(self, change: Callable[[], None]) -> None:
@@ -447,9 +457,7 @@ class LiveBridge:
         must stay an ordinary thread (sideman.bridge.live.realtime)."""
         # rtmidi's callback thread (ALSA/CoreMIDI input; JACK input is read by this thread from the
         # relay's pipe) needs the GIL for every message; with CPython's default 5 ms switch interval it
-        # can wait that long behind this thread or the recorder's. (Before JACK input
-        # moved to a relay process, that wait made JACK drop MIDI: at 2,000 msg/s, period 64, 130-200
-        # of 20,000 messages lost at 5 ms, 18-98 at 0.5 ms, in an earlier `python -m benchmarks.live`.)
+        # can wait that long behind this thread or the recorder's, and a flood then loses messages.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self._thread = threading.Thread(target=self._run_guarded, args=(self.config.bridge.realtime_priority, ordinary_because),
                                         name="sideman-engine", daemon=True)

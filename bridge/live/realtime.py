@@ -20,8 +20,8 @@ import sys
 
 # Under a JACK server that is not realtime its clients' process threads are ordinary threads: a
 # realtime engine thread would outrank them, and while it computes a model step it held a CPU that
-# one of them needed: the bridge's JACK output missed cycles and JACK re-read its stale buffer (a
-# thru test saw one message repeated 10 times, in 4 runs of 5). So the engine stays ordinary there.
+# one of them needed: the bridge's JACK output missed cycles and JACK re-read its stale buffer (the
+# thru tests saw messages repeated). So the engine stays ordinary there.
 JACK_NOT_REALTIME = "the JACK server is not realtime; the engine must not outrank its threads"
 
 

@@ -54,7 +54,10 @@ def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
         parts.append(" ".join(f"{p.name} {pitch_name(sounding[i]) if i in sounding else '-':>4}" for i, p in enumerate(contract.parts)))
         parts.append(heard_text(engine.heard))
         p50, p99 = bridge.stats.latency_us()
-        parts.append(f"step p50 {p50:4.0f}µs p99 {p99:4.0f}µs")
+        # Steps answered before their tick (sideman.bridge.core.ahead) cost the tick only the sending.
+        prepared = getattr(engine, "prepared_count", None)
+        ahead = f" ({100 * prepared / engine.step_count:3.0f}% ahead)" if engine.step_count and prepared is not None else ""
+        parts.append(f"step p50 {p50:4.0f}µs p99 {p99:4.0f}µs{ahead}")
         if len(bridge.engines) > 1:
             parts.append(f"model {bridge.active + 1}/{len(bridge.engines)}")
     parts.append(f"dropped {bridge.dropped}")

@@ -33,7 +33,7 @@ def test_bench_live_quick_prints_the_table_and_loses_nothing_idle_at_period_256(
     header = out.splitlines()[2]
     assert [h for h in header.split() if h.startswith("p")] == ["p64=1.33ms"] * 2 + ["p256=5.33ms"] * 2
     for label in ("bridge: tick -> part send, ms", "JACK: tick -> part note at the DAW, ms", "  jitter beyond one period, ms",
-                  "RSS start -> end, MB", "offline 1,200 steps",
+                  "RSS start -> end, MB", "offline 1,200 steps", "steps answered ahead of their tick",
                   "offline LiveBridge.handle of one flood message"):
         assert label in out
     lost = row(out, "lost note-offs/clock")
@@ -99,7 +99,7 @@ def test_a_column_whose_daw_client_heard_no_part_note_is_not_measured_not_a_miss
 
     def phase(name: str, onset: list[float]) -> Phase:
         ms = np.full(100, 0.0003)
-        return Phase(name, 10.0, ms, ms, ms, np.array(onset), {"total": 5, "note_off": 1, "clock": 4},
+        return Phase(name, 10.0, ms, ms, ms, (9, 10), np.array(onset), {"total": 5, "note_off": 1, "clock": 4},
                      {"total": 5, "note_off": 1, "clock": 4}, 0, {}, (100.0, 101.0), {})
 
     period = 256 / 48000

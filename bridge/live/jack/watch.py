@@ -151,7 +151,7 @@ def stale_wakeups(maps: str | None = None) -> list[str]:
     return stale
 
 
-REOPEN_ATTEMPTS = 10  # each try is another opening: with clients closing nonstop, ~half of them catch one
+REOPEN_ATTEMPTS = 10  # each try is another opening, which can catch a closing client again
 
 
 def reopen_while_stale(reopen: Callable[[], None], attempts: int = REOPEN_ATTEMPTS,

@@ -250,16 +250,57 @@ def test_internal_ticks_due_before_a_message_fire_before_it_is_handled():
     assert bridge.stats.ticks == 3
 
 
-def _real_bridge(clock):
+def _real_bridge(clock, engine_class=Engine):
     from sideman.bridge.model.runtime import OnnxStepModel
     from sideman.bridge.engines import DEFAULT_MODEL
 
     config = Config().replace("bridge", clock=clock, thru=False)
-    engine = Engine(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=PART_CHANNELS))
+    engine = engine_class(OnnxStepModel.load(DEFAULT_MODEL), EngineSettings(part_channels=PART_CHANNELS))
     out = FakeOutput()
     bridge = LiveBridge(config, Inbox(64), out, [engine], FakeRecorder(), now=lambda: 0.0)
     bridge.output._flush_seconds = 0
     return bridge, out
+
+
+def test_steps_answered_ahead_of_the_midi_clock_tick_play_the_same_notes():
+    """The bridge prepares each step half a pulse before its tick (when idle); the music is unchanged."""
+    from sideman.bridge.core.ahead import AheadEngine
+    from sideman.bridge.live.status import status_text
+
+    ahead, out_ahead = _real_bridge("midi", AheadEngine)
+    plain, out_plain = _real_bridge("midi")
+    melody = {0: 67, 24: 69, 30: 71, 48: 72, 71: 74}  # pulse -> a new melody note (71: after the step was prepared)
+    for bridge in (ahead, plain):
+        feed(bridge, [0xFA], 0.0)
+    for pulse in range(96):
+        t = 0.01 + pulse * PULSE
+        for bridge in (ahead, plain):
+            if pulse in melody:
+                feed(bridge, [0x90, melody[pulse], 90], t - 0.3 * PULSE)
+            feed(bridge, [0xF8], t)
+        ahead._ahead.prepare(ahead, t + 0.2 * PULSE)  # too soon: half a pulse before the tick at the earliest
+        ahead._ahead.prepare(ahead, t + 0.6 * PULSE)  # the engine thread woke up for it
+    assert out_ahead.sent == out_plain.sent and out_plain.sent
+    assert ahead.engine.prepared_count >= 10
+    share = round(100 * ahead.engine.prepared_count / ahead.engine.step_count)
+    assert f"({share:3.0f}% ahead)" in status_text(ahead) and "ahead" not in status_text(plain)
+
+
+def test_internal_clock_steps_are_answered_before_their_tick_and_the_loop_wakes_for_them():
+    from sideman.bridge.core.ahead import AheadEngine
+
+    bridge, _ = _real_bridge("internal", AheadEngine)
+    feed(bridge, [0x90, 67, 90], 1.0)  # starts the internal grid on this note
+    bridge.poll_clock(1.0)
+    step_seconds = bridge.internal.step_seconds
+    for k in range(1, 6):
+        tick = 1.0 + k * step_seconds
+        assert bridge._ahead.wake_in(bridge, tick - 0.05) == pytest.approx(0.03)
+        bridge._ahead.prepare(bridge, tick - 0.05)  # too early: nothing yet
+        bridge._ahead.prepare(bridge, tick - 0.01)
+        assert bridge._ahead.wake_in(bridge, tick - 0.01) is None  # done for this step
+        bridge.poll_clock(tick)
+    assert bridge.engine.prepared_count == 5
 
 
 def test_the_status_line_shows_jack_xruns_once_there_is_one():
