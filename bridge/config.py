@@ -24,6 +24,7 @@ from sideman.bridge.errors import ConfigError
 
 API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
 CLOCK_CHOICES = ("auto", "midi", "internal", "follow")
+LISTENER_CHOICES = ("cnn", "profile")  # bridge/engines.py hearing_for
 # Every command's --config help: what the file is laid over.
 CONFIG_FLAG_HELP = "a TOML file laid over the defaults and your own file (~/.config/sideman/sideman.toml, or under $XDG_CONFIG_HOME)"
 
@@ -93,6 +94,7 @@ class EngineConfig:
     key: str = ""
     mode: str = _choice("accompany", ("accompany", "answer"))
     answer_channel: int = _ranged(5, 1, 16)
+    listener: str = _choice("profile", LISTENER_CHOICES)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from sideman.bridge.config import Config
+from sideman.bridge.config import LISTENER_CHOICES, Config
 from sideman.bridge.core.clock import PULSES_PER_QUARTER
 from sideman.bridge.core.ahead import AheadEngine
 from sideman.bridge.core.engine import EngineSettings
@@ -108,7 +108,8 @@ def build_engines(config: Config, paths: Sequence[Path]) -> list[AheadEngine]:
     engines = []
     for path in paths:
         model = load_model(path)
-        engines.append(AheadEngine(model, engine_settings(config, model.contract), *hearing_for(model.contract)))
+        engines.append(AheadEngine(model, engine_settings(config, model.contract),
+                                   *hearing_for(config.engine.listener, model.contract)))
     return engines
 
 
@@ -122,9 +123,20 @@ def locked_key(text: str) -> int | None:
     return key
 
 
-def hearing_for(contract: Contract) -> tuple[Listener, PitchClassTables]:
-    """The key/chord listener an engine hears with, and the pitch classes of its classes."""
-    return ProfileListener(contract.steps_per_beat), pitch_class_tables()
+def hearing_for(listener: str, contract: Contract) -> tuple[Listener, PitchClassTables]:
+    """The key/chord listener an engine hears with ([engine] listener: "cnn", the recogniser of
+    bridge/assets/listener.onnx, or "profile", Krumhansl profiles), and the pitch classes of its classes."""
+    if listener == "profile":
+        return ProfileListener(contract.steps_per_beat), pitch_class_tables()
+    if listener != "cnn":
+        raise ConfigError(f"[engine] listener = {listener!r}: expected one of {', '.join(map(repr, LISTENER_CHOICES))}")
+    from sideman.bridge.listen.recogniser import Recogniser
+
+    recogniser = Recogniser.load()
+    if recogniser.contract.steps_per_beat != contract.steps_per_beat:
+        raise ConfigError(f"[engine] listener = \"cnn\": the recogniser hears {recogniser.contract.steps_per_beat} steps "
+                          f"per beat and the model plays {contract.steps_per_beat}; use listener = \"profile\" with this model")
+    return recogniser, pitch_class_tables()
 
 
 def build_answerer(config: Config, part_channels: Sequence[int], switchable: bool = True) -> Answerer | None:

@@ -80,7 +80,7 @@ class EngineSettings:
     muted_parts: tuple[int, ...] = ()  # parts (indices, parts order) that start muted
     harmony: HarmonyStrengths = HarmonyStrengths()  # how firmly parts keep to key, chord and off the tune's clashes
     key_lock: int | None = None  # a key class of the recogniser to keep to, instead of the key it hears
-    listen_beats: int = 0  # after a start, the parts rest this many beats while the recogniser listens
+    listen_beats: int = 0  # the parts rest until the tune's first note and this many beats after it, listening
 
     def validate(self, n_parts: int) -> None:
         """Raise ValueError naming the first bad field."""

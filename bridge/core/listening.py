@@ -3,8 +3,8 @@
 `Hearing` keeps the keys down and the notes struck since the last tick, steps the key/chord recogniser
 (bridge/listen) once per tick, and turns its answer and the tune's note into the harmony bias the parts
 are sampled with (bridge/core/harmony.py). It also holds the two player's controls over it: a key lock
-(named, or the key heard now, frozen) and "listen first" (the parts rest for the first beats after a
-start while the recogniser hears the tune).
+(named, or the key heard now, frozen) and "listen first" (the parts rest for the first beats of the
+tune, from its first note, while the recogniser hears it).
 """
 
 from __future__ import annotations
@@ -109,12 +109,14 @@ class Hearing:
 
     @property
     def listening_first(self) -> bool:
-        """True while the parts must still rest and listen."""
+        """True while the parts must still rest and listen (before the first note, and for listen_steps from it)."""
         return self._steps_heard <= self.listen_steps and self.listen_steps > 0
 
     def hear(self, step: int, keys_down: Collection[int]) -> None:
         """One tick: tell the recogniser what sounds and what was struck since the last tick."""
-        self._steps_heard += 1
+        # Listening first counts steps from the first note: silence before the tune teaches nothing about its key.
+        if keys_down or self._struck or self._steps_heard:
+            self._steps_heard += 1
         if self.listener is not None:
             sounding = set(keys_down)
             sounding.update(self._struck)

@@ -5,7 +5,7 @@ looking ahead); per bar it prints the key heard at the bar's end, its confidence
 at the end of each beat. With --json each bar also lists the beats the live follower heard during it
 (sideman.bridge.core.follow, fed the tune's note-ons, causally: what `--clock follow` would tick), in
 seconds from the file's start; bars are the file's own. `--listener` makes the engine hear with a
-recogniser file (bridge/listen) instead of its default ears.
+recogniser file (bridge/listen) instead of the config's [engine] listener.
 """
 
 from __future__ import annotations
@@ -67,21 +67,22 @@ def add_listen_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel", type=int, metavar="N", help="MIDI channel (1-16) of the tune")
     p.add_argument("--listener", metavar="PATH", nargs="?", const=str(DEFAULT_LISTENER),
                    help="hear with this recogniser file (the listener contract; without PATH: the shipped "
-                        "bridge/assets/listener.onnx) instead of the engine's own ears")
+                        "bridge/assets/listener.onnx) instead of the config's [engine] listener")
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
     from sideman.bridge.config import load_config
-    from sideman.bridge.engines import engine_settings, load_model, model_paths
+    from sideman.bridge.engines import engine_settings, hearing_for, load_model, model_paths
     from sideman.bridge.offline.render import render
 
     config = load_config(args.config)
-    listener = tables = None
-    if args.listener is not None:
+    model = load_model(model_paths(config)[0])
+    if args.listener is None:
+        listener, tables = hearing_for(config.engine.listener, model.contract)
+    else:
         from sideman.bridge.core.key_profiles import pitch_class_tables
 
         listener, tables = Recogniser.load(args.listener), pitch_class_tables()
-    model = load_model(model_paths(config)[0])
     channel = None if args.channel is None else args.channel - 1
     result = render(args.melody, model, engine_settings(config, model.contract), track=args.track, channel=channel,
                     listener=listener, tables=tables)

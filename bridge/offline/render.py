@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import mido
 
@@ -179,7 +180,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
     if listener is None and tables is None:
-        listener, tables = hearing_for(contract)
+        listener, tables = hearing_for(Config().engine.listener, contract)
     engine = Engine(model, settings, listener, tables)
     engine.reset()
     engine.set_enabled(answerer is None)
@@ -297,15 +298,18 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
-def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings]:
-    """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it)."""
+def _model_and_settings(config: Config, prompt: str | None = None,
+                        given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings, dict[str, Any]]:
+    """The model, its settings and the listener it hears with (render's `listener` and `tables`); a prompt's
+    settings go into the config first (flags in `given` win over it)."""
     model = load_model(model_paths(config)[0])
     if prompt is not None:
         names = model.contract.part_names
         config, lines = apply_prompt(config, parse_prompt(prompt, current_settings(config, names)), names,
                                      given=given, kept=PROMPT_KEPT)
         print("\n".join(lines))
-    return model, engine_settings(config, model.contract)
+    listener, tables = hearing_for(config.engine.listener, model.contract)
+    return model, engine_settings(config, model.contract), {"listener": listener, "tables": tables}
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -374,7 +378,7 @@ def cmd_accompany(args: argparse.Namespace) -> int:
     synth = audio.find_synth(config.audio) if args.wav else None  # before the render: a missing synth fails fast
     melody = read_melody(args.melody, args.track, None if args.channel is None else args.channel - 1)
     given = tuple(slot for slot, flag in (("temperature", args.temperature), ("tempo", args.tempo)) if flag is not None)
-    model, settings = _model_and_settings(config, args.prompt, given)
+    model, settings, hearing = _model_and_settings(config, args.prompt, given)
     moved = place_parts(settings.part_channels, melody.used_channels())[1]
     print(melody.describe())
     if moved:
@@ -382,9 +386,9 @@ def cmd_accompany(args: argparse.Namespace) -> int:
     answerer = build_answerer(config, settings.part_channels, switchable=False)
     if args.follow:
         clock = FollowClock(config.bridge.tempo, model.contract.steps_per_beat)
-        result = render(melody, model, settings, progress=True, clock=clock, answerer=answerer)
+        result = render(melody, model, settings, progress=True, clock=clock, answerer=answerer, **hearing)
     else:
-        result = render(melody, model, settings, tempo_bpm=args.tempo, progress=True, answerer=answerer)
+        result = render(melody, model, settings, tempo_bpm=args.tempo, progress=True, answerer=answerer, **hearing)
     midi_path = result.save(args.output)
     try:
         png_paths = _piano_roll(result, Path(args.png), f"{Path(args.melody).name} + {model.contract.name}") if args.png else []
@@ -407,8 +411,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sideman.bridge.errors import MissingDependencyError
 
     config = _config(args)
-    model, settings = _model_and_settings(config)
-    result = render(DEMO_MELODY, model, settings)
+    model, settings, hearing = _model_and_settings(config)
+    result = render(DEMO_MELODY, model, settings, **hearing)
     out_dir = Path(args.out_dir)
     midi_path = result.save(out_dir / "sideman-demo.mid")
     png = out_dir / "sideman-demo.png"

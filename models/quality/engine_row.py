@@ -70,19 +70,26 @@ def parts_from_result(result: Any, n_steps: int) -> Parts:
 @dataclass
 class EngineAccompanist:
     """A step model (default: the shipped ONNX model) through the engine; `settings` override
-    EngineSettings fields (a new knob of the engine is swept by naming it here)."""
+    EngineSettings fields (a new knob of the engine is swept by naming it here); `listener`: the
+    engine's ears, as [engine] listener ("cnn" or "profile"; None: the config's default)."""
 
     model_path: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    listener: str | None = None
     model: Any = None  # a loaded StepModel; loaded from model_path on first use if None
+    hearing: Any = None  # (listener, tables), loaded on first use; each render resets the listener
 
     def __call__(self, tune: Tune, seed: int) -> Parts:
         from sideman.bridge.config import Config
-        from sideman.bridge.engines import DEFAULT_MODEL, engine_settings, load_model
+        from sideman.bridge.engines import DEFAULT_MODEL, engine_settings, hearing_for, load_model
         from sideman.bridge.offline.render import render
 
         if self.model is None:
             self.model = load_model(self.model_path or DEFAULT_MODEL)
+        if self.hearing is None:
+            self.hearing = hearing_for(self.listener or Config().engine.listener, self.model.contract)
         base = engine_settings(Config().replace("engine", seed=seed), self.model.contract)
-        result = render(melody_midi(tune), self.model, dataclasses.replace(base, **self.settings))
+        listener, tables = self.hearing
+        result = render(melody_midi(tune), self.model, dataclasses.replace(base, **self.settings),
+                        listener=listener, tables=tables)
         return parts_from_result(result, tune.n_steps)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from sideman.bridge.config import LISTENER_CHOICES
 from sideman.models.quality.accompanists import (Accompanist, causal_harmonizer, human, offline_harmonizer,
                                                  tonic_triad)
 from sideman.models.quality.grid import Tune
@@ -88,11 +89,12 @@ DEAF = _deaf()  # the engine as it was before it heard: no harmony bias, no list
 
 
 def default_entries(set_name: str, model_path: Path | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
-                    engine_settings: dict[str, Any] | None = None) -> list[Entry]:
+                    engine_settings: dict[str, Any] | None = None, listener: str | None = None) -> list[Entry]:
     from sideman.models.quality.engine_row import EngineAccompanist
 
     model_name = model_path.name if model_path else "shipped chorale-gru.onnx"
     model_name += "".join(f", {k}={v}" for k, v in (engine_settings or {}).items())
+    hearing_name = model_name + ("" if listener is None else f", listener={listener}")
     people = "human (Nottingham's chords)" if set_name.startswith("folk") else "Bach (alto, tenor, bass)"
     return [
         Entry("sustained tonic triad", tonic_triad),
@@ -100,8 +102,8 @@ def default_entries(set_name: str, model_path: Path | None = None, seeds: Sequen
         Entry("offline rule-based harmonizer", offline_harmonizer),
         Entry(f"the model alone ({model_name}, hearing nothing)", EngineAccompanist(model_path, {**DEAF, **(engine_settings or {})}),
               tuple(seeds)),
-        Entry(f"the model hearing key, chord and tune ({model_name}, the config's defaults)",
-              EngineAccompanist(model_path, dict(engine_settings or {})), tuple(seeds)),
+        Entry(f"the model hearing key, chord and tune ({hearing_name}, the config's defaults)",
+              EngineAccompanist(model_path, dict(engine_settings or {}), listener), tuple(seeds)),
         Entry(people, human),
     ]
 
@@ -158,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="seeds of the model rows")
     parser.add_argument("--model", type=Path, help="ONNX model for the model row (default: the shipped one)")
     parser.add_argument("--temperature", type=float, help="sampling temperature of the model row (default: the engine's)")
+    parser.add_argument("--listener", choices=LISTENER_CHOICES,
+                        help="the ears of the model hearing (default: the config's [engine] listener)")
     parser.add_argument("--pickup-as-downbeat", action="store_true",
                         help="feed every tune from its first note as if it were a downbeat (as a player without a "
                              "clock would); the measures' beats move with it")
@@ -173,12 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = {} if args.temperature is None else {"temperature": args.temperature}
         tunes = load_set(args.set, args.limit or None, align=not args.pickup_as_downbeat)
         print(f"{args.set}: {len(tunes)} tunes", file=sys.stderr)
-        rows = table(tunes, default_entries(args.set, args.model, args.seeds, engine), progress=True)
+        rows = table(tunes, default_entries(args.set, args.model, args.seeds, engine, args.listener), progress=True)
     except SidemanError as exc:
         print(f"sideman: error: {exc}", file=sys.stderr)
         return exc.exit_code
     title = args.set + (", pickup as downbeat" if args.pickup_as_downbeat else "")
     title += "" if args.temperature is None else f", T={args.temperature:g}"
+    title += "" if args.listener is None else f", listener={args.listener}"
     text = section(title, tunes, rows, argv, args.seeds)
     print(text)
     if not args.no_doc:

@@ -65,6 +65,43 @@ def test_missing_default_model_is_a_model_error(tmp_path, monkeypatch):
         engines.load_model(tmp_path / "other.onnx")
 
 
+def test_the_listener_key_chooses_the_ears_of_every_engine(tmp_path):
+    from sideman.bridge.core.key_profiles import ProfileListener
+    from sideman.bridge.listen.recogniser import Recogniser
+
+    assert isinstance(engines.hearing_for("cnn", FAKE_CONTRACT)[0], Recogniser)
+    assert isinstance(engines.hearing_for("profile", FAKE_CONTRACT)[0], ProfileListener)
+    with pytest.raises(ConfigError, match=r"^\[engine\] listener = 'ears': expected one of 'cnn', 'profile'$"):
+        engines.hearing_for("ears", FAKE_CONTRACT)
+    path = tmp_path / "mine.toml"
+    path.write_text('[engine]\nlistener = "crystal ball"\n')
+    with pytest.raises(ConfigError, match=r"\[engine\] listener = 'crystal ball': expected one of 'cnn', 'profile'"):
+        load_config(path)
+
+
+def test_a_recogniser_that_hears_other_steps_than_the_model_plays_is_refused():
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match=r'listener = "cnn": the recogniser hears 4 steps per beat and the model plays 2'):
+        engines.hearing_for("cnn", replace(FAKE_CONTRACT, steps_per_beat=2))
+
+
+@pytest.mark.parametrize("listener, kind", [("cnn", "Recogniser"), ("profile", "ProfileListener")])
+def test_run_accompany_and_demo_hear_with_the_config_s_listener(tmp_path, monkeypatch, fake_loader, listener, kind):
+    from sideman.bridge.core.engine import Engine
+
+    heard = []
+    monkeypatch.setattr(offline, "Engine", lambda model, settings, ear, tables: heard.append(type(ear).__name__) or
+                        Engine(model, settings, ear, tables))
+    config = tmp_path / "mine.toml"
+    config.write_text(f'[engine]\nlistener = "{listener}"\n')
+    demo(tmp_path, "demo", "--config", str(config))
+    assert main(["accompany", str(offline.DEMO_MELODY), "-o", str(tmp_path / "jam.mid"), "--config", str(config)]) == 0
+    monkeypatch.setattr(engines, "load_model", lambda path: FakeStepModel())
+    live = engines.build_engines(load_config(config), [tmp_path / "any.onnx"])
+    assert heard == [kind, kind] and type(live[0]._hearing.listener).__name__ == kind
+
+
 # -- accompany and demo read the config as run does ----------------------------------------------------
 
 @pytest.fixture

@@ -15,15 +15,16 @@ from sideman.bridge.model.runtime import OnnxStepModel
 from tests.bridge.core.test_engine_properties import apply_op, control, dt, next_step, note_msg
 
 
-def _pair(seed: int = 0, early: float = 0.05, late: float = 0.05, listen_beats: int = 0) -> tuple[Engine, AheadEngine]:
+def _pair(seed: int = 0, early: float = 0.05, late: float = 0.05, listen_beats: int = 0,
+          listener: str = Config().engine.listener) -> tuple[Engine, AheadEngine]:
     """A plain engine and an answering-ahead one, both hearing as `sideman run` does (the config's strengths)."""
-    config = Config().replace("engine", seed=seed, listen_beats=listen_beats)
+    config = Config().replace("engine", seed=seed, listen_beats=listen_beats, listener=listener)
     made = []
     for cls in (Engine, AheadEngine):
         model = OnnxStepModel.load(DEFAULT_MODEL)
         base = engine_settings(config, model.contract)
         made.append(cls(model, type(base)(**{**base.__dict__, "early_window": early, "late_window": late}),
-                        *hearing_for(model.contract)))
+                        *hearing_for(config.engine.listener, model.contract)))
     return made[0], made[1]
 
 
@@ -32,9 +33,9 @@ def _pair(seed: int = 0, early: float = 0.05, late: float = 0.05, listen_beats: 
        st.lists(st.tuples(dt, st.one_of(note_msg, note_msg, st.just(("tick",)), st.just(("tick",)),
                                         st.tuples(st.just("prepare"), st.floats(0.0, 0.2)),
                                         st.just(("freeze",)), control)),
-                max_size=80))
-def test_prepared_steps_play_exactly_what_unprepared_ones_do(seed, early, late, listen_beats, ops):
-    plain, ahead = _pair(seed, early, late, listen_beats)
+                max_size=80), st.sampled_from(["profile", "cnn"]))
+def test_prepared_steps_play_exactly_what_unprepared_ones_do(seed, early, late, listen_beats, ops, listener):
+    plain, ahead = _pair(seed, early, late, listen_beats, listener)
     t, step = 0.0, 0
     for delta, (kind, *args) in ops:
         t += delta
@@ -108,7 +109,7 @@ def test_notes_on_a_channel_not_listened_to_keep_the_prepared_answer():
     """A flood on other channels must not cost the tick its prepared answer."""
     _, ahead = _pair()
     ahead = AheadEngine(ahead.model, type(ahead.settings)(**{**ahead.settings.__dict__, "input_channel": 0}),
-                        *hearing_for(ahead.contract))
+                        *hearing_for(Config().engine.listener, ahead.contract))
     ahead.handle(mido.Message("note_on", note=67, velocity=90), 0.0)
     ahead.tick(0, 0.0, 0.125)
     assert ahead.prepare(1, 0.125, 0.1)

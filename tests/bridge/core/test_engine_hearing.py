@@ -52,6 +52,26 @@ def test_listening_first_the_parts_rest_for_those_beats_then_play(model):
     assert len(part_onsets(first)) > 0.7 * len(part_onsets(plain))
 
 
+def test_listening_first_counts_the_beats_from_the_tune_s_first_note_not_from_the_start(model):
+    import mido
+
+    from sideman.bridge.offline.midi_input import read_melody
+
+    demo = mido.MidiFile(DEMO_MELODY)
+    late = mido.MidiFile(type=demo.type, ticks_per_beat=demo.ticks_per_beat)
+    for track in demo.tracks:  # the same tune, its first note 6 beats after the start
+        track = track.copy()
+        first = next((i for i, m in enumerate(track) if m.type == "note_on"), None)
+        if first is not None:
+            track[first] = track[first].copy(time=track[first].time + 6 * demo.ticks_per_beat)
+        late.tracks.append(track)
+    result = render(read_melody(late), model, settings(listen_beats=4))
+    beat = 60.0 / result.bpm
+    start = min(n.start for n in result.notes if n.voice == "lead")
+    assert start >= 6 * beat - 1e-6
+    assert part_onsets(result) and not any(n.start < start + 4 * beat - 1e-6 for n in part_onsets(result))
+
+
 def test_a_clash_cost_keeps_the_parts_off_the_tunes_seconds_tritones_and_sevenths(model):
     free = sum(clashes(render(DEMO_MELODY, model, settings(seed=s))) for s in range(3))
     kept = sum(clashes(render(DEMO_MELODY, model, settings(seed=s, harmony=HarmonyStrengths(clash=30.0)))) for s in range(3))

@@ -46,3 +46,15 @@ def test_settings_reach_the_engine():
     model = FakeStepModel()
     EngineAccompanist(model=model, settings={"temperature": 1.7})(tune_of([72, 67]), 0)
     assert {c["temperature"] for c in model.calls} == {1.7}
+
+
+def test_the_listener_chooses_the_engine_s_ears_and_is_loaded_once():
+    from sideman.bridge.core.key_profiles import ProfileListener
+    from sideman.bridge.listen.recogniser import Recogniser
+
+    for name, kind in (("cnn", Recogniser), ("profile", ProfileListener)):
+        play = EngineAccompanist(model=FakeStepModel(), listener=name)
+        play(tune_of([72, 67]), 0)
+        ears = play.hearing[0]
+        play(tune_of([72, 64]), 1)
+        assert isinstance(ears, kind) and play.hearing[0] is ears

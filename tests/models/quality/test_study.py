@@ -95,8 +95,11 @@ def test_variants_get_their_own_section(tmp_path, capsys):
     assert main(["--set", "folk-test", "--limit", "1", "--seeds", "0", "--doc", str(doc)]) == 0
     assert main(["--set", "folk-test", "--limit", "1", "--seeds", "0", "--doc", str(doc),
                  "--pickup-as-downbeat", "--temperature", "1"]) == 0
+    assert main(["--set", "folk-test", "--limit", "1", "--seeds", "0", "--doc", str(doc), "--listener", "cnn"]) == 0
     text = doc.read_text()
     assert "### folk-test\n" in text and "### folk-test, pickup as downbeat, T=1\n" in text
+    assert "### folk-test, listener=cnn\n" in text
+    assert "| the model hearing key, chord and tune (shipped chorale-gru.onnx, listener=cnn, the config's defaults) |" in text
     assert "| the model alone (shipped chorale-gru.onnx, temperature=1.0, hearing nothing) |" in text
 
 
