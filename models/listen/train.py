@@ -1,12 +1,12 @@
 """Training the recogniser: windows of tunes (key labels) and of harmonised tunes (chord labels), each in a
 random one of the 12 transpositions, one cross-entropy per task, the best checkpoint by a validation score.
 
-A batch is `key_share` key windows (folk tunes, the melody alone), the rest chord windows (Nottingham
-and JSB, the melody alone or with its accompaniment). A window starts at the tune's first step with
+A batch is `key_share` key windows (folk tunes, the melody alone), the rest chord windows (music21's
+chorales at 16th resolution, JSB and Nottingham, the melody alone or with its accompaniment). A window starts at the tune's first step with
 probability `p_start` (how a session begins: silence before), else anywhere, and then only steps
 with a full receptive field of real music behind them are scored. Validation (every `eval_every`
 batches) is the mean of: key accuracy at 2 and at 8 bars on the folk valid tunes, chord accuracy
-per beat on the JSB (four voices) and Nottingham (melody alone; with chords) valid splits.
+per beat on the chorales and JSB (four voices) and Nottingham (melody alone; with chords) valid splits.
 
 `sideman train-listener` trains the shipped models/default/listener-cnn.pt.
 """
@@ -40,7 +40,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     p_start: float = 0.5
     key_share: float = 0.6  # of the windows of a batch: folk tunes for keys (the rest for chords)
-    jsb_share: float = 0.3  # of the chord windows; the rest are Nottingham
+    chorale_share: float = 0.3  # of the chord windows: music21's chorales at 16th resolution
+    jsb_share: float = 0.1  # of the chord windows; the rest are Nottingham
     full_share: float = 0.5  # of the chord windows: melody with accompaniment (else the melody alone)
     eval_every: int = 1000
     seed: int = 0
@@ -98,7 +99,8 @@ def sample_batch(pools: dict[str, Pool], rng: np.random.Generator, cfg: TrainCon
         if b < round(B * cfg.key_share):
             name = "folk"
         else:
-            source = "jsb" if rng.random() < cfg.jsb_share else "nottingham"
+            r = rng.random()
+            source = "chorales" if r < cfg.chorale_share else "jsb" if r < cfg.chorale_share + cfg.jsb_share else "nottingham"
             name = f"{source}, {'full' if rng.random() < cfg.full_share else 'melody'}"
         pools[name].window(rng, cfg, receptive_field, x[b], key[b], chord[b])
     return x, key, chord
@@ -106,25 +108,31 @@ def sample_batch(pools: dict[str, Pool], rng: np.random.Generator, cfg: TrainCon
 
 def load_data(cfg: TrainConfig, progress: bool) -> tuple[dict[str, Pool], dict[str, Any], dict[str, Any]]:
     """Training pools, the validation sets, and a report of sizes."""
-    from sideman.models.listen.data import folk_examples, jsb_examples, load_analyses, nottingham_examples
+    from sideman.models.listen.chorales import chorale_examples
+    from sideman.models.listen.data import folk_examples, jsb_examples, load_analyses, nottingham_examples, read_polyphonic
 
     folk, folk_report = folk_examples(progress)
     notts = nottingham_examples()
-    jsb, jsb_left_out = jsb_examples(load_analyses().sopranos)
+    analysed = load_analyses().sopranos
+    jsb, jsb_left_out = jsb_examples(analysed)
+    chorales, chorales_left_out = chorale_examples(analysed, read_polyphonic("jsb_chorales")["test"], progress)
     if cfg.limit is not None:
-        folk = {s: v[: cfg.limit if s == "train" else max(1, cfg.limit // 4)] for s, v in folk.items()}
-        notts = {s: v[: cfg.limit if s == "train" else max(1, cfg.limit // 4)] for s, v in notts.items()}
-        jsb = {s: v[: cfg.limit if s == "train" else max(1, cfg.limit // 4)] for s, v in jsb.items()}
+        limit = cfg.limit
+        folk, notts, jsb, chorales = ({s: v[: limit if s == "train" else max(1, limit // 4)] for s, v in sets.items()}
+                                      for sets in (folk, notts, jsb, chorales))
     pools = {"folk": Pool.of(folk["train"], False),
              "nottingham, melody": Pool.of(notts["train"], False), "nottingham, full": Pool.of(notts["train"], True),
-             "jsb, melody": Pool.of(jsb["train"], False), "jsb, full": Pool.of(jsb["train"], True)}
+             "jsb, melody": Pool.of(jsb["train"], False), "jsb, full": Pool.of(jsb["train"], True),
+             "chorales, melody": Pool.of(chorales["train"], False), "chorales, full": Pool.of(chorales["train"], True)}
     valid = {"keys": {"folk": folk["valid"]},
-             "chords": {"jsb, 4 voices": (jsb["valid"], True), "nottingham, melody": (notts["valid"], False),
+             "chords": {"chorales, 4 voices": (chorales["valid"], True), "jsb, 4 voices": (jsb["valid"], True),
+                        "nottingham, melody": (notts["valid"], False),
                         "nottingham, melody+chords": (notts["valid"], True)}}
     report = {"folk_tunes": {s: len(v) for s, v in folk.items()}, "folk_dropped": {
                   "unparsed": len(folk_report["unparsed"]), "unlabelled": len(folk_report["unlabelled"])},
               "nottingham_pieces": {s: len(v) for s, v in notts.items()}, "jsb_pieces": {s: len(v) for s, v in jsb.items()},
-              "jsb_left_out_as_analysed": len(jsb_left_out),
+              "jsb_left_out_as_analysed": len(jsb_left_out), "chorale_pieces": {s: len(v) for s, v in chorales.items()},
+              "chorales_left_out": {why: len(names) for why, names in chorales_left_out.items()},
               "train_steps": {name: int(p.lengths.sum()) for name, p in pools.items()}}
     return pools, valid, report
 
@@ -229,6 +237,7 @@ def add_train_listener_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=n.dropout)
     parser.add_argument("--p-start", type=float, default=d.p_start)
     parser.add_argument("--key-share", type=float, default=d.key_share)
+    parser.add_argument("--chorale-share", type=float, default=d.chorale_share)
     parser.add_argument("--jsb-share", type=float, default=d.jsb_share)
     parser.add_argument("--full-share", type=float, default=d.full_share)
     parser.add_argument("--eval-every", type=int, default=d.eval_every)
@@ -240,7 +249,7 @@ def add_train_listener_arguments(parser: argparse.ArgumentParser) -> None:
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ListenConfig, TrainConfig]:
     cfg = TrainConfig(batches=args.batches, batch=args.batch, window=args.window, lr=args.lr, p_start=args.p_start,
-                      key_share=args.key_share, jsb_share=args.jsb_share, full_share=args.full_share, eval_every=args.eval_every, seed=args.seed,
+                      key_share=args.key_share, chorale_share=args.chorale_share, jsb_share=args.jsb_share, full_share=args.full_share, eval_every=args.eval_every, seed=args.seed,
                       threads=args.threads, limit=args.limit, max_minutes=args.max_minutes)
     net = ListenConfig(channels=args.channels, dilations=tuple(int(v) for v in args.dilations.split(",")), dropout=args.dropout)
     return net, cfg
