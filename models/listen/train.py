@@ -48,6 +48,7 @@ class TrainConfig:
     threads: int = 2
     limit: int | None = None  # only about this many tunes per source (quick runs)
     max_minutes: float = 17.0  # training time (data loading aside); the schedule ends by then whatever the machine's load
+    init: str | None = None  # start from this listener checkpoint's weights (same network settings) instead of at random
 
 
 @dataclass
@@ -146,20 +147,33 @@ def valid_score(model: Any, valid: dict[str, Any]) -> tuple[float, dict[str, Any
     return float(np.mean(figures)), rows
 
 
+def initial_model(net_cfg: Any, init: str | Path | None) -> Any:
+    """A ListenNet at random, or with the weights of the listener checkpoint `init` (same network settings)."""
+    from sideman.models.listen.network import ListenNet, load_listener
+
+    model = ListenNet(net_cfg)
+    if init is not None:
+        start, _ = load_listener(init)
+        if start.cfg != net_cfg:
+            raise ValueError(f"--init {init}: its network settings {start.cfg} are not {net_cfg}")
+        model.load_state_dict(start.state_dict())
+    return model
+
+
 def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: bool = True) -> dict[str, Any]:
     """Train; keep the best checkpoint by valid score at `out`; return its metadata."""
     import music21
     import torch
 
     from sideman.models.checkpoint import save_checkpoint
-    from sideman.models.listen.network import ListenNet, count_parameters
+    from sideman.models.listen.network import count_parameters
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.monotonic()
     pools, valid, report = load_data(cfg, progress)
-    model = ListenNet(net_cfg)
+    model = initial_model(net_cfg, cfg.init)
     rf = net_cfg.receptive_field
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = min(300, cfg.batches // 10 + 1)
@@ -244,13 +258,14 @@ def add_train_listener_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--limit", type=int, default=None, help="only about N tunes per source (quick trials)")
+    parser.add_argument("--init", type=str, default=None, help="start from this listener checkpoint's weights")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ListenConfig, TrainConfig]:
     cfg = TrainConfig(batches=args.batches, batch=args.batch, window=args.window, lr=args.lr, p_start=args.p_start,
                       key_share=args.key_share, chorale_share=args.chorale_share, jsb_share=args.jsb_share, full_share=args.full_share, eval_every=args.eval_every, seed=args.seed,
-                      threads=args.threads, limit=args.limit, max_minutes=args.max_minutes)
+                      threads=args.threads, limit=args.limit, max_minutes=args.max_minutes, init=args.init)
     net = ListenConfig(channels=args.channels, dilations=tuple(int(v) for v in args.dilations.split(",")), dropout=args.dropout)
     return net, cfg
 

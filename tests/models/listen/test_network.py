@@ -90,3 +90,17 @@ def test_chord_windows_come_from_each_source_by_its_share(shares, wanted) -> Non
     xb, _, _ = sample_batch(pools, np.random.default_rng(0), cfg, receptive_field=3)
     marks = np.argmax(xb[:, 0, PHASE : PHASE + 4], axis=-1)
     assert (marks[:16] == 0).all() and {SOURCES[m - 1] for m in marks[16:]} == wanted
+
+
+def test_training_can_start_from_a_checkpoints_weights(tmp_path) -> None:
+    from sideman.models.checkpoint import save_checkpoint
+    from sideman.models.listen.train import initial_model
+
+    trained = net(1)
+    save_checkpoint(tmp_path / "l.pt", trained, {})
+    started = initial_model(CFG, tmp_path / "l.pt")
+    assert all(torch.equal(a, b) for a, b in zip(started.state_dict().values(), trained.state_dict().values()))
+    fresh = initial_model(CFG, None)
+    assert not all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+    with pytest.raises(ValueError, match="network settings"):
+        initial_model(ListenConfig(**{**CFG.to_dict(), "channels": CFG.channels * 2}), tmp_path / "l.pt")
