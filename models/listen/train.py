@@ -40,8 +40,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     p_start: float = 0.5
     key_share: float = 0.6  # of the windows of a batch: folk tunes for keys (the rest for chords)
-    chorale_share: float = 0.3  # of the chord windows: music21's chorales at 16th resolution
-    jsb_share: float = 0.1  # of the chord windows; the rest are Nottingham
+    chorale_share: float = 0.45  # of the chord windows: music21's chorales at 16th resolution
+    jsb_share: float = 0.05  # of the chord windows; the rest are Nottingham
     full_share: float = 0.5  # of the chord windows: melody with accompaniment (else the melody alone)
     eval_every: int = 1000
     seed: int = 0
