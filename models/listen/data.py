@@ -11,7 +11,8 @@ source says nothing). The recogniser hears either the melody alone or melody and
 - Chords: Nottingham (../shared/data/polyphonic; melody = the highest note of each 8th-note frame,
   its chord = the template chord of the other notes) and the JSB chorales (the template chord of
   all four voices of each quarter-note frame), each with its own train/valid/test split. Frames
-  carry no onsets: a note repeated in consecutive frames is heard as one.
+  carry no onsets: a note repeated in consecutive frames is heard as one. music21's chorales at 16th
+  resolution, labelled per beat, are `chorales.py`'s.
 - The Roman-numeral analyses of music21's corpus (`bach/choraleAnalyses`) with their chorales: the
   untouched chord test set (19 of the 20: see UNPAIRED). JSB chorales whose soprano is one of
   theirs are left out of every JSB split.

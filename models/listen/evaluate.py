@@ -6,8 +6,9 @@ above, 0.3 relative, 0.2 parallel, as mir_eval counts them). Baselines: music21'
 (Krumhansl-Schmuckler, Aarden-Essen, simple weights) on the durations of the notes heard so far.
 Chords, per beat: the chord heard at the last 16th of each beat, against the label there, on the
 Roman-numeral analyses (all four voices, and the soprano alone), the Nottingham and the JSB test
-splits (melody alone, and melody with accompaniment); on valid, music21's chorales (`chorales`) too. Baseline: the template matcher
-(`chords.match_chord`) on the pitch classes of the beat so far, weighted by how long each sounds.
+splits (melody alone, and melody with accompaniment); on valid, music21's chorales (`chorales`) too.
+Baseline: the template matcher (`chords.match_chord`) on the pitch classes of the beat so far,
+weighted by how long each sounds.
 
 `sideman evaluate-listener --split valid` is for choosing settings; `--split test` is run once per model.
 """

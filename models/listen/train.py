@@ -2,11 +2,12 @@
 random one of the 12 transpositions, one cross-entropy per task, the best checkpoint by a validation score.
 
 A batch is `key_share` key windows (folk tunes, the melody alone), the rest chord windows (music21's
-chorales at 16th resolution, JSB and Nottingham, the melody alone or with its accompaniment). A window starts at the tune's first step with
-probability `p_start` (how a session begins: silence before), else anywhere, and then only steps
-with a full receptive field of real music behind them are scored. Validation (every `eval_every`
-batches) is the mean of: key accuracy at 2 and at 8 bars on the folk valid tunes, chord accuracy
-per beat on the chorales and JSB (four voices) and Nottingham (melody alone; with chords) valid splits.
+chorales at 16th resolution, JSB and Nottingham, the melody alone or with its accompaniment). A
+window starts at the tune's first step with probability `p_start` (how a session begins: silence
+before), else anywhere, and then only steps with a full receptive field of real music behind them
+are scored. Validation (every `eval_every` batches) is the mean of: key accuracy at 2 and at 8 bars
+on the folk valid tunes, chord accuracy per beat on the chorales and JSB (four voices) and
+Nottingham (melody alone; with chords) valid splits.
 
 `sideman train-listener` trains the shipped models/default/listener-cnn.pt.
 """
