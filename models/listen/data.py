@@ -11,7 +11,8 @@ source says nothing). The recogniser hears either the melody alone or melody and
 - Chords: Nottingham (../shared/data/polyphonic; melody = the highest note of each 8th-note frame,
   its chord = the template chord of the other notes) and the JSB chorales (the template chord of
   all four voices of each quarter-note frame), each with its own train/valid/test split. Frames
-  carry no onsets: a note repeated in consecutive frames is heard as one.
+  carry no onsets: a note repeated in consecutive frames is heard as one. music21's chorales at 16th
+  resolution, labelled per beat, are `chorales.py`'s.
 - The Roman-numeral analyses of music21's corpus (`bach/choraleAnalyses`) with their chorales: the
   untouched chord test set (19 of the 20: see UNPAIRED). JSB chorales whose soprano is one of
   theirs are left out of every JSB split.
@@ -51,6 +52,8 @@ WRITTEN_OUT_REPEATS = {"riemenschneider015": (1.0, 17.0)}
 # Analyses without a score to pair them with, and why.
 UNPAIRED = {"riemenschneider011": "music21's BWV 41.6 is the cantata movement, with instrumental bars between the "
                                   "phrases that the analysis does not count"}
+# Every chorale an analysis is of (paired or not): never trained or tuned on.
+ANALYSED_CHORALES = frozenset({*(chorale for chorale, _ in ANALYSES.values()), "bwv41.6"})
 
 Notes = np.ndarray  # [N, 3] int: start_step, end_step, pitch
 
@@ -191,21 +194,27 @@ def jsb_examples(exclude: Sequence[Sequence[int]] = ()) -> tuple[dict[str, list[
     data = read_polyphonic("jsb_chorales")
     out: dict[str, list[Example]] = {s: [] for s in SPLITS}
     left_out = []
-    wanted = [_phrases(s) for s in exclude]
+    wanted = [phrases(s) for s in exclude]
     for s in SPLITS:
         for i, piece in enumerate(data[s]):
             name = f"jsb:{s}/{i}"
-            mine = _phrases([max(f) if f else -1 for f in piece])
-            if any(len(mine & w) >= 0.25 * len(mine | w) for w in wanted):
+            if shares_phrases([max(f) if f else -1 for f in piece], wanted):
                 left_out.append(name)
             elif piece:
                 out[s].append(frames_example(name, piece, STEPS_PER_BEAT, True))
     return out, left_out
 
 
-def _phrases(soprano: Sequence[int], n: int = 6) -> set[tuple[int, ...]]:
+def phrases(soprano: Sequence[int], n: int = 6) -> set[tuple[int, ...]]:
     iv = intervals(soprano)
     return {tuple(iv[i : i + n]) for i in range(len(iv) - n + 1)}
+
+
+def shares_phrases(soprano: Sequence[int], wanted: Sequence[set[tuple[int, ...]]]) -> bool:
+    """Whether a soprano (sampled once a quarter note) shares a quarter or more of its 6-interval phrases
+    with one of `wanted` (each a soprano's `phrases`): the same tune, however harmonised."""
+    mine = phrases(soprano)
+    return any(len(mine & w) >= 0.25 * len(mine | w) for w in wanted)
 
 
 # -- the 20 Roman-numeral analyses: the chord test set ------------------------------------------------

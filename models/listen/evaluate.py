@@ -6,8 +6,9 @@ above, 0.3 relative, 0.2 parallel, as mir_eval counts them). Baselines: music21'
 (Krumhansl-Schmuckler, Aarden-Essen, simple weights) on the durations of the notes heard so far.
 Chords, per beat: the chord heard at the last 16th of each beat, against the label there, on the
 Roman-numeral analyses (all four voices, and the soprano alone), the Nottingham and the JSB test
-splits (melody alone, and melody with accompaniment). Baseline: the template matcher
-(`chords.match_chord`) on the pitch classes of the beat so far, weighted by how long each sounds.
+splits (melody alone, and melody with accompaniment); on valid, music21's chorales (`chorales`) too.
+Baseline: the template matcher (`chords.match_chord`) on the pitch classes of the beat so far,
+weighted by how long each sounds.
 
 `sideman evaluate-listener --split valid` is for choosing settings; `--split test` is run once per model.
 """
@@ -194,7 +195,8 @@ def baseline_rows(sets: dict[str, Any]) -> dict[str, Any]:
 
 def evaluation_sets(split: str, progress: bool = True) -> dict[str, Any]:
     """Folk tunes of `split` (all, and by source) for keys; chord sets of `split`, plus the analyses on test."""
-    from sideman.models.listen.data import folk_examples, jsb_examples, load_analyses, nottingham_examples
+    from sideman.models.listen.chorales import chorale_examples
+    from sideman.models.listen.data import folk_examples, jsb_examples, load_analyses, nottingham_examples, read_polyphonic
 
     folk, _ = folk_examples(progress)
     tunes = folk[split]
@@ -207,6 +209,10 @@ def evaluation_sets(split: str, progress: bool = True) -> dict[str, Any]:
     if split == "test":
         chords["analyses, 4 voices"] = (analyses.examples, True)
         chords["analyses, soprano"] = (analyses.examples, False)
+    else:  # music21's chorales have a train and a valid split only
+        chorales, _ = chorale_examples(analyses.sopranos, read_polyphonic("jsb_chorales")["test"], progress)
+        chords["chorales, soprano"] = (chorales[split], False)
+        chords["chorales, 4 voices"] = (chorales[split], True)
     chords.update({"nottingham, melody": (notts[split], False), "nottingham, melody+chords": (notts[split], True),
                    "jsb, soprano": (jsb[split], False), "jsb, 4 voices": (jsb[split], True)})
     return {"keys": keys, "chords": chords}

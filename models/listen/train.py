@@ -1,12 +1,13 @@
 """Training the recogniser: windows of tunes (key labels) and of harmonised tunes (chord labels), each in a
 random one of the 12 transpositions, one cross-entropy per task, the best checkpoint by a validation score.
 
-A batch is `key_share` key windows (folk tunes, the melody alone), the rest chord windows (Nottingham
-and JSB, the melody alone or with its accompaniment). A window starts at the tune's first step with
-probability `p_start` (how a session begins: silence before), else anywhere, and then only steps
-with a full receptive field of real music behind them are scored. Validation (every `eval_every`
-batches) is the mean of: key accuracy at 2 and at 8 bars on the folk valid tunes, chord accuracy
-per beat on the JSB (four voices) and Nottingham (melody alone; with chords) valid splits.
+A batch is `key_share` key windows (folk tunes, the melody alone), the rest chord windows (music21's
+chorales at 16th resolution, JSB and Nottingham, the melody alone or with its accompaniment). A
+window starts at the tune's first step with probability `p_start` (how a session begins: silence
+before), else anywhere, and then only steps with a full receptive field of real music behind them
+are scored. Validation (every `eval_every` batches) is the mean of: key accuracy at 2 and at 8 bars
+on the folk valid tunes, chord accuracy per beat on the chorales and JSB (four voices) and
+Nottingham (melody alone; with chords) valid splits.
 
 `sideman train-listener` trains the shipped models/default/listener-cnn.pt.
 """
@@ -40,13 +41,15 @@ class TrainConfig:
     weight_decay: float = 0.01
     p_start: float = 0.5
     key_share: float = 0.6  # of the windows of a batch: folk tunes for keys (the rest for chords)
-    jsb_share: float = 0.3  # of the chord windows; the rest are Nottingham
+    chorale_share: float = 0.45  # of the chord windows: music21's chorales at 16th resolution
+    jsb_share: float = 0.05  # of the chord windows; the rest are Nottingham
     full_share: float = 0.5  # of the chord windows: melody with accompaniment (else the melody alone)
     eval_every: int = 1000
     seed: int = 0
     threads: int = 2
     limit: int | None = None  # only about this many tunes per source (quick runs)
     max_minutes: float = 17.0  # training time (data loading aside); the schedule ends by then whatever the machine's load
+    init: str | None = None  # start from this listener checkpoint's weights (same network settings) instead of at random
 
 
 @dataclass
@@ -98,7 +101,8 @@ def sample_batch(pools: dict[str, Pool], rng: np.random.Generator, cfg: TrainCon
         if b < round(B * cfg.key_share):
             name = "folk"
         else:
-            source = "jsb" if rng.random() < cfg.jsb_share else "nottingham"
+            r = rng.random()
+            source = "chorales" if r < cfg.chorale_share else "jsb" if r < cfg.chorale_share + cfg.jsb_share else "nottingham"
             name = f"{source}, {'full' if rng.random() < cfg.full_share else 'melody'}"
         pools[name].window(rng, cfg, receptive_field, x[b], key[b], chord[b])
     return x, key, chord
@@ -106,25 +110,31 @@ def sample_batch(pools: dict[str, Pool], rng: np.random.Generator, cfg: TrainCon
 
 def load_data(cfg: TrainConfig, progress: bool) -> tuple[dict[str, Pool], dict[str, Any], dict[str, Any]]:
     """Training pools, the validation sets, and a report of sizes."""
-    from sideman.models.listen.data import folk_examples, jsb_examples, load_analyses, nottingham_examples
+    from sideman.models.listen.chorales import chorale_examples
+    from sideman.models.listen.data import folk_examples, jsb_examples, load_analyses, nottingham_examples, read_polyphonic
 
     folk, folk_report = folk_examples(progress)
     notts = nottingham_examples()
-    jsb, jsb_left_out = jsb_examples(load_analyses().sopranos)
+    analysed = load_analyses().sopranos
+    jsb, jsb_left_out = jsb_examples(analysed)
+    chorales, chorales_left_out = chorale_examples(analysed, read_polyphonic("jsb_chorales")["test"], progress)
     if cfg.limit is not None:
-        folk = {s: v[: cfg.limit if s == "train" else max(1, cfg.limit // 4)] for s, v in folk.items()}
-        notts = {s: v[: cfg.limit if s == "train" else max(1, cfg.limit // 4)] for s, v in notts.items()}
-        jsb = {s: v[: cfg.limit if s == "train" else max(1, cfg.limit // 4)] for s, v in jsb.items()}
+        limit = cfg.limit
+        folk, notts, jsb, chorales = ({s: v[: limit if s == "train" else max(1, limit // 4)] for s, v in sets.items()}
+                                      for sets in (folk, notts, jsb, chorales))
     pools = {"folk": Pool.of(folk["train"], False),
              "nottingham, melody": Pool.of(notts["train"], False), "nottingham, full": Pool.of(notts["train"], True),
-             "jsb, melody": Pool.of(jsb["train"], False), "jsb, full": Pool.of(jsb["train"], True)}
+             "jsb, melody": Pool.of(jsb["train"], False), "jsb, full": Pool.of(jsb["train"], True),
+             "chorales, melody": Pool.of(chorales["train"], False), "chorales, full": Pool.of(chorales["train"], True)}
     valid = {"keys": {"folk": folk["valid"]},
-             "chords": {"jsb, 4 voices": (jsb["valid"], True), "nottingham, melody": (notts["valid"], False),
+             "chords": {"chorales, 4 voices": (chorales["valid"], True), "jsb, 4 voices": (jsb["valid"], True),
+                        "nottingham, melody": (notts["valid"], False),
                         "nottingham, melody+chords": (notts["valid"], True)}}
     report = {"folk_tunes": {s: len(v) for s, v in folk.items()}, "folk_dropped": {
                   "unparsed": len(folk_report["unparsed"]), "unlabelled": len(folk_report["unlabelled"])},
               "nottingham_pieces": {s: len(v) for s, v in notts.items()}, "jsb_pieces": {s: len(v) for s, v in jsb.items()},
-              "jsb_left_out_as_analysed": len(jsb_left_out),
+              "jsb_left_out_as_analysed": len(jsb_left_out), "chorale_pieces": {s: len(v) for s, v in chorales.items()},
+              "chorales_left_out": {why: len(names) for why, names in chorales_left_out.items()},
               "train_steps": {name: int(p.lengths.sum()) for name, p in pools.items()}}
     return pools, valid, report
 
@@ -138,20 +148,33 @@ def valid_score(model: Any, valid: dict[str, Any]) -> tuple[float, dict[str, Any
     return float(np.mean(figures)), rows
 
 
+def initial_model(net_cfg: Any, init: str | Path | None) -> Any:
+    """A ListenNet at random, or with the weights of the listener checkpoint `init` (same network settings)."""
+    from sideman.models.listen.network import ListenNet, load_listener
+
+    model = ListenNet(net_cfg)
+    if init is not None:
+        start, _ = load_listener(init)
+        if start.cfg != net_cfg:
+            raise ValueError(f"--init {init}: its network settings {start.cfg} are not {net_cfg}")
+        model.load_state_dict(start.state_dict())
+    return model
+
+
 def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: bool = True) -> dict[str, Any]:
     """Train; keep the best checkpoint by valid score at `out`; return its metadata."""
     import music21
     import torch
 
     from sideman.models.checkpoint import save_checkpoint
-    from sideman.models.listen.network import ListenNet, count_parameters
+    from sideman.models.listen.network import count_parameters
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.monotonic()
     pools, valid, report = load_data(cfg, progress)
-    model = ListenNet(net_cfg)
+    model = initial_model(net_cfg, cfg.init)
     rf = net_cfg.receptive_field
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = min(300, cfg.batches // 10 + 1)
@@ -229,19 +252,21 @@ def add_train_listener_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=n.dropout)
     parser.add_argument("--p-start", type=float, default=d.p_start)
     parser.add_argument("--key-share", type=float, default=d.key_share)
+    parser.add_argument("--chorale-share", type=float, default=d.chorale_share)
     parser.add_argument("--jsb-share", type=float, default=d.jsb_share)
     parser.add_argument("--full-share", type=float, default=d.full_share)
     parser.add_argument("--eval-every", type=int, default=d.eval_every)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--limit", type=int, default=None, help="only about N tunes per source (quick trials)")
+    parser.add_argument("--init", type=str, default=None, help="start from this listener checkpoint's weights")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ListenConfig, TrainConfig]:
     cfg = TrainConfig(batches=args.batches, batch=args.batch, window=args.window, lr=args.lr, p_start=args.p_start,
-                      key_share=args.key_share, jsb_share=args.jsb_share, full_share=args.full_share, eval_every=args.eval_every, seed=args.seed,
-                      threads=args.threads, limit=args.limit, max_minutes=args.max_minutes)
+                      key_share=args.key_share, chorale_share=args.chorale_share, jsb_share=args.jsb_share, full_share=args.full_share, eval_every=args.eval_every, seed=args.seed,
+                      threads=args.threads, limit=args.limit, max_minutes=args.max_minutes, init=args.init)
     net = ListenConfig(channels=args.channels, dilations=tuple(int(v) for v in args.dilations.split(",")), dropout=args.dropout)
     return net, cfg
 

@@ -56,7 +56,7 @@ def test_training_windows_are_transposed_consistently_and_scored_only_with_conte
     x[np.arange(T), PHASE + np.arange(T) % 4] = 1
     pool = Pool(x, np.full(T, 7, np.int16), np.r_[np.full(T - 1, 7), [NO_CHORD]].astype(np.int16),
                 np.array([0]), np.array([T]))
-    pools = {name: pool for name in ("folk", "nottingham, melody", "nottingham, full", "jsb, melody", "jsb, full")}
+    pools = {f"{source}, {heard}": pool for source in SOURCES for heard in ("melody", "full")} | {"folk": pool}
     cfg = TrainConfig(batch=64, window=40, p_start=0.5)
     xb, key, chord = sample_batch(pools, np.random.default_rng(0), cfg, receptive_field=15)
     starts = mids = 0
@@ -71,3 +71,36 @@ def test_training_windows_are_transposed_consistently_and_scored_only_with_conte
             mids += 1
             assert scored[0] == 14  # the first 14 steps of a window from mid-tune lack their past
     assert starts and mids
+
+
+SOURCES = ("nottingham", "jsb", "chorales")
+
+
+@pytest.mark.parametrize("shares, wanted", [((0.0, 0.0), {"nottingham"}), ((1.0, 0.0), {"chorales"}),
+                                            ((0.0, 1.0), {"jsb"}), ((0.5, 0.3), set(SOURCES))])
+def test_chord_windows_come_from_each_source_by_its_share(shares, wanted) -> None:
+    """Each pool's windows are marked in a feature no transposition moves (the beat phase)."""
+    T = 20
+    pools = {}
+    for i, name in enumerate(["folk", *(f"{source}, {heard}" for source in SOURCES for heard in ("melody", "full"))]):
+        x = np.zeros((T, N_FEATURES), np.float16)
+        x[:, PHASE + (i + 1) // 2] = 1  # folk 0, then one mark per source
+        pools[name] = Pool(x, np.zeros(T, np.int16), np.zeros(T, np.int16), np.array([0]), np.array([T]))
+    cfg = TrainConfig(batch=64, window=8, p_start=1.0, key_share=0.25, chorale_share=shares[0], jsb_share=shares[1])
+    xb, _, _ = sample_batch(pools, np.random.default_rng(0), cfg, receptive_field=3)
+    marks = np.argmax(xb[:, 0, PHASE : PHASE + 4], axis=-1)
+    assert (marks[:16] == 0).all() and {SOURCES[m - 1] for m in marks[16:]} == wanted
+
+
+def test_training_can_start_from_a_checkpoints_weights(tmp_path) -> None:
+    from sideman.models.checkpoint import save_checkpoint
+    from sideman.models.listen.train import initial_model
+
+    trained = net(1)
+    save_checkpoint(tmp_path / "l.pt", trained, {})
+    started = initial_model(CFG, tmp_path / "l.pt")
+    assert all(torch.equal(a, b) for a, b in zip(started.state_dict().values(), trained.state_dict().values()))
+    fresh = initial_model(CFG, None)
+    assert not all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+    with pytest.raises(ValueError, match="network settings"):
+        initial_model(ListenConfig(**{**CFG.to_dict(), "channels": CFG.channels * 2}), tmp_path / "l.pt")
