@@ -103,7 +103,12 @@ def test_a_plain_install_in_a_fresh_venv_plays_from_any_folder_without_torch_or_
         assert "listening on" in banner, (banner, live.stderr.read() if live.poll() is not None else "")
     finally:
         live.send_signal(signal.SIGINT)
-        out, err = live.communicate(timeout=30)
+        try:
+            out, err = live.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            live.kill()  # never leave a hung sideman behind on the test machine's JACK server
+            out, err = live.communicate()
+            raise AssertionError(f"sideman run did not stop within 30 s of SIGINT: {err[-2000:]}") from None
     assert live.returncode == 0, err
     assert "Sideman stopped" in out
     shutil.rmtree(env_dir)

@@ -510,7 +510,7 @@ class LiveBridge:
             self._stop.set()
 
     def request_stop(self) -> None:
-        """Safe from a signal handler: only sets a flag."""
+        """Safe from any thread; not from a signal handler (an Event takes a lock: LiveSession.on_signal)."""
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:

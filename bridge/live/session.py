@@ -78,10 +78,16 @@ class LiveSession:
         self._stop_requested = False
 
     def request_stop(self, *_: object) -> None:
-        """Safe from a signal handler and from any thread: only sets flags."""
+        """From any thread but from a signal handler (see on_signal): stop the session."""
         self._stop_requested = True
         if self.bridge is not None:
             self.bridge.request_stop()
+
+    def on_signal(self, *_: object) -> None:
+        """The stop signals' handler: sets a flag only, which `run` acts on within NOTICE_SECONDS. A handler runs
+        in the main thread between two bytecodes, possibly while that thread holds the lock of the event it
+        waits on, so it must take no lock (setting that event from here deadlocked)."""
+        self._stop_requested = True
 
     def attach(self, bridge: LiveBridge) -> LiveBridge:
         """The session's bridge, told of any stop requested before it existed (an input relay that ended)."""
@@ -125,8 +131,9 @@ class LiveSession:
                 reader.start()
             if learn:
                 self.learner.start(self.bridge.controls)
-            while not self.bridge.wait(timeout=NOTICE_SECONDS):
+            while not self.bridge.wait(timeout=NOTICE_SECONDS) and not self._stop_requested:
                 self.pass_on()
+            self.bridge.request_stop()
         finally:
             self.learner.end()  # stopping mid-round keeps what was learnt
             self.pass_on()
@@ -237,7 +244,7 @@ def session(config: Config, engines: Sequence[Engine], paths: Sequence[Path], *,
                 # rtmidi reports nothing when the JACK server stops; without this the bridge would run on, deaf and mute.
                 live.watch = open_jack_watch(bridge, p.client_name)
             for sig in stop_signals:
-                handlers[sig] = signal.signal(sig, live.request_stop)
+                handlers[sig] = signal.signal(sig, live.on_signal)
             live.jack_realtime = None if live.watch is None else live.watch.server_realtime
             bridge.start(ordinary_because=ordinary_under_jack(live.jack_realtime) if jack else "")
             live.opened = time.perf_counter()

@@ -35,7 +35,7 @@ def test_an_exception_in_the_block_still_ends_every_note_closes_the_ports_and_sa
     try:
         with pytest.raises(RuntimeError, match="the caller failed"):
             with session(config, [], []) as live:
-                assert signal.getsignal(signal.SIGTERM) == live.request_stop
+                assert signal.getsignal(signal.SIGTERM) == live.on_signal
                 daw = DumpDawClient(config.ports.input_name, config.ports.output_name)
                 daw.send(mido.Message("note_on", note=60, velocity=100))  # a note held when the caller fails
                 got += [s.msg for s in daw.collect(count=1, timeout=5.0)]
