@@ -1,0 +1,78 @@
+"""The band's chord: a causal estimate from the notes heard, decided on beats.
+
+Which notes count is the chord source: "tune" (every note the player plays: the chord stays while the notes on the
+beat fit it, else the best template over this beat and, at a third of the weight, the beat before), "split" (notes
+below a split point, arranger-keyboard style) or "channel" (a chord track on one channel): with those two the chord
+is the template match of the keys held, and the previous chord stays while none is held or none is recognised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sideman.bridge.band.grid import TEMPLATES, estimate_chord
+
+SOURCES = ("tune", "split", "channel")
+_PAST = 1.0 / 3.0  # weight of the previous beat's notes in the tune's chord
+
+
+class ChordFollower:
+    def __init__(self, source: str = "tune", split_point: int = 60, channel: int | None = None) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"chord source must be one of {', '.join(SOURCES)}, got {source!r}")
+        self.source = source
+        self.split_point = split_point
+        self.channel = channel
+        self.chord: int | None = None
+        self._beat = np.zeros(12, np.float32)  # pitch classes struck in the current beat
+        self._past = np.zeros(12, np.float32)
+        self._held: dict[int, int] = {}  # (channel * 128 + note) -> note, of the keys that count
+        self._on_beat = np.zeros(12, np.float32)  # struck since the last tick
+
+    def counts(self, note: int, channel: int) -> bool:
+        if self.source == "split":
+            return note < self.split_point
+        if self.source == "channel":
+            return channel == self.channel
+        return True
+
+    def note_on(self, note: int, channel: int) -> None:
+        if not self.counts(note, channel):
+            return
+        self._held[channel * 128 + note] = note
+        self._beat[note % 12] += 1.0
+        self._on_beat[note % 12] += 1.0
+
+    def note_off(self, note: int, channel: int) -> None:
+        self._held.pop(channel * 128 + note, None)
+
+    def held_classes(self) -> np.ndarray:
+        w = np.zeros(12, np.float32)
+        for note in self._held.values():
+            w[note % 12] += 1.0
+        return w
+
+    def tick(self, on_beat: bool) -> bool:
+        """Update at a tick (after its messages); the chord changes only on a beat. True if it changed."""
+        before = self.chord
+        if on_beat:
+            if self.source == "tune":
+                now = self._on_beat + self.held_classes()
+                fits = self.chord is not None and not (now * (1.0 - TEMPLATES[self.chord])).any()
+                if not fits and now.any():
+                    self.chord = estimate_chord(self._beat + now + _PAST * self._past)
+                self._past = self._beat + now
+                self._beat = np.zeros(12, np.float32)
+            else:
+                found = estimate_chord(self.held_classes())
+                if found is not None:
+                    self.chord = found
+        self._on_beat[:] = 0.0
+        return self.chord != before
+
+    def reset(self) -> None:
+        self.chord = None
+        self._beat[:] = 0.0
+        self._past[:] = 0.0
+        self._on_beat[:] = 0.0
+        self._held.clear()
