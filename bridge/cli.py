@@ -51,6 +51,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clock", choices=("auto", "midi", "internal"), help="follow the DAW's MIDI clock, use Sideman's own, or auto (default)")
     p.add_argument("--tempo", type=float, metavar="BPM", help="tempo of the internal clock")
     p.add_argument("--no-engine", action="store_true", help="no accompaniment: a plain thru bridge")
+    p.add_argument("--style", choices=("chorale", "band"), help="four-part chorale, or a band's bass and comping ([band]; Program Change 2.. then picks the models)")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--quiet", action="store_true", help="no status line (for running as a background service)")
     p.add_argument("--log-file", metavar="PATH", help="write log lines to this file instead of stderr")
@@ -65,6 +66,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(flag("config")).with_flags(
         ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
         bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None},
+        engine={"style": flag("style")},
         recording={"enabled": False if flag("no_record") else None},
         status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
     )

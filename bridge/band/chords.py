@@ -1,7 +1,7 @@
 """The band's chord: a causal estimate from the notes heard, decided on beats.
 
 Which notes count is the chord source: "tune" (every note the player plays: the chord stays while the notes on the
-beat fit it, else the best template over this beat and, at a third of the weight, the beat before), "split" (notes
+beat fit it, else the best template over this beat and, a little, the beat before), "split" (notes
 below a split point, arranger-keyboard style) or "channel" (a chord track on one channel): with those two the chord
 is the template match of the keys held, and the previous chord stays while none is held or none is recognised.
 """
@@ -13,7 +13,9 @@ import numpy as np
 from sideman.bridge.band.grid import TEMPLATES, estimate_chord
 
 SOURCES = ("tune", "split", "channel")
-_PAST = 1.0 / 3.0  # weight of the previous beat's notes in the tune's chord
+_PAST = 0.1  # weight of the previous beat's notes in the tune's chord
+_CONTEXT = 0.15  # weight of the tune's recent pitch classes: a chord whose tones the tune uses fits its key
+_CONTEXT_DECAY = 0.9  # per beat: the context remembers about the last two bars
 
 
 class ChordFollower:
@@ -26,6 +28,7 @@ class ChordFollower:
         self.chord: int | None = None
         self._beat = np.zeros(12, np.float32)  # pitch classes struck in the current beat
         self._past = np.zeros(12, np.float32)
+        self._context = np.zeros(12, np.float32)
         self._held: dict[int, int] = {}  # (channel * 128 + note) -> note, of the keys that count
         self._on_beat = np.zeros(12, np.float32)  # struck since the last tick
 
@@ -60,8 +63,11 @@ class ChordFollower:
                 now = self._on_beat + self.held_classes()
                 fits = self.chord is not None and not (now * (1.0 - TEMPLATES[self.chord])).any()
                 if not fits and now.any():
-                    self.chord = estimate_chord(self._beat + now + _PAST * self._past)
+                    context = self._context / max(1.0, float(self._context.sum()))
+                    heard = self._beat + now + _PAST * self._past
+                    self.chord = estimate_chord(heard / float(heard.sum()) + _CONTEXT * context)
                 self._past = self._beat + now
+                self._context = _CONTEXT_DECAY * self._context + self._past
                 self._beat = np.zeros(12, np.float32)
             else:
                 found = estimate_chord(self.held_classes())
@@ -74,5 +80,6 @@ class ChordFollower:
         self.chord = None
         self._beat[:] = 0.0
         self._past[:] = 0.0
+        self._context[:] = 0.0
         self._on_beat[:] = 0.0
         self._held.clear()

@@ -27,7 +27,7 @@ PASSING = 2  # the bass's passing tone: a step above the root (in both major and
 TEMPLATES = np.array([[1.0 if (pc - root) % 12 in _TONES[q] else 0.0 for pc in range(12)]
                       for q in QUALITIES for root in range(12)], np.float32)  # [48, 12], index q * 12 + root
 # A plain triad wins a tie against a seventh or diminished chord: it is the likelier reading of few notes.
-_PRIOR = np.repeat(np.array([0.1, 0.08, 0.0, -0.05], np.float32), 12)
+_PRIOR = np.repeat(np.array([0.1, 0.08, -0.1, -0.15], np.float32), 12)
 
 
 def chord_index(root: int, quality: str) -> int:
@@ -40,14 +40,15 @@ def chord_of(index: int) -> tuple[int, str]:
 
 def estimate_chord(weights: np.ndarray) -> int | None:
     """The chord (index) whose tones best cover the pitch-class weights [12]: tones heard count, tones outside cost
-    half as much, and a missing chord tone costs a little; None if nothing was heard."""
+    half as much, a missing chord tone costs a little, and a heard root helps; None if nothing was heard."""
     total = float(weights.sum())
     if total <= 0.0:
         return None
     w = weights / total
     inside = TEMPLATES @ w
     missing = (TEMPLATES * (w[None, :] <= 0.0)).sum(axis=1) / TEMPLATES.sum(axis=1)
-    score = inside - 0.5 * (1.0 - inside) - 0.2 * missing + _PRIOR * 0.1
+    root_heard = np.tile(w, len(QUALITIES))  # the note heard most is likelier the root than another tone
+    score = inside - 0.5 * (1.0 - inside) - 0.2 * missing + 0.1 * root_heard + _PRIOR
     return int(np.argmax(score))
 
 
@@ -81,17 +82,18 @@ def bar_cells(beats_per_bar: int) -> int:
 
 
 def binarise(probs: np.ndarray, beats_per_bar: int, threshold: float = 0.5) -> np.ndarray:
-    """A playable grid from decoder probabilities [CELLS, SLOTS, 2]: one bass slot at a time, a start only where the
-    slot sounds, nothing past the bar's cells."""
+    """A playable grid from decoder probabilities [CELLS, SLOTS, 2]: the bass sounds (starts) where its slots together
+    are likely to sound (start), on its likeliest slot, being one voice; a comping slot where it is likely itself; a
+    start only where the slot sounds, and wherever a slot begins to sound; nothing past the bar's cells."""
     p = np.asarray(probs, np.float32).reshape(GRID_SHAPE)
     grid = (p > threshold).astype(np.uint8)
-    bass = p[:, :N_BASS, SOUND]
-    keep = np.argmax(bass, axis=1)
-    mask = np.zeros_like(bass, dtype=np.uint8)
-    mask[np.arange(CELLS), keep] = 1
-    grid[:, :N_BASS, :] *= mask[:, :, None]
+    bass = p[:, :N_BASS, :]
+    cells = np.arange(CELLS)
+    keep = np.argmax(bass[:, :, SOUND], axis=1)
+    grid[:, :N_BASS, :] = 0
+    grid[cells, keep, SOUND] = bass[:, :, SOUND].sum(axis=1) > threshold
+    grid[cells, keep, ONSET] = bass[:, :, ONSET].sum(axis=1) > threshold
     grid[:, :, ONSET] &= grid[:, :, SOUND]
-    # A slot that starts sounding without a start in the previous cell starts here.
     starts = grid[:, :, SOUND] & (1 - np.vstack([np.zeros((1, SLOTS), np.uint8), grid[:-1, :, SOUND]]))
     grid[:, :, ONSET] |= starts
     grid[bar_cells(beats_per_bar):] = 0

@@ -26,8 +26,9 @@ import mido
 from sideman.bridge.config import BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.core.listening import Listener, PitchClassTables
-from sideman.bridge.engines import ASSETS, engine_settings, load_model, model_paths, suggested_channels
-from sideman.bridge.errors import MidiFileError
+from sideman.bridge.engines import (ASSETS, band_settings, engine_settings, load_band_decoder, load_model, make_engine,
+                                    model_paths, suggested_channels)
+from sideman.bridge.errors import ConfigError, MidiFileError
 from sideman.bridge.midi import is_note_on
 from sideman.bridge.offline import audio
 from sideman.bridge.offline.midi_input import MAX_EVENTS, MAX_FILE_BYTES, Melody, TempoMap, read_melody
@@ -143,7 +144,7 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
-    engine = Engine(model, settings, listener, tables)
+    engine = make_engine(model, settings, listener, tables)
     engine.reset()
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
     steps: list[StepInfo | None] = []
@@ -219,12 +220,19 @@ def _config(args: argparse.Namespace) -> Config:
     picked, so no input channel filters it."""
     return load_config(args.config).with_flags(
         bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
-        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy},
+        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy, "style": args.style},
+        band={"knob": args.style_knob},
     )
 
 
 def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings]:
-    """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it)."""
+    """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it).
+    The band style: its pattern decoder and BandSettings."""
+    if config.engine.style == "band":
+        if prompt is not None:
+            raise ConfigError("--prompt: prompts set the chorale style's parts; leave it out with --style band")
+        decoder = load_band_decoder(config)
+        return decoder, band_settings(config, list(decoder.anchors))
     model = load_model(model_paths(config)[0])
     if prompt is not None:
         names = model.contract.part_names
@@ -241,6 +249,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, help="sampling temperature (default from config: 0.7, as `sideman run`)")
     p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"),
                    help="which of several held notes is the melody (default from config: highest)")
+    p.add_argument("--style", choices=("chorale", "band"), help="four-part chorale, or a band's bass and comping (default from config: chorale)")
+    p.add_argument("--style-knob", type=float, metavar="X", help="band style: 0..1 from the first [band] anchor to the second (default from config: 0)")
 
 
 def add_accompany_arguments(p: argparse.ArgumentParser) -> None:

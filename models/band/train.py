@@ -70,14 +70,17 @@ def evaluate(model: PatternVAE, bars: Bars) -> dict:
 
 @torch.no_grad()
 def anchors(model: PatternVAE, bars: Bars) -> dict[str, dict]:
-    """Each style's mean posterior latent over the bars its rule matches, and how many matched."""
+    """Each style's anchor: the posterior mean of the matching bar nearest to the matching bars' mean latent (a real
+    pattern, where the decoder is sure; the mean itself may fall between patterns), and how many matched."""
     grid, meter = tensors(bars)
     mu, _ = model.encode(grid, meter)
     out = {}
     for name, rule in STYLES.items():
         hits = np.array([rule(g, int(b)) for g, b in zip(bars.grids, bars.beats)])
         if hits.any():
-            out[name] = {"z": [round(float(x), 5) for x in mu[torch.from_numpy(hits)].mean(0)], "bars": int(hits.sum()),
+            zs = mu[torch.from_numpy(hits)]
+            medoid = zs[int(torch.argmin((zs - zs.mean(0)).norm(dim=1)))]
+            out[name] = {"z": [round(float(x), 5) for x in medoid], "bars": int(hits.sum()),
                          "meter": int(np.bincount(bars.beats[hits]).argmax())}
     return out
 
@@ -103,11 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--split", default="valid", help="the held-out split to report (valid while choosing, test once)")
+    p.add_argument("--init", metavar="CKPT", help="start from this checkpoint's weights (--epochs 0: only measure it)")
     p.add_argument("--out", default="models/default/band-vae.pt")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     train_bars, held = load_bars("train"), load_bars(args.split)
     model = PatternVAE(VAEConfig(latent=args.latent))
+    if args.init:
+        saved = torch.load(args.init, map_location="cpu", weights_only=False)
+        model = PatternVAE(VAEConfig(**saved["config"]))
+        model.load_state_dict(saved["state"])
     train(model, train_bars, args.epochs, seed=args.seed, log=lambda s: print(s, file=sys.stderr))
     model.eval()
     found = anchors(model, train_bars)
