@@ -95,6 +95,7 @@ class BandConfig:
     chords: str = _choice("tune", ("tune", "split", "channel"))
     split_point: int = _ranged(60, 1, 127)
     chord_channel: int = _ranged(16, 1, 16)
+    avoid_clashes: bool = True
 
     def problem(self) -> str | None:
         """A rule across keys: two channels, two anchors, ranges of at least an octave."""

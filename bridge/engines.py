@@ -136,7 +136,8 @@ def band_settings(config: Config, anchors: Sequence[str]) -> BandSettings:
         bass_range=tuple(b.bass_range), comp_range=tuple(b.comp_range), anchors=tuple(b.anchors), knob=b.knob,
         variations=b.variations, temperature=e.temperature, chord_source=b.chords, split_point=b.split_point,
         chord_channel=b.chord_channel - 1, part_velocity_scale=tuple(b.velocity_scale), seed=e.seed,
-        muted_parts=tuple(k for k, name in enumerate(("bass", "comping")) if name in config.parts.mute))
+        muted_parts=tuple(k for k, name in enumerate(("bass", "comping")) if name in config.parts.mute),
+        avoid_clashes=b.avoid_clashes)
 
 
 def make_engine(model, settings, listener=None, tables=None) -> Engine | BandEngine:

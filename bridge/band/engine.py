@@ -20,6 +20,10 @@ from sideman.bridge.band.style import slerp
 from sideman.bridge.core.engine import StepInfo
 
 ALL_NOTES_OFF = 123
+# Intervals (semitones, mod 12) a band note may not form with the tune note sounding: seconds, tritone, sevenths;
+# the bass also avoids the fourth below the tune (it sounds as a dissonance over the bass).
+CLASHES = frozenset((1, 2, 6, 10, 11))
+BASS_CLASHES = CLASHES | {5}
 PARTS = ("bass", "comping")
 
 
@@ -48,6 +52,7 @@ class BandSettings:
     part_velocity_scale: tuple[float, float] = (0.85, 0.65)
     seed: int = 0
     muted_parts: tuple[int, ...] = ()
+    avoid_clashes: bool = True  # the tune note is a fact: a comping note clashing with it rests, the bass moves
 
     def validate(self, anchors: dict[str, np.ndarray]) -> None:
         """Raise ValueError naming the first bad field."""
@@ -86,6 +91,7 @@ class BandEngine:
         self._enabled = True
         self._muted = [k in settings.muted_parts for k in range(2)]
         self._velocity = 80
+        self._tune: dict[int, int] = {}  # (channel * 128 + note) -> note, the tune's keys held
         self._sounding: list[dict[int, int]] = [{}, {}]  # part -> slot -> pitch sounding
         self._patterns: dict[int, np.ndarray] = {}  # beats (3 or 4) -> [variations, CELLS, SLOTS, 2]
         self._decode()
@@ -141,8 +147,11 @@ class BandEngine:
         if msg.type == "note_on" and msg.velocity > 0:
             self._velocity = msg.velocity
             self._chords.note_on(msg.note, msg.channel)
+            if listens and not self._chords_only(msg.note, msg.channel):
+                self._tune[msg.channel * 128 + msg.note] = msg.note
         else:
             self._chords.note_off(msg.note, msg.channel)
+            self._tune.pop(msg.channel * 128 + msg.note, None)
         return []
 
     def tick(self, step: int, t: float, step_seconds: float, beats_per_bar: int = 4) -> list[mido.Message]:
@@ -161,8 +170,19 @@ class BandEngine:
             return self._release_all()
         return self._play(self._bar[cell % CELLS], chord)
 
+    def _chords_only(self, note: int, channel: int) -> bool:
+        """A key that gives the chord and is not the tune (below the split point, or on the chord channel)."""
+        source = self._chords.source
+        return self._chords.counts(note, channel) if source in ("split", "channel") else False
+
+    def _clashes(self, pitch: int, part: int, tune: int | None) -> bool:
+        if tune is None or not self.settings.avoid_clashes:
+            return False
+        return (tune - pitch) % 12 in (BASS_CLASHES if part == 0 else CLASHES)
+
     def _play(self, cell: np.ndarray, chord: int) -> list[mido.Message]:
         root, quality = chord_of(chord)
+        tune = max(self._tune.values()) if self._tune else None
         out: list[mido.Message] = []
         for part in range(2):
             slots = range(N_BASS) if part == 0 else range(N_BASS, SLOTS)
@@ -172,6 +192,12 @@ class BandEngine:
                 if not cell[slot, SOUND]:
                     continue
                 pitch = self._pitch(part, slot, root, quality)
+                if self._clashes(pitch, part, tune):
+                    if part == 1:
+                        continue
+                    # The bass moves to the first chord tone (root, fifth, third) that does not clash, else the root.
+                    options = [self._pitch(0, s, root, quality) for s in (0, 2, 1)]
+                    pitch = next((p for p in options if not self._clashes(p, 0, tune)), options[0])
                 if pitch in taken:
                     continue  # a doubled chord tone is one key
                 taken.add(pitch)
@@ -260,6 +286,7 @@ class BandEngine:
         """Note-offs for everything and All Notes Off on both band channels; forget the keys held."""
         out = self._release_all()
         self._chords.reset()
+        self._tune.clear()
         return out + [mido.Message("control_change", channel=c, control=ALL_NOTES_OFF, value=0)
                       for c in self.settings.part_channels]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import mido
 
 from sideman.bridge.config import BridgeConfig, Config, limits, load_config
-from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
+from sideman.bridge.core.engine import EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.core.listening import Listener, PitchClassTables
 from sideman.bridge.engines import (ASSETS, band_settings, engine_settings, load_band_decoder, load_model, make_engine,
                                     model_paths, suggested_channels)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sideman.bridge.band.grid import CELLS, GRID_SHAPE, N_BASS, ONSET, SOUND, chord_of, estimate_chord, slot_of
+from sideman.bridge.band.grid import GRID_SHAPE, N_BASS, ONSET, SOUND, chord_of, estimate_chord, slot_of
 
 DATA = Path("/work/shared/data/polyphonic")
 SETS = ("nottingham", "piano_midi", "musedata", "jsb_chorales")

@@ -91,6 +91,26 @@ def test_a_chord_change_mid_bar_repitches_held_notes_at_once():
     assert [(m.type, m.note % 12) for m in bass] == [("note_off", 0), ("note_on", 5)]
 
 
+@pytest.mark.parametrize("avoid", [True, False])
+def test_the_tune_note_is_a_fact(avoid):
+    # C major from the left hand (kept after its keys are up), then the tune holds D: the comping's E (a second) rests, G stays; the bass's held C (a seventh below
+    # D) moves to G at once.
+    engine = BandEngine(FakeDecoder(), BandSettings(part_channels=(1, 2), avoid_clashes=avoid, chord_source="split"))
+    for note in (48, 52, 55):
+        engine.handle(on(note), 0.0)
+    engine.tick(0, 0.0, 0.1, 4)
+    for note in (48, 52, 55):
+        engine.handle(off(note), 0.05)
+    engine.handle(on(74), 0.35)
+    out = engine.tick(4, 0.4, 0.1, 4)
+    comp = {m.note % 12 for m in out if m.channel == 2 and m.type == "note_on"}
+    bass = {m.note % 12 for m in out if m.channel == 1 and m.type == "note_on"}
+    if avoid:
+        assert comp == {7} and bass == {7}
+    else:
+        assert comp == {4, 7} and bass == set()
+
+
 @pytest.mark.parametrize("end", ["stop", "panic", "disable", "mute"])
 def test_no_stuck_notes(end):
     engine = BandEngine(FakeDecoder(), BandSettings(part_channels=(1, 2)))
