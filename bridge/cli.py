@@ -15,7 +15,7 @@ import time
 from typing import Callable, Sequence
 
 from sideman.bridge import __version__
-from sideman.bridge.config import API_CHOICES, Config, load_config
+from sideman.bridge.config import API_CHOICES, CONFIG_FLAG_HELP, Config, key_sources, load_config
 from sideman.bridge.errors import ConfigError, MissingDependencyError, SidemanError
 
 log = logging.getLogger("sideman")
@@ -43,7 +43,7 @@ def _add_port_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     _add_port_arguments(p)
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP)
     p.add_argument("--in", dest="connect_input", metavar="NAME", help="connect to an existing input port whose name contains NAME (loopMIDI, IAC, a keyboard) instead of creating 'Sideman In'")
     p.add_argument("--out", dest="connect_output", metavar="NAME", help="connect to an existing output port whose name contains NAME instead of creating 'Sideman Out'")
     p.add_argument("--thru", action=argparse.BooleanOptionalAction, default=None, help="also pass the notes you play through to the output (for setups without a DAW)")
@@ -55,10 +55,15 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--quiet", action="store_true", help="no status line (for running as a background service)")
     p.add_argument("--log-file", metavar="PATH", help="write log lines to this file instead of stderr")
+    p.add_argument("--learn", action="store_true", help="start by learning the controls: move each control when asked "
+                   "(Enter skips one, q ends); the CC map is saved to your config file (typing l and Enter while it "
+                   "runs does the same)")
+    p.add_argument("--prompt", metavar="TEXT", help="start with the settings these words ask for, e.g. \"slow, only bass\" "
+                   "(docs/prompts.md); flags given win; while it plays, type a line such as \"busier\" and Enter")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Defaults, then the user's file, then flags — each layer validated."""
+    """Defaults, then the user's own file, then the --config file, then flags — each layer validated."""
     def flag(name: str):
         return getattr(args, name, None)  # each command has its own flags
 
@@ -70,6 +75,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
         recording={"enabled": False if flag("no_record") else None},
         status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
     )
+
+
+def run_prompt(config: Config, text: str, part_names: tuple[str, ...], given: tuple[str, ...] = ()) -> Config:
+    """`config` with the settings `text` asks for (flags in `given` win); prints what was and was not applied."""
+    from sideman.bridge.prompt.apply import apply_prompt, current_settings
+    from sideman.bridge.prompt.parse import parse_prompt
+
+    config, lines = apply_prompt(config, parse_prompt(text, current_settings(config, part_names)), part_names, given=given)
+    for line in lines:
+        print(line, flush=True)
+    return config
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
@@ -90,7 +106,9 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sideman.bridge.engines import build_engines, model_paths
+    from sideman.bridge.live.learn import sources_text
     from sideman.bridge.live.session import session
+    from sideman.bridge.live.terminal import stdin_is_terminal
 
     started = time.perf_counter()
     config = config_from_args(args)
@@ -100,9 +118,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     # directory, checked once the ports are open: see sideman.bridge.live.session).
     paths = [] if args.no_engine else model_paths(config, args.model)
     engines = build_engines(config, paths)
+    if args.prompt and engines:
+        config = run_prompt(config, args.prompt, engines[0].contract.part_names, given=("tempo",) if args.tempo else ())
+        engines = build_engines(config, paths)
+    controls_from = sources_text(key_sources("controls", args.config))
+    keys = args.learn or stdin_is_terminal()  # answers to the learner come from stdin, a terminal or not
     with session(config, engines, paths, started=started) as live:
-        print(live.banner(__version__), flush=True)
-        live.run()
+        print(live.banner(__version__, controls_from, keys), flush=True)
+        live.run(learn=args.learn, keys=keys)
     print(live.farewell(), flush=True)
     live.raise_if_lost()
     return 0
@@ -127,7 +150,7 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str
 
     p = sub.add_parser("ports", help="list MIDI input and output ports")
     _add_port_arguments(p)
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults (Sideman's own port names are marked)")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP + " (Sideman's own port names are marked)")
     commands["ports"] = cmd_ports
     p = sub.add_parser("run", help="start the live bridge")
     _add_run_arguments(p)

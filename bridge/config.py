@@ -1,4 +1,7 @@
-"""Typed configuration: one frozen dataclass per concern, filled from defaults, a user TOML file and flags.
+"""Typed configuration: one frozen dataclass per concern, filled from defaults, TOML files and flags.
+
+The layers, lowest first: the dataclass defaults, the user's own file (user_config_path(), which
+`sideman run --learn` also writes), the file given with --config, the command's flags.
 
 The dataclass defaults below are the defaults; `config.toml` at the repository root documents every
 key with the same values (a test keeps the two identical). Validation is driven by each field's
@@ -9,6 +12,9 @@ A bad value raises ConfigError naming the file, the key, the value and what is a
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +23,8 @@ from typing import Any, Mapping, get_args, get_origin, get_type_hints
 from sideman.bridge.errors import ConfigError
 
 API_CHOICES = ("auto", "alsa", "jack", "coremidi", "windows")
+# Every command's --config help: what the file is laid over.
+CONFIG_FLAG_HELP = "a TOML file laid over the defaults and your own file (~/.config/sideman/sideman.toml, or under $XDG_CONFIG_HOME)"
 
 
 def _choice(default: str, choices: tuple[str, ...]) -> Any:
@@ -74,9 +82,9 @@ class EngineConfig:
     forbid_parallels: bool = True
     seed: int = _ranged(0, 0, 2**31 - 1)
     clash_strength: float = _ranged(8.0, 0.0, 100.0)
-    key_strength: float = _ranged(0.0, 0.0, 100.0)
-    chord_strength: float = _ranged(0.0, 0.0, 100.0)
-    listen_beats: int = _ranged(0, 0, 64)
+    key_strength: float = _ranged(3.0, 0.0, 100.0)
+    chord_strength: float = _ranged(2.0, 0.0, 100.0)
+    listen_beats: int = _ranged(4, 0, 64)
     style: str = _choice("chorale", ("chorale", "band"))
 
 
@@ -117,12 +125,27 @@ class ControlsConfig:
     panic: int = _ranged(26, -1, 127)
     style_knob: int = _ranged(27, -1, 127)
 
+    def slots(self) -> list[tuple[str, int | None, int]]:
+        """Every control as (key, index in a list key or None, CC number), in the order of the keys."""
+        out: list[tuple[str, int | None, int]] = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out += [(f.name, i, cc) for i, cc in enumerate(value)] if isinstance(value, tuple) else [(f.name, None, value)]
+        return out
+
+    def with_slot(self, key: str, index: int | None, cc: int) -> "ControlsConfig":
+        """A copy with one control's CC number changed."""
+        if index is None:
+            return dataclasses.replace(self, **{key: cc})
+        items = list(getattr(self, key))
+        items[index] = cc
+        return dataclasses.replace(self, **{key: tuple(items)})
+
     def problem(self) -> str | None:
         """The first two controls given one CC number, else None (a number must mean one thing)."""
         owner: dict[int, str] = {}
-        named = [("temperature", self.temperature), ("accompaniment", self.accompaniment)]
-        named += [(f"mute_parts #{i + 1}", cc) for i, cc in enumerate(self.mute_parts)] + [("panic", self.panic), ("style_knob", self.style_knob)]
-        for name, cc in named:
+        for key, index, cc in self.slots():
+            name = key if index is None else f"{key} #{index + 1}"
             if cc < 0:
                 continue
             if cc in owner:
@@ -274,11 +297,21 @@ def config_from_mapping(doc: Mapping[str, Any], source: str, base: Config | None
     return dataclasses.replace(base, **updates)
 
 
-def load_config(path: str | Path | None = None, base: Config | None = None) -> Config:
-    """Defaults, overlaid with the TOML file at `path` if given."""
-    if path is None:
-        return base or Config()
-    path = Path(path).expanduser()
+def user_config_path() -> Path | None:
+    """The user's own config file: $XDG_CONFIG_HOME/sideman/sideman.toml (an absolute XDG_CONFIG_HOME; else
+    ~/.config), or None when there is no home folder to find it in."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        root = Path(xdg)
+    else:
+        try:
+            root = Path.home() / ".config"
+        except RuntimeError:
+            return None
+    return root / "sideman" / "sideman.toml"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -286,15 +319,98 @@ def load_config(path: str | Path | None = None, base: Config | None = None) -> C
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.__class__.__name__}: {exc})") from None
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return config_from_mapping(doc, str(path), base)
+
+
+def config_layers(path: str | Path | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The TOML documents laid over the defaults, lowest first, each with its file's name: the user's own
+    file if there is one, then the file at `path` if given."""
+    layers = []
+    user = user_config_path()
+    if user is not None and user.is_file():
+        layers.append((str(user), _read_toml(user)))
+    if path is not None:
+        given = Path(path).expanduser()
+        layers.append((str(given), _read_toml(given)))
+    return layers
+
+
+def load_config(path: str | Path | None = None, base: Config | None = None) -> Config:
+    """Defaults (or `base`), overlaid with the user's own file, then with the TOML file at `path` if given."""
+    config = base or Config()
+    for source, doc in config_layers(path):
+        config = config_from_mapping(doc, source, config)
+    return config
+
+
+def key_sources(section: str, path: str | Path | None = None) -> dict[str, str]:
+    """Where each key of `section` comes from, as load_config(path) lays the files: the last file naming
+    it, else "defaults"."""
+    sources = {f.name: "defaults" for f in dataclasses.fields(getattr(Config(), section))}
+    for source, doc in config_layers(path):
+        table = doc.get(section)
+        for key in table if isinstance(table, Mapping) else ():
+            sources[key] = source
+    return sources
+
+
+def section_values(values: Any) -> dict[str, Any]:
+    """One section's keys as plain TOML-able values (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(values).items()}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+
+
+def _with_table(text: str, section: str, values: Mapping[str, Any]) -> str:
+    """`text` with its [section] table (header to the next header) replaced by `values`, or with one appended."""
+    table = [f"[{section}]\n"] + [f"{key} = {_toml_value(value)}\n" for key, value in values.items()]
+    lines = text.splitlines(keepends=True)
+    header = re.compile(rf"\s*\[\s*{re.escape(section)}\s*\]\s*(#.*)?$")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        gap = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
+        return text + gap + "".join(table)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    return "".join(lines[:start] + table + (["\n"] if end < len(lines) else []) + lines[end:])
+
+
+def save_user_section(section: str, values: Mapping[str, Any], path: Path | None = None) -> Path:
+    """Write `values` as the [section] table of the user's own file (or `path`), creating it if need be and
+    keeping every other table as it was, byte for byte; returns the file. ConfigError if it cannot."""
+    path = path or user_config_path()
+    if path is None:
+        raise ConfigError("no home folder to keep the user config file in: set HOME or XDG_CONFIG_HOME")
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    before = _read_toml(path) if text else {}
+    updated = _with_table(text, section, values)
+    try:
+        after = tomllib.loads(updated)
+    except tomllib.TOMLDecodeError:
+        after = None
+    # The rewrite must change that table and nothing else (a table spelled as dotted keys would not be found).
+    if after != {**before, section: dict(values)}:
+        raise ConfigError(f"{path}: cannot rewrite its [{section}] table (is it written as dotted keys or an inline "
+                          f"table?); write it as a [{section}] table, or remove it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        spare = path.with_name(path.name + ".tmp")
+        spare.write_text(updated, encoding="utf-8")
+        os.replace(spare, path)  # a crash mid-write must not leave half a file
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the user config file ({exc.strerror or exc})") from None
+    return path
 
 
 def config_to_toml_values(config: Config) -> dict[str, dict[str, Any]]:
     """The config as plain TOML-able values (tuples become lists), for comparison and display."""
-    return {
-        name: {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(config, name)).items()}
-        for name in (f.name for f in dataclasses.fields(Config))
-    }
+    return {name: section_values(getattr(config, name)) for name in (f.name for f in dataclasses.fields(Config))}

@@ -14,6 +14,8 @@ from sideman.bridge.config import Config
 from sideman.bridge.core.clock import PULSES_PER_QUARTER
 from sideman.bridge.core.engine import Engine, EngineSettings
 from sideman.bridge.core.harmony import HarmonyStrengths
+from sideman.bridge.core.key_profiles import ProfileListener, pitch_class_tables
+from sideman.bridge.core.listening import Listener, PitchClassTables
 from sideman.bridge.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -106,7 +108,7 @@ def build_engines(config: Config, paths: Sequence[Path]) -> list[Engine | BandEn
         engines.append(BandEngine(decoder, band_settings(config, list(decoder.anchors))))
     for path in paths:
         model = load_model(path)
-        engines.append(Engine(model, engine_settings(config, model.contract)))
+        engines.append(Engine(model, engine_settings(config, model.contract), *hearing_for(model.contract)))
     return engines
 
 
@@ -145,3 +147,8 @@ def make_engine(model, settings, listener=None, tables=None) -> Engine | BandEng
     if isinstance(settings, BandSettings):
         return BandEngine(model, settings)
     return Engine(model, settings, listener, tables)
+
+
+def hearing_for(contract: Contract) -> tuple[Listener, PitchClassTables]:
+    """The key/chord listener an engine hears with, and the pitch classes of its classes."""
+    return ProfileListener(contract.steps_per_beat), pitch_class_tables()

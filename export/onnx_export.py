@@ -230,6 +230,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, com
 
     checkpoint = Path(checkpoint)
     net, meta = load_checkpoint(checkpoint)
+    if net.cfg.encoder:
+        raise CheckpointError(f"{checkpoint}: an offline teacher (it reads the whole tune) cannot run live; "
+                              "export a student")
     sibling = checkpoint.with_name("evaluation-test.json")
     if evaluation is None and sibling.is_file():
         test = evaluation_summary(sibling, checkpoint)

@@ -22,6 +22,15 @@ FORMAT = "sideman-checkpoint"
 VERSION = 1
 
 
+def build_network(cfg: NetConfig) -> Any:
+    """The online ChoraleNet, or the offline TeacherNet when the config has an encoder."""
+    if cfg.encoder:
+        from sideman.models.teacher import TeacherNet
+
+        return TeacherNet(cfg)
+    return ChoraleNet(cfg)
+
+
 def save_checkpoint(path: str | os.PathLike[str], model: ChoraleNet, extra: dict[str, Any] | None = None) -> None:
     """Write atomically (temp file + rename) so an interrupted run never leaves a truncated checkpoint."""
     path = Path(path)
@@ -39,8 +48,9 @@ def save_checkpoint(path: str | os.PathLike[str], model: ChoraleNet, extra: dict
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[ChoraleNet, dict[str, Any]]:
-    """Load a checkpoint into a fresh ChoraleNet (eval mode); any defect raises a one-line CheckpointError."""
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """Load a checkpoint into a fresh network (eval mode; a TeacherNet if its config has an encoder);
+    any defect raises a one-line CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
@@ -55,7 +65,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[ChoraleNet, dict[str,
         raise CheckpointError(f"{path}: checkpoint version {doc.get('version')!r} is not supported")
     try:
         cfg = NetConfig.from_dict(doc["config"])
-        model = ChoraleNet(cfg)
+        model = build_network(cfg)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad network config ({exc})") from None
     try:
@@ -67,3 +77,25 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[ChoraleNet, dict[str,
     model.eval()
     meta = doc.get("meta", {})
     return model, meta if isinstance(meta, dict) else {}
+
+
+def warm_start(model: Any, path: str | os.PathLike[str]) -> list[str]:
+    """Copy the weights of the checkpoint at `path` into `model` wherever they fit: an online network's
+    weights into a teacher's step network, and a step GRU's input weights into a wider one (the extra
+    inputs, the teacher's tune encoding, start at zero weight, so the copy starts as the source does).
+    Returns the names of the parameters that kept their fresh initialisation."""
+    source, _ = load_checkpoint(path)
+    src = {k.removeprefix("net."): v for k, v in source.state_dict().items()}
+    fresh = []
+    with torch.no_grad():
+        for name, param in model.state_dict().items():
+            key = name.removeprefix("net.")
+            value = src.get(key)
+            if value is not None and value.shape == param.shape:
+                param.copy_(value)
+            elif value is not None and key.startswith("gru.weight_ih") and value.shape[0] == param.shape[0]:
+                param.zero_()
+                param[:, : value.shape[1]] = value
+            else:
+                fresh.append(name)
+    return fresh

@@ -169,6 +169,20 @@ def _looks_satb(parts: Sequence[Any]) -> bool:
     return all(a > b for a, b in zip(means, means[1:]))
 
 
+def satb_voices(parts: Sequence[Any]) -> list[Any] | None:
+    """The four sung voices of a score: its 4 parts if they look like S/A/T/B; in a larger score (voices
+    next to instruments), the one part per voice whose name's first word names that voice; else None."""
+    if len(parts) == 4:
+        return list(parts) if _looks_satb(parts) else None
+    chosen = []
+    for words in _SATB_WORDS:
+        named = [p for p in parts if (str(p.partName or p.id or "").strip().lower().split() or [""])[0] in words]
+        if len(named) != 1:
+            return None
+        chosen.append(named[0])
+    return chosen
+
+
 def _measure_grid(part: Any) -> list[tuple[float, float, float]]:
     """(offset, padding_left, bar_quarters) for each measure of `part`, in quarters."""
     from music21 import meter
@@ -229,7 +243,11 @@ def _voice_notes(part: Any, voice_index: int, notes_log: list[str], name: str) -
 
 def source_notes(score: Any) -> list[list[tuple[int, int, int]]]:
     """The notes of the four voices of a parsed score, for the round-trip test."""
-    return [_voice_notes(p, i, [], "") for i, p in enumerate(score.parts)]
+    return source_notes_of(score.parts)
+
+
+def source_notes_of(parts: Sequence[Any]) -> list[list[tuple[int, int, int]]]:
+    return [_voice_notes(p, i, [], "") for i, p in enumerate(parts)]
 
 
 def parse_piece(path: Path, notes_log: list[str] | None = None) -> Piece:
@@ -241,11 +259,12 @@ def parse_piece(path: Path, notes_log: list[str] | None = None) -> Piece:
         score = converter.parse(path)
     except Exception as exc:  # music21 raises many kinds on odd files; the reason is reported
         raise PieceError(f"unparsable ({type(exc).__name__})") from None
-    parts = list(getattr(score, "parts", []))
-    if len(parts) != 4:
-        raise PieceError(f"{len(parts)} parts, not 4")
-    if not _looks_satb(parts):
+    all_parts = list(getattr(score, "parts", []))
+    parts = satb_voices(all_parts)
+    if parts is None and len(all_parts) == 4:
         raise PieceError("4 parts that do not look like S/A/T/B")
+    if parts is None:
+        raise PieceError(f"{len(all_parts)} parts, not 4 named S/A/T/B")
     grid = _measure_grid(parts[0])
     if not grid:
         raise PieceError("no measures")
@@ -352,7 +371,7 @@ def _parse_all(paths: Sequence[Path], progress: bool) -> tuple[list[Piece], dict
 def _save(path: Path, pieces: list[Piece], report: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([len(p.tokens) for p in pieces], dtype=np.int64)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # several processes may build it
     np.savez_compressed(
         tmp,
         names=np.array([p.name for p in pieces], dtype=str),
@@ -427,9 +446,22 @@ def augmented(pieces: Sequence[Piece]) -> list[Piece]:
     return out
 
 
-def make_splits(pieces: Sequence[Piece]) -> dict[str, list[str]]:
+def make_splits(pieces: Sequence[Piece], keep: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Splits by melody group. With `keep` (the committed splits), every piece already in it stays where
+    it is and a new piece joins the split of a known piece of its tune group, so that no tune crosses
+    splits; only new pieces of new tunes are assigned by hash."""
     groups = group_pieces({p.name: melody_keys(p.tokens) for p in pieces})
-    return assign_splits(groups)
+    fresh = assign_splits(groups)
+    if keep is None:
+        return fresh
+    where = {n: s for s, names in keep.items() for n in names}
+    group_split = {groups[n]: where[n] for n in groups if n in where}
+    out = {s: list(names) for s, names in keep.items()}
+    for s, names in fresh.items():
+        for n in names:
+            if n not in where:
+                out[group_split.get(groups[n], s)].append(n)
+    return {s: sorted(v) for s, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,6 +471,8 @@ def make_splits(pieces: Sequence[Piece]) -> dict[str, list[str]]:
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-splits", action="store_true",
                         help="regroup the corpus by melody and rewrite models/splits/{train,valid,test}.txt")
+    parser.add_argument("--extend-splits", action="store_true",
+                        help="add newly usable pieces to models/splits, keeping every listed piece where it is")
     parser.add_argument("--refresh", action="store_true", help="re-parse the corpus even if cached")
     parser.add_argument("--verbose", action="store_true", help="list every dropped piece and chord note")
 
@@ -458,8 +492,8 @@ def cmd_data(args: argparse.Namespace) -> int:
             print(f"  {name}: {why}")
         for line in report["notes"]:
             print(f"  {line}")
-    if args.write_splits:
-        splits = make_splits(pieces)
+    if args.write_splits or args.extend_splits:
+        splits = make_splits(pieces, keep=read_splits() if args.extend_splits else None)
         SPLITS_DIR.mkdir(exist_ok=True)
         for s, names in splits.items():
             (SPLITS_DIR / f"{s}.txt").write_text("".join(n + "\n" for n in names))

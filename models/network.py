@@ -45,6 +45,9 @@ class NetConfig:
     decode_order: tuple[int, ...] = (2, 1, 0)  # indices into parts (alto=0, tenor=1, bass=2): bass first
     dropout: float = 0.2
     part_ranges: tuple[tuple[int, int], ...] = DEFAULT_PART_RANGES  # MIDI [low, high] per part, parts order
+    # 0: the online network the bridge runs. > 0: the offline teacher (models/teacher.py), whose step GRU
+    # also reads an encoding of the whole tune, 2 * `encoder` values per step.
+    encoder: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -75,6 +78,8 @@ class NetConfig:
             raise ValueError(f"{len(self.part_ranges)} part ranges for {self.n_parts} parts")
         if min(self.hidden, self.layers, self.embed, self.steps_per_beat, self.max_beats_in_bar) < 1:
             raise ValueError("hidden, layers, embed, steps_per_beat and max_beats_in_bar must be positive")
+        if self.encoder < 0:
+            raise ValueError("encoder must be >= 0")
 
 
 def allowed_mask(cfg: NetConfig, vocab: Vocab = Vocab()) -> Tensor:
@@ -125,7 +130,7 @@ class ChoraleNet(nn.Module):
         self.beat_embed = nn.Embedding(cfg.max_beats_in_bar, pos_e)
         self.in_drop = nn.Dropout(cfg.dropout)
         # Time-major, so that a step's input enters the ONNX GRU without a Transpose.
-        self.gru = nn.GRU(E * (2 + P) + 2 * pos_e, H, cfg.layers,
+        self.gru = nn.GRU(E * (2 + P) + 2 * pos_e + 2 * cfg.encoder, H, cfg.layers,
                           dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         self.out_drop = nn.Dropout(cfg.dropout)
         self.cond_embed = nn.Embedding(P * V, E)  # tokens chosen at t for earlier parts in decode order
@@ -198,10 +203,14 @@ class ChoraleNet(nn.Module):
         return logits, tokens
 
     def forward(self, lead: Tensor, prev_lead: Tensor, prev_parts: Tensor, position: Tensor,
-                parts_now: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Teacher-forced sequence form. Shapes: [B,T], [B,T], [B,T,P], [B,T,2], [B,T,P] -> [B,T,P,V], state."""
+                parts_now: Tensor, state: Tensor | None = None, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Teacher-forced sequence form. Shapes: [B,T], [B,T], [B,T,P], [B,T,2], [B,T,P] -> [B,T,P,V], state.
+        `context` [B,T,2*encoder] is the teacher's encoding of the whole tune (None for the online network)."""
         raw = torch.cat([lead[..., None], prev_lead[..., None], prev_parts, position], dim=-1)
-        x = self.in_drop(self._inputs(raw))
+        x = self._inputs(raw)
+        if context is not None:
+            x = torch.cat([x, context], dim=-1)
+        x = self.in_drop(x)
         if state is None:
             state = self.initial_state(lead.shape[0]).to(x.device)
         y, state_out = self.gru(x.transpose(0, 1), state)

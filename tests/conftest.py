@@ -1,6 +1,7 @@
 """Shared fixtures. Tests that need a running JACK server take `jack_server`: without one they skip, and
 under CI=true they fail instead (CI must run them). They live in tests/bridge/live/jack/, whose conftest
-marks them `jack` and says when one ran again.
+marks them `jack` and says when one ran again. Every test runs with an empty config home of its own
+(XDG_CONFIG_HOME): the tester's own sideman.toml must not change what a test sees.
 """
 
 from __future__ import annotations
@@ -10,6 +11,13 @@ import os
 import pytest
 
 from tests.bridge.live.jack.helpers import jack_running
+
+
+@pytest.fixture(scope="session", autouse=True)
+def empty_config_home(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "bridge.offline": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core", "bridge.band",
                        "bridge.engines", "bridge.prompt"},
     "bridge.live": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core", "bridge.band",
-                    "bridge.recording", "bridge.engines", "bridge.live.jack"},
+                    "bridge.recording", "bridge.engines", "bridge.live.jack", "bridge.prompt"},
     "bridge.live.jack": {"bridge.errors", "bridge.midi", "bridge.live"},
     "bridge.cli": {"bridge", "bridge.errors", "bridge.config", "bridge.live", "bridge.engines", "bridge.listen", "bridge.offline",
                    "bridge.prompt"},

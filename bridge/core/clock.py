@@ -139,6 +139,14 @@ class InternalClock:
     def next_tick_time(self) -> float | None:
         return self._t0 + self.next_step * self.step_seconds if self.running else None
 
+    def set_bpm(self, bpm: float) -> None:
+        """A new tempo from the next tick on: the tick already due keeps its time, later ones follow the new period."""
+        step_seconds = self.step_seconds * self.bpm / bpm
+        if self.running:
+            next_t = self._t0 + self.next_step * self.step_seconds
+            self._t0 = next_t - self.next_step * step_seconds
+        self.step_seconds, self.bpm = step_seconds, bpm
+
     def due(self, now: float) -> Tick | None:
         """The next tick if its time has come (at most one per call: the caller loops)."""
         if not self.running:

@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -21,9 +22,10 @@ import numpy as np
 
 from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, NOT_THRU, PEDAL_DOWN, PERCUSSION_CHANNEL, SONG_POSITION, SUSTAIN, TRANSPORT
 from sideman.bridge.core.clock import InternalClock, MidiClockFollower, Tick, Transport
-from sideman.bridge.config import Config
+from sideman.bridge.config import Config, ControlsConfig
 from sideman.bridge.core.engine import Engine, handled_before_tick
 from sideman.bridge.live.inbox import Inbox, Received
+from sideman.bridge.live.learn import NEVER_LEARNT, Learner
 from sideman.bridge.core.notes import NoteTracker
 from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.ports import InputPort, OutputPort, SilencingOutput
@@ -85,9 +87,10 @@ class LiveBridge:
 
     def __init__(self, config: Config, inbox: Inbox, output: OutputPort, engines: Sequence[Engine] = (),
                  recorder=None, now: Callable[[], float] = time.perf_counter, *, input_port: InputPort | None = None,
-                 on_cause: Callable[[Received | Tick], None] | None = None) -> None:
+                 on_cause: Callable[[Received | Tick], None] | None = None, learner: Learner | None = None) -> None:
         """`input_port` delivers into `inbox` (close() closes it first); `on_cause(event)`, for meters, is
-        called with each received message before it is handled and each tick before it is answered."""
+        called with each received message before it is handled and each tick before it is answered;
+        `learner`, while it runs a round, gets the control changes instead of the controls."""
         self.config = config
         self.inbox = inbox
         self.output = output if isinstance(output, SilencingOutput) else SilencingOutput(output)
@@ -106,16 +109,10 @@ class LiveBridge:
         self._last_input_t = 0.0
         self.input_notes = NoteTracker()  # what the musician holds (idle detection for the internal clock)
         self.hushed = False  # after panic or the player's All Notes Off: no part plays until the player does
-        controls = config.controls
-        self._cc_actions: dict[int, Callable[[int, float], None]] = {}
-        for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
-                           (controls.panic, self._cc_panic), (controls.style_knob, self._cc_style_knob)):
-            if cc >= 0:
-                self._cc_actions[cc] = action
-        for part, cc in enumerate(controls.mute_parts):
-            if cc >= 0:
-                self._cc_actions[cc] = lambda value, t, part=part: self._send(self.engine.set_muted(part, value >= PEDAL_DOWN), t) if self.engines else None
+        self.learner = learner
+        self.use_controls(config.controls)
         self._stop = threading.Event()
+        self._calls: deque[Callable[[], None]] = deque()  # run on the engine thread (call_soon)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # close() may race the engine thread's last send
         self._closed = False
@@ -125,6 +122,20 @@ class LiveBridge:
         # How the engine thread is scheduled: "realtime priority N" or "ordinary (why)"; set by start().
         self.scheduling = "not started"
         self._scheduled = threading.Event()
+
+    def use_controls(self, controls: ControlsConfig) -> None:
+        """Answer the CC numbers of `controls` from now on. Safe from any thread: the table is built whole,
+        then swapped in at once, and never changed after."""
+        actions: dict[int, Callable[[int, float], None]] = {}
+        for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
+                           (controls.panic, self._cc_panic), (controls.style_knob, self._cc_style_knob)):
+            if cc >= 0:
+                actions[cc] = action
+        for part, cc in enumerate(controls.mute_parts):
+            if cc >= 0:
+                actions[cc] = lambda value, t, part=part: self._send(self.engine.set_muted(part, value >= PEDAL_DOWN), t) if self.engines else None
+        self._cc_actions = actions
+        self.controls = controls
 
     @property
     def engine(self) -> Engine:
@@ -196,9 +207,16 @@ class LiveBridge:
             self._malformed(data)
             return
         listening = self._listening_to(msg)  # once per message: the checks below all need it
-        if msg.type == "control_change" and msg.control in self._cc_actions and listening:
-            self._cc_actions[msg.control](msg.value, t)
-            return
+        if msg.type == "control_change" and listening:
+            if self._learning() and msg.control not in NEVER_LEARNT:
+                learnt = self.learner.feed(msg.channel, msg.control, msg.value, t)  # type: ignore[union-attr]
+                if learnt is not None:
+                    self.use_controls(learnt)
+                return  # a control being learnt must not also do what it did before
+            action = self._cc_actions.get(msg.control)  # one read: another thread may swap the table
+            if action is not None:
+                action(msg.value, t)
+                return
         if msg.type == "control_change" and msg.control in (ALL_NOTES_OFF, ALL_SOUND_OFF) and listening:
             self._silence_all(t)  # and it goes on to thru below, for the player's own synth
         if msg.type == "program_change" and listening and len(self.engines) > 1:
@@ -232,8 +250,11 @@ class LiveBridge:
         if kind == 0x80 or kind == 0x90:
             return True
         if kind == 0xB0:
-            return raw[1] in (SUSTAIN, ALL_NOTES_OFF, ALL_SOUND_OFF) or raw[1] in self._cc_actions
+            return raw[1] in (SUSTAIN, ALL_NOTES_OFF, ALL_SOUND_OFF) or raw[1] in self._cc_actions or self._learning()
         return kind == 0xC0
+
+    def _learning(self) -> bool:
+        return self.learner is not None and self.learner.active
 
     def _listening_to(self, msg: mido.Message) -> bool:
         """The configured channel; 0 = any but the drum channel (a kit is never a tune; input_channel = 10 asks for it)."""
@@ -379,7 +400,23 @@ class LiveBridge:
                 self.handle(received)
                 received = self.inbox.get_nowait()
             self.poll_clock(self.now())
+            while self._calls:
+                self._calls.popleft()()
 
+
+    def call_soon(self, change: Callable[[], None]) -> None:
+        """Run `change` on the engine thread at its next wake-up (within the loop's 50 ms). Safe from any thread."""
+        self._calls.append(change)
+
+    def set_tempo(self, bpm: float) -> None:
+        """The internal clock's tempo from its next tick on (engine thread)."""
+        self.internal.set_bpm(bpm)
+
+    def play_only(self, part_names: Sequence[str]) -> None:
+        """Mute every part not named, unmute the named ones (engine thread)."""
+        t = self.now()
+        for k, name in enumerate(self.engine.contract.part_names):
+            self._send(self.engine.set_muted(k, name not in part_names), t)
 
     def start(self, ordinary_because: str = "") -> None:
         """Start the engine thread, at the config's realtime priority unless `ordinary_because` says why it

@@ -1,6 +1,8 @@
 """One live session, as `sideman run` runs it: a context manager that opens everything in order and,
 however the session ends (a signal, a lost server or relay, an error, an exception), stops the bridge,
 silences and closes the ports, writes the recording, and puts the signal handlers back.
+While it runs, the main thread prints what the learner has to say and saves the maps it learns, and
+a terminal reader hands it the lines typed (`l` starts learning the controls).
 
 Kept apart from the CLI so tests and the live benchmark run sessions exactly as `sideman run` does.
 """
@@ -10,15 +12,17 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import signal
+import sys
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from sideman.bridge.config import Config
+from sideman.bridge.config import Config, ControlsConfig, save_user_section, section_values
 from sideman.bridge.core.engine import Engine
-from sideman.bridge.errors import EngineError, PortError
+from sideman.bridge.errors import ConfigError, EngineError, PortError
 from sideman.bridge.live.inbox import Inbox
+from sideman.bridge.live.learn import Learner, controls_text
 from sideman.bridge.live.loop import LiveBridge
 from sideman.bridge.live.ports import API_IDS, API_NAMES, OutputPort, RtMidiOutput, SilencingOutput, open_input, resolve_api
 from sideman.bridge.live.realtime import ordinary_under_jack
@@ -29,6 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("sideman")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+LEARN = ("l", "learn")  # the line that starts learning the controls
+# How often the main thread passes on what the learner says: often enough to feel like an answer.
+NOTICE_SECONDS = 0.1
 
 
 def open_recorder(config: Config, engines: Sequence[Engine], paths: Sequence[Path]):
@@ -52,8 +59,10 @@ def open_recorder(config: Config, engines: Sequence[Engine], paths: Sequence[Pat
 class LiveSession:
     """A running session: its bridge and JACK watch, what to tell the musician, and how it ended."""
 
-    def __init__(self, config: Config, api: int, paths: Sequence[Path], started: float) -> None:
+    def __init__(self, config: Config, api: int, paths: Sequence[Path], started: float,
+                 part_names: Sequence[str] = ()) -> None:
         self.config = config
+        self.learner = Learner(part_names)
         self.api = api
         self.paths = list(paths)
         self.started = started
@@ -62,6 +71,9 @@ class LiveSession:
         self.watch: JackWatch | None = None
         self.jack_realtime: bool | None = None  # whether the JACK server ran realtime, asked while the watch was open
         self.recording: Path | None = None  # the session's MIDI file, once the session has ended
+        self.saved_controls: Path | None = None  # where the last learnt map was saved
+        self.out = sys.stdout
+        self._redraws = False  # whether the status line redraws itself in place: lines go above it
         self._stop_requested = False
 
     def request_stop(self, *_: object) -> None:
@@ -77,32 +89,84 @@ class LiveSession:
             bridge.request_stop()
         return bridge
 
-    def banner(self, version: str) -> str:
-        """The lines `sideman run` (Sideman `version`) prints once the session runs."""
+    def banner(self, version: str, controls_from: str = "defaults", keys: bool = False) -> str:
+        """The lines `sideman run` (Sideman `version`) prints once the session runs; `controls_from`: where
+        the CC map comes from (sideman.bridge.live.learn.sources_text); `keys`: whether lines typed are read."""
         bridge, bridge_config = self.bridge, self.config.bridge
         models = ", ".join(path.name for path in self.paths) or "none (thru only)"
         lines = [f"Sideman {version}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "
                  f"({API_NAMES[self.api]}; model {models}; clock {bridge_config.clock}; thru {'on' if bridge_config.thru else 'off'}); "
                  f"engine thread {bridge.scheduling}; ports open after {(self.opened - self.started) * 1000:.0f} ms. Ctrl-C to stop."]
+        lines.append(f"Controls: {controls_text(bridge.controls, self.learner.part_names)} ({controls_from})"
+                     + ("; l and Enter learns them." if keys else "."))
         if bridge.recorder is not None:
             lines.append(f"Recording this session to {bridge.recorder.journal_path}")
         return "\n".join(lines)
 
-    def run(self) -> None:
-        """Until a stop is requested, with the status line unless [status] quiet."""
-        status = None
+    def run(self, learn: bool = False, keys: bool = False) -> None:
+        """Until a stop is requested, with the status line unless [status] quiet. `learn`: start by learning
+        the controls; `keys`: read lines typed on stdin (l learns, and answers the learner)."""
+        status = reader = None
         if not self.config.status.quiet:
             from sideman.bridge.live.status import StatusLine
 
             watch = self.watch
-            status = StatusLine(self.bridge, xruns=(lambda: watch.xruns) if watch is not None else None)
+            status = StatusLine(self.bridge, stream=self.out, xruns=(lambda: watch.xruns) if watch is not None else None)
             status.start()
+        self._redraws = status is not None and status.tty
         try:
-            while not self.bridge.wait(timeout=0.5):
-                pass
+            if keys:
+                from sideman.bridge.live.terminal import TerminalReader
+
+                reader = TerminalReader(self.on_line)
+                reader.start()
+            if learn:
+                self.learner.start(self.bridge.controls)
+            while not self.bridge.wait(timeout=NOTICE_SECONDS):
+                self.pass_on()
         finally:
+            self.learner.end()  # stopping mid-round keeps what was learnt
+            self.pass_on()
+            if reader is not None:
+                reader.stop()
             if status is not None:
                 status.stop()
+
+    def on_line(self, line: str) -> None:
+        """A line typed in the terminal (the reader's thread): an answer to the learner while it asks, else a command."""
+        if self.learner.active:
+            learnt = self.learner.answer(line)
+            if learnt is not None:
+                self.bridge.use_controls(learnt)
+        elif line.strip().lower() in LEARN:
+            self.learner.start(self.bridge.controls)
+        elif line.strip() and self.bridge is not None:
+            from sideman.bridge.live.typed import typed_line
+
+            change, said = typed_line(line, self.bridge)
+            if change is not None:
+                self.bridge.call_soon(change)
+            self.learner.notices.put(said)
+
+    def pass_on(self) -> None:
+        """Print what the learner said and save each map it learnt to the user's config file (main thread)."""
+        while not self.learner.notices.empty():
+            self.say(self.learner.notices.get())
+        while not self.learner.finished.empty():
+            self.save_controls(self.learner.finished.get())
+
+    def save_controls(self, controls: ControlsConfig) -> None:
+        try:
+            self.saved_controls = save_user_section("controls", section_values(controls))
+        except ConfigError as exc:
+            self.say(f"sideman: the learnt controls are in use but were not saved: {exc}")
+            return
+        self.say(f"Controls saved to {self.saved_controls}: in use now, and read at every start.")
+
+    def say(self, line: str) -> None:
+        """One line for the musician, above the status line when it redraws itself."""
+        self.out.write(("\r\x1b[2K" if self._redraws else "") + line + "\n")
+        self.out.flush()
 
     def farewell(self) -> str:
         """The lines `sideman run` prints once the session has ended."""
@@ -149,7 +213,7 @@ def session(config: Config, engines: Sequence[Engine], paths: Sequence[Path], *,
         from sideman.bridge.live.jack.names import check_client_name
 
         check_client_name(p.client_name)
-    live = LiveSession(config, api, paths, started)
+    live = LiveSession(config, api, paths, started, tuple(p.name for p in engines[0].contract.parts) if engines else ())
     inbox = Inbox(config.bridge.queue_capacity)
     # Each port closes on its way out even if the bridge never does (closing twice closes once).
     with ExitStack() as ports:
@@ -160,7 +224,8 @@ def session(config: Config, engines: Sequence[Engine], paths: Sequence[Path], *,
         # The recording opens only once both ports are open: a port error must leave neither an
         # empty session file nor a stray journal behind (nothing has been recorded yet).
         recorder = open_recorder(config, engines, paths)
-        bridge = live.attach(LiveBridge(config, inbox, output, engines, recorder, input_port=input_port, on_cause=on_cause))
+        bridge = live.attach(LiveBridge(config, inbox, output, engines, recorder, input_port=input_port, on_cause=on_cause,
+                                        learner=live.learner))
         handlers: dict[int, object] = {}
         try:
             if jack:

@@ -28,6 +28,9 @@ def status_text(bridge: LiveBridge, xruns: int = 0) -> str:
     if bridge.clock_source == "midi" and not running:
         head += " waiting for Start (or Continue)"  # the DAW's clock alone does not start the song
     parts = [head]
+    prompt = bridge.learner.prompt if bridge.learner is not None else None
+    if prompt:
+        parts.insert(0, prompt)  # first: it asks the musician to do something
     if bridge.engines:
         engine = bridge.engine
         contract = engine.contract

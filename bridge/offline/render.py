@@ -23,11 +23,11 @@ from pathlib import Path
 
 import mido
 
-from sideman.bridge.config import BridgeConfig, Config, limits, load_config
+from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.engine import EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.core.listening import Listener, PitchClassTables
-from sideman.bridge.engines import (ASSETS, band_settings, engine_settings, load_band_decoder, load_model, make_engine,
-                                    model_paths, suggested_channels)
+from sideman.bridge.engines import (ASSETS, band_settings, engine_settings, hearing_for, load_band_decoder, load_model,
+                                    make_engine, model_paths, suggested_channels)
 from sideman.bridge.errors import ConfigError, MidiFileError
 from sideman.bridge.midi import is_note_on
 from sideman.bridge.offline import audio
@@ -144,6 +144,8 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
+    if listener is None and tables is None and isinstance(settings, EngineSettings):
+        listener, tables = hearing_for(contract)
     engine = make_engine(model, settings, listener, tables)
     engine.reset()
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
@@ -216,7 +218,7 @@ def _part_notes(out: list[tuple[float, mido.Message]], channels: tuple[int, ...]
 # -- commands --------------------------------------------------------------------------------------
 
 def _config(args: argparse.Namespace) -> Config:
-    """The live road's config: defaults, --config, then these flags. The melody is what read_melody
+    """The live road's config: defaults, the user's own file, --config, then these flags. The melody is what read_melody
     picked, so no input channel filters it."""
     return load_config(args.config).with_flags(
         bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
@@ -243,7 +245,7 @@ def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults ([engine], [parts], [bridge] model, [audio])")
+    p.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP + " ([engine], [parts], [bridge] model, [audio])")
     p.add_argument("--model", metavar="PATH", help="ONNX model file (default from config: the shipped chorale model)")
     p.add_argument("--seed", type=int, help="random seed; the same seed gives the same file (default from config: 0)")
     p.add_argument("--temperature", type=float, help="sampling temperature (default from config: 0.7, as `sideman run`)")

@@ -13,7 +13,7 @@ from sideman.bridge.errors import ConfigError
 from sideman.bridge.prompt.settings import PromptSettings
 
 # What each setting becomes in the Config; settings not here are not used by any command yet.
-CONFIG_KEYS = {"temperature": ("engine", "temperature"), "parts": ("parts", "mute")}
+CONFIG_KEYS = {"temperature": ("engine", "temperature"), "parts": ("parts", "mute"), "tempo": ("bridge", "tempo")}
 KEY_NOT_USED = "key: not used yet"  # no engine setting locks the key yet
 
 

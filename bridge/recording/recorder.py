@@ -443,8 +443,10 @@ def recover(path: Path) -> list[Path]:
 
 
 def add_recover_arguments(parser: argparse.ArgumentParser) -> None:
+    from sideman.bridge.config import CONFIG_FLAG_HELP
+
     parser.add_argument("path", nargs="?", help="a .journal file or a folder of them (default: recording.directory from the config)")
-    parser.add_argument("--config", metavar="PATH", help="a TOML file overriding config.toml defaults")
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_FLAG_HELP)
     parser.add_argument("--keep", action="store_true", help="keep the journals after writing their MIDI files")
 
 

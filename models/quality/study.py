@@ -78,6 +78,15 @@ def sweep(tunes: Sequence[Tune], make: Callable[[Any], Accompanist], grid: Seque
     return [run(tunes, Entry(f"{name}={g}", make(g), tuple(seeds))) for g in grid]
 
 
+def _deaf() -> dict[str, Any]:
+    from sideman.bridge.core.harmony import HarmonyStrengths
+
+    return {"harmony": HarmonyStrengths(), "listen_beats": 0}
+
+
+DEAF = _deaf()  # the engine as it was before it heard: no harmony bias, no listening first
+
+
 def default_entries(set_name: str, model_path: Path | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
                     engine_settings: dict[str, Any] | None = None) -> list[Entry]:
     from sideman.models.quality.engine_row import EngineAccompanist
@@ -89,7 +98,10 @@ def default_entries(set_name: str, model_path: Path | None = None, seeds: Sequen
         Entry("sustained tonic triad", tonic_triad),
         Entry("causal rule-based harmonizer", causal_harmonizer),
         Entry("offline rule-based harmonizer", offline_harmonizer),
-        Entry(f"today's model ({model_name})", EngineAccompanist(model_path, dict(engine_settings or {})), tuple(seeds)),
+        Entry(f"the model alone ({model_name}, hearing nothing)", EngineAccompanist(model_path, {**DEAF, **(engine_settings or {})}),
+              tuple(seeds)),
+        Entry(f"the model hearing key, chord and tune ({model_name}, the config's defaults)",
+              EngineAccompanist(model_path, dict(engine_settings or {})), tuple(seeds)),
         Entry(people, human),
     ]
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sideman.bridge.model.contract import Vocab
 from sideman.models import data
-from sideman.models.data import (LEAD, PARTS, PieceError, assign_splits, fits_ranges, group_pieces, melody_keys,
+from sideman.models.data import (LEAD, PARTS, Piece, PieceError, assign_splits, fits_ranges, group_pieces, melody_keys,
                          notes_to_tokens, positions, read_splits, tokens_to_notes, transpose, valid_shifts)
 
 V = Vocab()
@@ -68,9 +68,41 @@ def test_positions_from_a_measure_grid():
     assert positions([(0.0, 0.0, 12.0)], 48)[-1].tolist() == [3, 7]
 
 
-def test_five_part_chorale_is_dropped(corpus_root):
-    with pytest.raises(PieceError, match="5 parts"):
-        data.parse_piece(corpus_root / "bwv1.6.mxl")
+def test_sung_voices_are_taken_from_a_score_with_instruments(corpus_root):
+    from music21 import converter
+
+    score = converter.parse(corpus_root / "bwv1.6.mxl")  # Horn 2, then Soprano, Alto, Tenor, Bass
+    piece = data.parse_piece(corpus_root / "bwv1.6.mxl")
+    sung = [p for p in score.parts if p.partName != "Horn 2"]
+    assert [tokens_to_notes(piece.tokens[:, v]) for v in range(4)] == data.source_notes_of(sung)
+
+
+class FakePart:
+    def __init__(self, name: str) -> None:
+        self.partName, self.id = name, name
+
+
+def test_satb_voices_need_one_part_named_for_each_voice():
+    parts = [FakePart(n) for n in ("Trumpet 1", "Soprano", "Alto\rViolin 2", "Tenor", "Bass\rContinuo", "Bassoon")]
+    assert [p.partName for p in data.satb_voices(parts)] == ["Soprano", "Alto\rViolin 2", "Tenor", "Bass\rContinuo"]
+    assert data.satb_voices([FakePart(n) for n in ("Oboe", "Soprano", "Alto", "Tenor", "Bass", "Bass")]) is None
+    assert data.satb_voices([FakePart(n) for n in ("Oboe", "Soprano", "Alto", "Tenor", "Continuo")]) is None
+
+
+def test_extended_splits_keep_every_listed_piece_and_each_tune_in_one_split():
+    tune = np.array([[VOCAB_ONSET(p), 0, 0, 0] for p in (60, 62, 64, 65, 67, 69, 71, 72, 74, 76, 77, 79, 81)])
+    other = tune.copy()
+    other[:, 0] = [VOCAB_ONSET(p) for p in (72, 71, 69, 67, 65, 64, 62, 60, 62, 64, 65, 67, 69)]
+    pieces = [Piece("a.mxl", tune, np.zeros((13, 2), int)), Piece("b.mxl", tune, np.zeros((13, 2), int)),
+              Piece("c.mxl", other, np.zeros((13, 2), int))]
+    keep = {"train": [], "valid": [], "test": ["a.mxl"]}
+    out = data.make_splits(pieces, keep=keep)
+    assert "a.mxl" in out["test"] and "b.mxl" in out["test"]  # b is a's tune: it joins a's split
+    assert sorted(n for names in out.values() for n in names) == ["a.mxl", "b.mxl", "c.mxl"]
+
+
+def VOCAB_ONSET(pitch: int) -> int:
+    return Vocab().onset(pitch)
 
 
 notes_strategy = st.lists(st.tuples(st.integers(0, 4), st.integers(1, 6), st.integers(36, 84)), max_size=12)

@@ -22,15 +22,6 @@ V = Vocab()
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A private cache dir so tests neither read nor write the user's cache."""
-    path = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SIDEMAN_CACHE", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
 def quick_checkpoint(cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("ckpt") / "quick.pt"
     assert tr.main(["--quick", "--out", str(out), "--no-progress", "--threads", "1"]) == 0

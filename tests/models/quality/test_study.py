@@ -73,7 +73,8 @@ def test_the_command_runs_end_to_end_on_real_tunes(tmp_path, capsys):
     text = doc.read_text()
     for name in ("folk-test", "chorale-test"):
         assert f"### {name}" in text and f"--set {name} --limit 2" in text
-    assert "| today's model (shipped chorale-gru.onnx) |" in out
+    assert "| the model alone (shipped chorale-gru.onnx, hearing nothing) |" in out
+    assert "| the model hearing key, chord and tune (shipped chorale-gru.onnx, the config's defaults) |" in out
     assert "| human (Nottingham's chords) |" in text and "| Bach (alto, tenor, bass) |" in text
     assert "2 tunes" in text
 
@@ -96,7 +97,7 @@ def test_variants_get_their_own_section(tmp_path, capsys):
                  "--pickup-as-downbeat", "--temperature", "1"]) == 0
     text = doc.read_text()
     assert "### folk-test\n" in text and "### folk-test, pickup as downbeat, T=1\n" in text
-    assert "| today's model (shipped chorale-gru.onnx, temperature=1.0) |" in text
+    assert "| the model alone (shipped chorale-gru.onnx, temperature=1.0, hearing nothing) |" in text
 
 
 def test_a_bad_temperature_is_one_line(capsys):

@@ -1,0 +1,101 @@
+"""A causal key and chord estimate from pitch-class profiles: the listener when no recogniser model is loaded.
+
+Keys: the Krumhansl-Kessler profiles correlated with a decaying histogram of the pitch classes heard so
+far (onsets count more than held steps), turned into probabilities by a softmax. Chords: the pitch
+classes sounding in the current beat matched against triad and seventh templates. Classes follow the
+recogniser's (bridge/listen/names.py): key = mode * 12 + tonic (major 0, minor 1); chord = quality * 12 +
+root for maj, min, dom7, dim, then one no-chord class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+
+from sideman.bridge.core.harmony import key_pitch_classes
+from sideman.bridge.core.listening import PitchClassTables
+
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88], np.float32)
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17], np.float32)
+QUALITY_INTERVALS = {"maj": (0, 4, 7), "min": (0, 3, 7), "dom7": (0, 4, 7, 10), "dim": (0, 3, 6)}
+N_KEYS = 24
+N_CHORDS = 12 * len(QUALITY_INTERVALS) + 1
+NO_CHORD = N_CHORDS - 1
+_DECAY = 0.995  # per 16th step: a key heard 8 bars ago weighs about half
+_SHARPNESS = 12.0  # softmax gain on the correlations
+
+
+def _key_templates() -> np.ndarray:
+    rows = [np.roll(profile, tonic) for profile in (MAJOR_PROFILE, MINOR_PROFILE) for tonic in range(12)]
+    t = np.stack(rows)
+    t = t - t.mean(axis=1, keepdims=True)
+    return t / np.linalg.norm(t, axis=1, keepdims=True)
+
+
+def _chord_templates() -> np.ndarray:
+    rows = []
+    for intervals in QUALITY_INTERVALS.values():
+        for root in range(12):
+            row = np.zeros(12, np.float32)
+            row[[(root + i) % 12 for i in intervals]] = 1.0
+            rows.append(row)
+    rows.append(np.zeros(12, np.float32))
+    return np.stack(rows)
+
+
+KEY_TEMPLATES = _key_templates()
+CHORD_TEMPLATES = _chord_templates()
+
+
+def pitch_class_tables() -> PitchClassTables:
+    """The pitch classes of these key and chord classes (the same classes as the recogniser's)."""
+    keys = np.stack([key_pitch_classes(k % 12, k >= 12) for k in range(N_KEYS)])
+    return PitchClassTables(keys, CHORD_TEMPLATES.copy())
+
+
+class ProfileListener:
+    """Steps like the recogniser (sideman.bridge.core.listening.Listener), without a model."""
+
+    def __init__(self, steps_per_beat: int = 4) -> None:
+        self.spb = steps_per_beat
+        self.key_probs = np.zeros(N_KEYS, np.float32)
+        self.chord_probs = np.zeros(N_CHORDS, np.float32)
+        self._histogram = np.zeros(12, np.float32)
+        self._beat = np.zeros(12, np.float32)
+        self._scores = np.zeros(N_KEYS, np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        self._histogram.fill(0.0)
+        self._beat.fill(0.0)
+        self.key_probs.fill(1.0 / N_KEYS)
+        self.chord_probs.fill(0.0)
+        self.chord_probs[NO_CHORD] = 1.0
+
+    def step(self, sounding: Collection[int], onsets: Collection[int], step_in_beat: int) -> None:
+        self._histogram *= _DECAY
+        if step_in_beat == 0:
+            self._beat.fill(0.0)
+        for pitch in sounding:
+            self._histogram[pitch % 12] += 0.25
+            self._beat[pitch % 12] += 1.0
+        for pitch in onsets:
+            self._histogram[pitch % 12] += 1.0
+        total = float(self._histogram.sum())
+        if total > 0:
+            centred = self._histogram - total / 12.0
+            norm = float(np.linalg.norm(centred)) or 1.0
+            np.matmul(KEY_TEMPLATES, centred / norm, out=self._scores)
+            self._scores *= _SHARPNESS
+            self._scores -= self._scores.max()
+            np.exp(self._scores, out=self.key_probs)
+            self.key_probs /= self.key_probs.sum()
+        if self._beat.any():
+            present = self._beat > 0
+            # A template scores its tones heard minus tones missing and notes outside it, favouring triads.
+            score = CHORD_TEMPLATES[:-1] @ present - 0.5 * ((1 - CHORD_TEMPLATES[:-1]) @ present) \
+                - 0.3 * (CHORD_TEMPLATES[:-1] @ ~present)
+            best = int(score.argmax())
+            self.chord_probs.fill(0.0)
+            self.chord_probs[best] = 1.0
