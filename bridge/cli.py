@@ -60,6 +60,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="internal clock: one bar of clicks before the parts; follow: start only from four taps")
     p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one Sideman hears")
     p.add_argument("--no-engine", action="store_true", help="no accompaniment: a plain thru bridge")
+    p.add_argument("--style", choices=("chorale", "band"), help="four-part chorale, or a band's bass and comping ([band]; Program Change 2.. then picks the models)")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--quiet", action="store_true", help="no status line (for running as a background service)")
     p.add_argument("--log-file", metavar="PATH", help="write log lines to this file instead of stderr")
@@ -80,7 +81,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
         bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None,
                 "metronome": flag("metronome"), "count_in": flag("count_in")},
-        engine={"key": flag("key")},
+        engine={"key": flag("key"), "style": flag("style")},
         recording={"enabled": False if flag("no_record") else None},
         status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
     )

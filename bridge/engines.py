@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from sideman.bridge.band.engine import BandEngine, BandSettings
 from sideman.bridge.config import Config
 from sideman.bridge.core.clock import PULSES_PER_QUARTER
 from sideman.bridge.core.engine import Engine, EngineSettings
@@ -18,11 +19,13 @@ from sideman.bridge.core.listening import Listener, PitchClassTables
 from sideman.bridge.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
+    from sideman.bridge.band.decoder import OnnxPatternDecoder
     from sideman.bridge.model.contract import Contract
     from sideman.bridge.model.runtime import OnnxStepModel
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
+DEFAULT_BAND_MODEL = ASSETS / "band-vae.onnx"
 # Steps per beat a model may use: the MIDI clock's pulses must fall evenly on its steps.
 STEPS_PER_BEAT = tuple(n for n in range(1, PULSES_PER_QUARTER + 1) if PULSES_PER_QUARTER % n == 0)
 
@@ -100,9 +103,13 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
     )
 
 
-def build_engines(config: Config, paths: Sequence[Path]) -> list[Engine]:
-    """Load every model (ModelError on a bad file) and build one engine per model."""
-    engines = []
+def build_engines(config: Config, paths: Sequence[Path]) -> list[Engine | BandEngine]:
+    """Load every model (ModelError on a bad file) and build one engine per model; [engine] style = "band" puts the
+    band first (Program Change 2.. then selects the models)."""
+    engines: list[Engine | BandEngine] = []
+    if config.engine.style == "band" and paths:
+        decoder = load_band_decoder(config)
+        engines.append(BandEngine(decoder, band_settings(config, list(decoder.anchors))))
     for path in paths:
         model = load_model(path)
         engines.append(Engine(model, engine_settings(config, model.contract), *hearing_for(model.contract)))
@@ -117,6 +124,49 @@ def locked_key(text: str) -> int | None:
     if key is None:
         raise ConfigError(f"[engine] key = {text!r}: expected a key such as \"D\", \"D major\", \"e minor\", \"F# minor\" or \"Bb\"")
     return key
+
+
+def load_band_decoder(config: Config) -> OnnxPatternDecoder:
+    """The band's pattern decoder: [band] model, else the shipped one (ModelError naming a bad file)."""
+    from sideman.bridge.band.decoder import OnnxPatternDecoder
+
+    return OnnxPatternDecoder.load(Path(config.band.model).expanduser() if config.band.model else DEFAULT_BAND_MODEL)
+
+
+def band_settings(config: Config, anchors: Sequence[str]) -> BandSettings:
+    """BandSettings from [band], [engine] and [bridge] input_channel (ConfigError if they cannot fit the decoder,
+    whose style anchors are `anchors`)."""
+    b, e = config.band, config.engine
+    unknown = [a for a in b.anchors if a not in anchors]
+    if unknown:
+        raise ConfigError(f"[band] anchors = {list(b.anchors)}: no style {unknown[0]!r} (the model has: {', '.join(anchors)})")
+    channels = tuple(c - 1 for c in b.channels)
+    listen = config.bridge.input_channel
+    if listen and listen - 1 in channels:
+        raise ConfigError(f"[bridge] input_channel = {listen}: it is also a band channel; choose distinct channels")
+    click = config.bridge.click_channel
+    if (config.bridge.metronome or config.bridge.count_in) and click - 1 in channels:
+        raise ConfigError(f"[bridge] click_channel = {click}: it is also a band channel; choose distinct channels")
+    if e.key.strip():
+        raise ConfigError(f"[engine] key = {e.key!r}: the band style follows the chords it hears and keeps to no key; "
+                          f"leave key empty with style = \"band\" (key freeze holds the band's chord)")
+    unknown = [name for name in config.parts.mute if name not in ("bass", "comping")]
+    if unknown:
+        raise ConfigError(f"[parts] mute = {list(config.parts.mute)}: the band has no part {unknown[0]!r} (its parts: bass, comping)")
+    return BandSettings(
+        part_channels=channels, input_channel=None if listen == 0 else listen - 1,
+        bass_range=tuple(b.bass_range), comp_range=tuple(b.comp_range), anchors=tuple(b.anchors), knob=b.knob,
+        variations=b.variations, temperature=e.temperature, chord_source=b.chords, split_point=b.split_point,
+        chord_channel=b.chord_channel - 1, part_velocity_scale=tuple(b.velocity_scale), seed=e.seed,
+        muted_parts=tuple(k for k, name in enumerate(("bass", "comping")) if name in config.parts.mute),
+        avoid_clashes=b.avoid_clashes)
+
+
+def make_engine(model, settings, listener=None, tables=None) -> Engine | BandEngine:
+    """The engine for a model and its settings: the band's for BandSettings, else the chorale's."""
+    if isinstance(settings, BandSettings):
+        return BandEngine(model, settings)
+    return Engine(model, settings, listener, tables)
 
 
 def hearing_for(contract: Contract) -> tuple[Listener, PitchClassTables]:

@@ -145,7 +145,7 @@ class LiveBridge:
         actions: dict[int, Callable[[int, float], None]] = {}
         for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
                            (controls.panic, self._cc_panic), (controls.key_freeze, self._cc_key_freeze),
-                           (controls.metronome, self._cc_metronome)):
+                           (controls.metronome, self._cc_metronome), (controls.style_knob, self._cc_style_knob)):
             if cc >= 0:
                 actions[cc] = action
         for part, cc in enumerate(controls.mute_parts):
@@ -355,6 +355,11 @@ class LiveBridge:
     def _cc_temperature(self, value: int, t: float) -> None:
         for engine in self.engines:
             engine.set_temperature(temperature_from_cc(value))
+
+    def _cc_style_knob(self, value: int, t: float) -> None:
+        for engine in self.engines:
+            if hasattr(engine, "set_knob"):  # only the band style has one
+                engine.set_knob(value / 127.0)
 
     def _cc_accompaniment(self, value: int, t: float) -> None:
         if self.engines:

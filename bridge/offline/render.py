@@ -24,10 +24,11 @@ from pathlib import Path
 import mido
 
 from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
-from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
+from sideman.bridge.core.engine import EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.core.listening import HeardNow, Listener, PitchClassTables
-from sideman.bridge.engines import ASSETS, hearing_for, engine_settings, load_model, model_paths, suggested_channels
-from sideman.bridge.errors import MidiFileError
+from sideman.bridge.engines import (ASSETS, band_settings, engine_settings, hearing_for, load_band_decoder, load_model,
+                                    make_engine, model_paths, suggested_channels)
+from sideman.bridge.errors import ConfigError, MidiFileError
 from sideman.bridge.core.clock import PEDAL, InternalClock, Tick, Transport
 from sideman.bridge.core.follow import FollowClock
 from sideman.bridge.midi import PEDAL_DOWN, SUSTAIN, is_note_on
@@ -168,9 +169,9 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
-    if listener is None and tables is None:
+    if listener is None and tables is None and isinstance(settings, EngineSettings):
         listener, tables = hearing_for(contract)
-    engine = Engine(model, settings, listener, tables)
+    engine = make_engine(model, settings, listener, tables)
     engine.reset()
     out: list[tuple[float, int, mido.Message]] = []  # (seconds, file tick, message)
     events = [(seconds(tick), tick, msg) for tick, msg in mel.events]
@@ -276,12 +277,20 @@ def _config(args: argparse.Namespace) -> Config:
     picked, so no input channel filters it."""
     return load_config(args.config).with_flags(
         bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
-        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy, "key": args.key},
+        engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy, "key": args.key,
+                "style": args.style},
+        band={"knob": args.style_knob},
     )
 
 
 def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings]:
-    """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it)."""
+    """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it).
+    The band style: its pattern decoder and BandSettings."""
+    if config.engine.style == "band":
+        if prompt is not None:
+            raise ConfigError("--prompt: prompts set the chorale style's parts; leave it out with --style band")
+        decoder = load_band_decoder(config)
+        return decoder, band_settings(config, list(decoder.anchors))
     model = load_model(model_paths(config)[0])
     if prompt is not None:
         names = model.contract.part_names
@@ -299,6 +308,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"),
                    help="which of several held notes is the melody (default from config: highest)")
     p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one heard (default from config: none)")
+    p.add_argument("--style", choices=("chorale", "band"), help="four-part chorale, or a band's bass and comping (default from config: chorale)")
+    p.add_argument("--style-knob", type=float, metavar="X", help="band style: 0..1 from the first [band] anchor to the second (default from config: 0)")
 
 
 def add_accompany_arguments(p: argparse.ArgumentParser) -> None:

@@ -12,7 +12,8 @@ from sideman.bridge.live.learn import GESTURE_GAP, Learner, controls_text, slots
 from tests.bridge.live.test_loop import feed, make_bridge, sounding
 
 PARTS = ("alto", "tenor", "bass")
-LABELS = ["temperature", "accompaniment", "mute alto", "mute tenor", "mute bass", "key freeze", "panic", "metronome"]
+LABELS = ["temperature", "accompaniment", "mute alto", "mute tenor", "mute bass", "key freeze", "panic", "metronome",
+          "style knob"]
 
 
 def notices(learner: Learner) -> list[str]:
@@ -42,20 +43,22 @@ def test_asks_for_every_control_of_the_dataclass_in_order_naming_parts():
     # A list key without part names, and any key added to the dataclass, are asked too.
     extended = dataclasses.make_dataclass("More", [("swing", int, 30)], bases=(ControlsConfig,), frozen=True)()
     assert [s.label for s in slots(extended)] == ["temperature", "accompaniment", "mute parts #1", "mute parts #2",
-                                                   "mute parts #3", "key freeze", "panic", "metronome", "swing"]
+                                                   "mute parts #3", "key freeze", "panic", "metronome", "style knob", "swing"]
 
 
 def test_maps_each_control_to_the_next_cc_that_moves_then_ends_with_the_new_map():
     learner = started()
     assert learner.prompt == "move the control for: temperature (now CC 21; Enter skips, q ends)"
-    results = [move(learner, cc, t=i * 1.0, channel=i % 3) for i, cc in enumerate((30, 31, 32, 33, 34, 36, 35, 37))]
-    assert results[:7] == [None] * 7
-    assert results[7] == ControlsConfig(temperature=30, accompaniment=31, mute_parts=(32, 33, 34), key_freeze=36, panic=35, metronome=37)
+    results = [move(learner, cc, t=i * 1.0, channel=i % 3) for i, cc in enumerate((30, 31, 32, 33, 34, 36, 35, 37, 38))]
+    assert results[:8] == [None] * 8
+    assert results[8] == ControlsConfig(temperature=30, accompaniment=31, mute_parts=(32, 33, 34), key_freeze=36, panic=35,
+                                        metronome=37, style_knob=38)
     assert not learner.active and learner.prompt is None
-    assert learner.finished.get_nowait() == results[7]
+    assert learner.finished.get_nowait() == results[8]
     said = notices(learner)
     assert said[0] == "temperature: CC 30" and "move the control for: accompaniment (now CC 22; Enter skips, q ends)" in said
-    assert said[-1] == "Learnt: temperature CC 30, accompaniment CC 31, mute alto CC 32, mute tenor CC 33, mute bass CC 34, key freeze CC 36, panic CC 35, metronome CC 37"
+    assert said[-1] == ("Learnt: temperature CC 30, accompaniment CC 31, mute alto CC 32, mute tenor CC 33, mute bass CC 34, "
+                        "key freeze CC 36, panic CC 35, metronome CC 37, style knob CC 38")
 
 
 def test_a_first_report_or_a_repeated_value_is_not_a_move():
@@ -100,7 +103,7 @@ def test_a_learnt_cc_is_taken_from_a_control_not_yet_asked():
     learner = started()
     move(learner, 26, 0.0)  # panic's number, for temperature
     assert "panic had CC 26: it is off until you learn it" in notices(learner)
-    for _ in range(7):  # the rest, kept
+    for _ in range(8):  # the rest, kept
         learner.answer("")
     result = learner.finished.get_nowait()
     assert result.temperature == 26 and result.panic == -1 and result.problem() is None
@@ -130,7 +133,8 @@ def test_another_line_is_named_and_the_control_asked_again():
 
 def test_the_map_and_where_it_comes_from_in_one_line():
     assert controls_text(ControlsConfig(panic=-1), PARTS) == ("temperature CC 21, accompaniment CC 22, mute alto CC 23, "
-                                                               "mute tenor CC 24, mute bass CC 25, key freeze CC 27, panic off, metronome CC 28")
+                                                               "mute tenor CC 24, mute bass CC 25, key freeze CC 27, panic off, metronome CC 28, "
+                                                               "style knob CC 29")
     keys = [f.name for f in dataclasses.fields(ControlsConfig)]
     assert sources_text(dict.fromkeys(keys, "defaults")) == "defaults"
     assert sources_text(dict.fromkeys(keys, "/u/sideman.toml")) == "from /u/sideman.toml"
@@ -171,8 +175,11 @@ def test_the_map_learnt_on_the_engine_thread_is_in_use_at_once():
     feed(bridge, [0xB1, 50, 1], 0.0)
     feed(bridge, [0xB1, 50, 2], 0.01)  # panic
     feed(bridge, [0xB1, 51, 1], 0.02)
-    feed(bridge, [0xB1, 51, 2], 0.03)  # the metronome, the last control: the round ends here
+    feed(bridge, [0xB1, 51, 2], 0.03)  # the metronome
+    feed(bridge, [0xB1, 52, 1], 0.04)
+    feed(bridge, [0xB1, 52, 2], 0.05)  # the style knob, the last control: the round ends here
     assert not bridge.learner.active and bridge.controls.panic == 50 and bridge.controls.metronome == 51
+    assert bridge.controls.style_knob == 52
     feed(bridge, [0x90, 72, 100], 1.0)
     bridge.poll_clock(1.0)
     feed(bridge, [0xB0, 26, 127], 1.1)  # the old panic CC is nothing now
@@ -217,7 +224,7 @@ def test_l_starts_learning_the_answers_go_to_the_learner_and_the_map_is_saved_an
     assert bridge.controls.temperature == 40 and not live.learner.active
     path = tmp_path / "xdg" / "sideman" / "sideman.toml"
     assert said(live)[-2:] == ["Learnt: temperature CC 40, accompaniment CC 22, mute alto CC 23, mute tenor CC 24, "
-                               "mute bass CC 25, key freeze CC 27, panic CC 26, metronome CC 28",
+                               "mute bass CC 25, key freeze CC 27, panic CC 26, metronome CC 28, style knob CC 29",
                                f"Controls saved to {path}: in use now, and read at every start."]
     assert live.saved_controls == path and load_config().controls == ControlsConfig(temperature=40)
 
