@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from sideman.bridge import __version__
 from sideman.bridge.config import API_CHOICES, CLOCK_CHOICES, CONFIG_FLAG_HELP, Config, key_sources, load_config
@@ -87,12 +87,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def run_prompt(config: Config, text: str, part_names: tuple[str, ...], given: tuple[str, ...] = ()) -> Config:
-    """`config` with the settings `text` asks for (flags in `given` win); prints what was and was not applied."""
+def run_prompt(config: Config, text: str, styles: Mapping[str, Sequence[str]], given: tuple[str, ...] = ()) -> Config:
+    """`config` with the settings `text` asks for (flags in `given` win); prints what was and was not applied.
+    `styles`: each style's part names (bridge.engines.style_parts)."""
     from sideman.bridge.prompt.apply import apply_prompt, current_settings
     from sideman.bridge.prompt.parse import parse_prompt
 
-    config, lines = apply_prompt(config, parse_prompt(text, current_settings(config, part_names)), part_names, given=given)
+    config, lines = apply_prompt(config, parse_prompt(text, current_settings(config, styles)), styles, given=given)
     for line in lines:
         print(line, flush=True)
     return config
@@ -115,7 +116,7 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sideman.bridge.engines import build_engines, model_paths
+    from sideman.bridge.engines import build_engines, model_paths, style_of, style_parts
     from sideman.bridge.live.learn import sources_text
     from sideman.bridge.live.session import session
     from sideman.bridge.live.terminal import stdin_is_terminal
@@ -129,7 +130,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = [] if args.no_engine else model_paths(config, args.model)
     engines = build_engines(config, paths)
     if args.prompt and engines:
-        config = run_prompt(config, args.prompt, engines[0].contract.part_names, given=("tempo",) if args.tempo else ())
+        chorale = next(e.contract.part_names for e in engines if style_of(e) == "chorale")
+        given = tuple(slot for slot in ("tempo", "key", "style") if getattr(args, slot) is not None)
+        config = run_prompt(config, args.prompt, style_parts(chorale), given=given)
         engines = build_engines(config, paths)
     controls_from = sources_text(key_sources("controls", args.config))
     keys = args.learn or stdin_is_terminal()  # answers to the learner come from stdin, a terminal or not

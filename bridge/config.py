@@ -105,6 +105,7 @@ class BandConfig:
     velocity_scale: tuple[float, ...] = _ranged_list((0.85, 0.65), 0.0, 2.0)
     anchors: tuple[str, ...] = ("sustained", "walking")
     knob: float = _ranged(0.0, 0.0, 1.0)
+    density: float = _ranged(0.5, 0.0, 1.0)
     variations: int = _ranged(4, 1, 16)
     chords: str = _choice("tune", ("tune", "split", "channel"))
     split_point: int = _ranged(60, 1, 127)

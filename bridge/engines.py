@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from sideman.bridge.band.decoder import BandContract
 from sideman.bridge.band.engine import BandEngine, BandSettings
 from sideman.bridge.config import Config
 from sideman.bridge.core.clock import PULSES_PER_QUARTER
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
 DEFAULT_BAND_MODEL = ASSETS / "band-vae.onnx"
+BAND_PARTS = BandContract().part_names
 # Steps per beat a model may use: the MIDI clock's pulses must fall evenly on its steps.
 STEPS_PER_BEAT = tuple(n for n in range(1, PULSES_PER_QUARTER + 1) if PULSES_PER_QUARTER % n == 0)
 
@@ -110,6 +112,7 @@ def build_engines(config: Config, paths: Sequence[Path]) -> list[Engine | BandEn
     if config.engine.style == "band" and paths:
         decoder = load_band_decoder(config)
         engines.append(BandEngine(decoder, band_settings(config, list(decoder.anchors))))
+        config = config.replace("parts", mute=())  # [parts] mute names the band's parts then
     for path in paths:
         model = load_model(path)
         engines.append(Engine(model, engine_settings(config, model.contract), *hearing_for(model.contract)))
@@ -150,15 +153,16 @@ def band_settings(config: Config, anchors: Sequence[str]) -> BandSettings:
     if e.key.strip():
         raise ConfigError(f"[engine] key = {e.key!r}: the band style follows the chords it hears and keeps to no key; "
                           f"leave key empty with style = \"band\" (key freeze holds the band's chord)")
-    unknown = [name for name in config.parts.mute if name not in ("bass", "comping")]
+    unknown = [name for name in config.parts.mute if name not in BAND_PARTS]
     if unknown:
-        raise ConfigError(f"[parts] mute = {list(config.parts.mute)}: the band has no part {unknown[0]!r} (its parts: bass, comping)")
+        raise ConfigError(f"[parts] mute = {list(config.parts.mute)}: the band has no part {unknown[0]!r} "
+                          f"(its parts: {', '.join(BAND_PARTS)})")
     return BandSettings(
         part_channels=channels, input_channel=None if listen == 0 else listen - 1,
-        bass_range=tuple(b.bass_range), comp_range=tuple(b.comp_range), anchors=tuple(b.anchors), knob=b.knob,
+        bass_range=tuple(b.bass_range), comp_range=tuple(b.comp_range), anchors=tuple(b.anchors), knob=b.knob, density=b.density,
         variations=b.variations, temperature=e.temperature, chord_source=b.chords, split_point=b.split_point,
         chord_channel=b.chord_channel - 1, part_velocity_scale=tuple(b.velocity_scale), seed=e.seed,
-        muted_parts=tuple(k for k, name in enumerate(("bass", "comping")) if name in config.parts.mute),
+        muted_parts=tuple(k for k, name in enumerate(BAND_PARTS) if name in config.parts.mute),
         avoid_clashes=b.avoid_clashes)
 
 
@@ -167,6 +171,16 @@ def make_engine(model, settings, listener=None, tables=None) -> Engine | BandEng
     if isinstance(settings, BandSettings):
         return BandEngine(model, settings)
     return Engine(model, settings, listener, tables)
+
+
+def style_of(engine: Engine | BandEngine) -> str:
+    """The style an engine plays: "band" or "chorale"."""
+    return "band" if isinstance(engine, BandEngine) else "chorale"
+
+
+def style_parts(chorale_parts: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Each style's part names, the chorale's from its model (what a prompt's part words can name)."""
+    return {"chorale": tuple(chorale_parts), "band": BAND_PARTS}
 
 
 def hearing_for(contract: Contract) -> tuple[Listener, PitchClassTables]:

@@ -28,6 +28,28 @@ BASS_CLASHES = CLASHES | {5}
 PARTS = ("bass", "comping")
 
 
+def density_threshold(density: float) -> float:
+    """The probability a cell must pass to sound or start: 0.9 at density 0, 0.5 at 0.5, 0.1 at 1 (never every cell,
+    never none, whatever the decoder says)."""
+    return 0.9 - 0.8 * density
+
+
+def restrike_beats(density: float) -> int | None:
+    """Above the middle density a held note is struck again at least every this many beats (None: as decoded), so a
+    busier band is busier even where the decoder is sure of a held chord."""
+    return None if density <= 0.5 else 2 if density <= 0.75 else 1
+
+
+def restrike(grid: np.ndarray, every_beats: int | None) -> np.ndarray:
+    """`grid` with a start on each `every_beats`-th beat wherever a slot sounds there (a copy; None: unchanged)."""
+    if every_beats is None:
+        return grid
+    out = grid.copy()
+    cells = np.arange(0, CELLS, every_beats * CELLS_PER_BEAT)
+    out[cells, :, ONSET] |= out[cells, :, SOUND]
+    return out
+
+
 class PatternDecoder(Protocol):
     latent: int
     anchors: dict[str, np.ndarray]
@@ -44,6 +66,7 @@ class BandSettings:
     comp_range: tuple[int, int] = (52, 67)
     anchors: tuple[str, str] = ("sustained", "walking")
     knob: float = 0.0
+    density: float = 0.5  # 0 sparse .. 1 busy: how likely a cell must be to sound or start (0.5: the decoder's own odds)
     variations: int = 4  # patterns per meter the bars choose from
     spread: float = 0.5  # latent distance of the variations, times the temperature
     temperature: float = 0.7
@@ -67,6 +90,8 @@ class BandSettings:
         unknown = [a for a in self.anchors if a not in anchors]
         if len(self.anchors) != 2 or unknown:
             raise ValueError(f"anchors must be two of {', '.join(anchors)}, got {list(self.anchors)}")
+        if not 0.0 <= self.density <= 1.0:
+            raise ValueError(f"density must be in 0..1, got {self.density}")
         if not 0.0 <= self.knob <= 1.0 or self.variations < 1 or self.temperature <= 0 or self.spread < 0:
             raise ValueError("knob must be in 0..1, variations >= 1, temperature > 0, spread >= 0")
         if not all(0 <= k < 2 for k in self.muted_parts):
@@ -87,6 +112,8 @@ class BandEngine:
         self._noise = np.random.default_rng(settings.seed + 1).standard_normal((settings.variations, decoder.latent))
         self._noise[0] = 0.0  # the first variation is the knob's own pattern
         self._knob = settings.knob
+        self._density = settings.density
+        self._probs = np.zeros((0, 0), np.float32)  # the decoder's last answer: 3/4 rows, then 4/4 rows
         self._temperature = settings.temperature
         self._chords = ChordFollower(settings.chord_source, settings.split_point, settings.chord_channel)
         self._enabled = True
@@ -107,9 +134,15 @@ class BandEngine:
         n = len(z)
         z2 = np.concatenate([z, z]).astype(np.float32)
         meter = np.concatenate([np.ones((n, 1)), np.zeros((n, 1))]).astype(np.float32)
-        probs = self.decoder.decode(z2, meter)
-        self._patterns = {3: np.stack([binarise(p, 3) for p in probs[:n]]),
-                          4: np.stack([binarise(p, 4) for p in probs[n:]])}
+        self._probs = self.decoder.decode(z2, meter)
+        self._binarise()
+
+    def _binarise(self) -> None:
+        """The playable patterns from the decoder's last answer at the density now (no network call)."""
+        n = len(self._probs) // 2
+        threshold, every = density_threshold(self._density), restrike_beats(self._density)
+        self._patterns = {3: np.stack([restrike(binarise(p, 3, threshold), every) for p in self._probs[:n]]),
+                          4: np.stack([restrike(binarise(p, 4, threshold), every) for p in self._probs[n:]])}
 
     @property
     def knob(self) -> float:
@@ -121,6 +154,17 @@ class BandEngine:
             raise ValueError(f"the style knob must be in 0..1, got {value}")
         self._knob = float(value)
         self._decode()
+
+    @property
+    def density(self) -> float:
+        return self._density
+
+    def set_density(self, value: float) -> None:
+        """0 sparse .. 1 busy; bars from the next one on play the patterns at the new density."""
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"the density must be in 0..1, got {value}")
+        self._density = float(value)
+        self._binarise()
 
     def set_temperature(self, value: float) -> None:
         """How far the bars' variations stray from the knob's pattern."""

@@ -441,6 +441,10 @@ class LiveBridge:
         """The internal clock's tempo from its next tick on (engine thread)."""
         self.internal.set_bpm(bpm)
 
+    def switch_to(self, index: int) -> None:
+        """Play engine `index` from the next tick on, as Program Change index + 1 would (engine thread)."""
+        self._switch_model(index, self.now())
+
     def play_only(self, part_names: Sequence[str]) -> None:
         """Mute every part not named, unmute the named ones (engine thread)."""
         t = self.now()

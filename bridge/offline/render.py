@@ -27,8 +27,8 @@ from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits
 from sideman.bridge.core.engine import EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.core.listening import HeardNow, Listener, PitchClassTables
 from sideman.bridge.engines import (ASSETS, band_settings, engine_settings, hearing_for, load_band_decoder, load_model,
-                                    make_engine, model_paths, suggested_channels)
-from sideman.bridge.errors import ConfigError, MidiFileError
+                                    make_engine, model_paths, style_parts, suggested_channels)
+from sideman.bridge.errors import MidiFileError
 from sideman.bridge.core.clock import PEDAL, InternalClock, Tick, Transport
 from sideman.bridge.core.follow import FollowClock
 from sideman.bridge.midi import PEDAL_DOWN, SUSTAIN, is_note_on
@@ -285,18 +285,18 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _model_and_settings(config: Config, prompt: str | None = None, given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings]:
     """The model and its settings; a prompt's settings go into the config first (flags in `given` win over it).
-    The band style: its pattern decoder and BandSettings."""
-    if config.engine.style == "band":
-        if prompt is not None:
-            raise ConfigError("--prompt: prompts set the chorale style's parts; leave it out with --style band")
-        decoder = load_band_decoder(config)
-        return decoder, band_settings(config, list(decoder.anchors))
-    model = load_model(model_paths(config)[0])
+    The band style (from the config, a flag or the prompt): its pattern decoder and BandSettings."""
+    model = None
     if prompt is not None:
-        names = model.contract.part_names
-        config, lines = apply_prompt(config, parse_prompt(prompt, current_settings(config, names)), names,
+        model = load_model(model_paths(config)[0])
+        styles = style_parts(model.contract.part_names)
+        config, lines = apply_prompt(config, parse_prompt(prompt, current_settings(config, styles)), styles,
                                      given=given, kept=PROMPT_KEPT)
         print("\n".join(lines))
+    if config.engine.style == "band":
+        decoder = load_band_decoder(config)
+        return decoder, band_settings(config, list(decoder.anchors))
+    model = model or load_model(model_paths(config)[0])
     return model, engine_settings(config, model.contract)
 
 
@@ -364,7 +364,8 @@ def cmd_accompany(args: argparse.Namespace) -> int:
     refuse_overwriting(args.melody, args.output, args.png, args.wav)
     synth = audio.find_synth(config.audio) if args.wav else None  # before the render: a missing synth fails fast
     melody = read_melody(args.melody, args.track, None if args.channel is None else args.channel - 1)
-    given = tuple(slot for slot, flag in (("temperature", args.temperature), ("tempo", args.tempo)) if flag is not None)
+    given = tuple(slot for slot, flag in (("temperature", args.temperature), ("tempo", args.tempo), ("key", args.key),
+                                          ("style", args.style), ("style_knob", args.style_knob)) if flag is not None)
     model, settings = _model_and_settings(config, args.prompt, given)
     moved = place_parts(settings.part_channels, melody.used_channels())[1]
     print(melody.describe())

@@ -166,8 +166,40 @@ def test_key_freeze_holds_the_band_chord_until_released():
     assert engine.heard.chord == chord_index(2, "min") and not engine.heard.key_locked
 
 
+class UnsureDecoder(FakeDecoder):
+    """The fake's pattern, plus the comping root at 0.4 on every beat: it sounds only when density asks for more."""
+
+    def decode(self, z: np.ndarray, meter: np.ndarray) -> np.ndarray:
+        probs = super().decode(z, meter).reshape(len(z), *GRID_SHAPE)
+        probs[:, ::4, N_BASS, :] = 0.4
+        return probs.reshape(len(z), GRID_SIZE)
+
+
+def onsets(engine: BandEngine, channel: int) -> int:
+    out = play(engine, range(16), {0: [60, 64, 67]})
+    return sum(1 for m in out if m.type == "note_on" and m.velocity > 0 and m.channel == channel)
+
+
+def test_density_strikes_more_where_the_decoder_is_unsure_and_restrikes_held_notes():
+    counts = {}
+    for density in (0.2, 0.5, 0.7, 0.8):
+        engine = BandEngine(UnsureDecoder(), BandSettings(part_channels=(1, 2), density=density, avoid_clashes=False))
+        counts[density] = (onsets(engine, 1), onsets(engine, 2))
+    assert counts[0.2] == counts[0.5] == (1, 8)  # the held bass root, the comping's two notes a beat
+    assert counts[0.7] == (2, 12)  # + the bass restruck at beat 3, the 0.4 root on each beat
+    assert counts[0.8] == (4, 12)  # the bass restruck on every beat
+    decoder = UnsureDecoder()
+    engine = BandEngine(decoder, BandSettings(part_channels=(1, 2)))
+    engine.set_density(0.8)
+    assert engine.density == 0.8 and decoder.calls == 1  # a new density re-reads the last answer, no network call
+    with pytest.raises(ValueError, match="density"):
+        engine.set_density(1.5)
+
+
 def test_settings_validation():
     with pytest.raises(ValueError, match="anchors"):
         BandEngine(FakeDecoder(), BandSettings(anchors=("sustained", "bebop")))
     with pytest.raises(ValueError, match="knob"):
         BandEngine(FakeDecoder(), BandSettings(knob=1.5))
+    with pytest.raises(ValueError, match="density"):
+        BandEngine(FakeDecoder(), BandSettings(density=-0.1))
