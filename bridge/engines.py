@@ -63,6 +63,16 @@ def suggested_channels(contract: Contract) -> tuple[int, ...]:
     return tuple(range(1, len(contract.parts) + 1))
 
 
+def refuse_shared_channels(config: Config, channels: Sequence[int], what: str) -> None:
+    """ConfigError if the channel Sideman listens to, or the metronome's, is one of `channels` (0-based), `what` them."""
+    listen = config.bridge.input_channel
+    if listen and listen - 1 in channels:
+        raise ConfigError(f"[bridge] input_channel = {listen}: it is also {what}; choose distinct channels")
+    click = config.bridge.click_channel
+    if (config.bridge.metronome or config.bridge.count_in) and click - 1 in channels:
+        raise ConfigError(f"[bridge] click_channel = {click}: it is also {what}; choose distinct channels")
+
+
 def engine_settings(config: Config, contract: Contract) -> EngineSettings:
     """EngineSettings for a model from [engine], [parts] and [bridge] input_channel (ConfigError if they
     cannot fit it). A model whose part count differs from [parts] channels uses its own suggested
@@ -80,12 +90,8 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
     unknown = [name for name in config.parts.mute if name not in names]
     if unknown:
         raise ConfigError(f"[parts] mute = {list(config.parts.mute)}: the model has no part {unknown[0]!r} (its parts: {', '.join(names)})")
+    refuse_shared_channels(config, channels, "a part channel")
     listen = config.bridge.input_channel
-    if listen and listen - 1 in channels:
-        raise ConfigError(f"[bridge] input_channel = {listen}: it is also a part channel; choose distinct channels")
-    click = config.bridge.click_channel
-    if (config.bridge.metronome or config.bridge.count_in) and click - 1 in channels:
-        raise ConfigError(f"[bridge] click_channel = {click}: it is also a part channel; choose distinct channels")
     e = config.engine
     return EngineSettings(
         part_channels=channels,
@@ -144,12 +150,8 @@ def band_settings(config: Config, anchors: Sequence[str]) -> BandSettings:
     if unknown:
         raise ConfigError(f"[band] anchors = {list(b.anchors)}: no style {unknown[0]!r} (the model has: {', '.join(anchors)})")
     channels = tuple(c - 1 for c in b.channels)
+    refuse_shared_channels(config, channels, "a band channel")
     listen = config.bridge.input_channel
-    if listen and listen - 1 in channels:
-        raise ConfigError(f"[bridge] input_channel = {listen}: it is also a band channel; choose distinct channels")
-    click = config.bridge.click_channel
-    if (config.bridge.metronome or config.bridge.count_in) and click - 1 in channels:
-        raise ConfigError(f"[bridge] click_channel = {click}: it is also a band channel; choose distinct channels")
     if e.key.strip():
         raise ConfigError(f"[engine] key = {e.key!r}: the band style follows the chords it hears and keeps to no key; "
                           f"leave key empty with style = \"band\" (key freeze holds the band's chord)")

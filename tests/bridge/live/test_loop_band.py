@@ -24,12 +24,17 @@ def make_band_bridge():
     return bridge, out, decoder
 
 
-def test_band_plays_on_the_clock_and_stop_silences():
-    bridge, out, decoder = make_band_bridge()
+def started_on_c_major(bridge) -> float:
+    """Start, a C major chord held, 30 clock pulses; the time after them."""
     feed(bridge, [0xFA], 0.0)
     for note in (60, 64, 67):
         feed(bridge, [0x90, note, 100], 0.0)
-    t = play_clock(bridge, 30, 0.0)
+    return play_clock(bridge, 30, 0.0)
+
+
+def test_band_plays_on_the_clock_and_stop_silences():
+    bridge, out, decoder = make_band_bridge()
+    t = started_on_c_major(bridge)
     assert {ch for ch, _ in sounding(out.sent)} == {1, 2}
     assert decoder.calls == 1  # the ticks only read the patterns decoded at the start
     feed(bridge, [0xB0, bridge.config.controls.style_knob, 127], t)
@@ -50,10 +55,7 @@ def test_program_change_moves_between_band_and_chorale_without_leaving_notes():
 
 def test_the_key_freeze_cc_holds_the_band_chord_and_the_status_line_says_so():
     bridge, out, _ = make_band_bridge()
-    feed(bridge, [0xFA], 0.0)
-    for note in (60, 64, 67):
-        feed(bridge, [0x90, note, 100], 0.0)
-    t = play_clock(bridge, 30, 0.0)
+    t = started_on_c_major(bridge)
     assert "| key - chord C |" in status_text(bridge)
     feed(bridge, [0xB0, bridge.config.controls.key_freeze, 127], t)
     for note in (60, 64, 67):
