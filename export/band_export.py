@@ -21,7 +21,7 @@ import torch
 
 from sideman.bridge.band.decoder import METADATA_KEY, OnnxPatternDecoder
 from sideman.bridge.band.grid import BASS_SLOTS, COMP_SLOTS, GRID_SHAPE
-from sideman.models.band.vae import PatternVAE, VAEConfig
+from sideman.models.band.vae import PatternVAE, load_vae
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-5
@@ -34,14 +34,6 @@ class _Decoder(torch.nn.Module):
 
     def forward(self, z: torch.Tensor, meter: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(z, meter)
-
-
-def load_vae(checkpoint: str | Path) -> tuple[PatternVAE, dict]:
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    vae = PatternVAE(VAEConfig(**saved["config"]))
-    vae.load_state_dict(saved["state"])
-    vae.eval()
-    return vae, saved
 
 
 def export_decoder(vae: PatternVAE, anchors: dict[str, list[float]], out: str | Path, provenance: dict) -> Path:

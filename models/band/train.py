@@ -16,7 +16,7 @@ import torch
 from sideman.bridge.band.grid import GRID_SIZE, bar_cells, binarise
 from sideman.bridge.band.style import slerp
 from sideman.models.band.extract import Bars, load_bars
-from sideman.models.band.vae import STYLES, PatternVAE, VAEConfig, config_dict, loss_terms
+from sideman.models.band.vae import STYLES, PatternVAE, VAEConfig, config_dict, load_vae, loss_terms
 
 ACTIVE_KL = 0.01  # a latent dimension whose mean KL is above this carries information
 
@@ -112,9 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_bars, held = load_bars("train"), load_bars(args.split)
     model = PatternVAE(VAEConfig(latent=args.latent))
     if args.init:
-        saved = torch.load(args.init, map_location="cpu", weights_only=False)
-        model = PatternVAE(VAEConfig(**saved["config"]))
-        model.load_state_dict(saved["state"])
+        model = load_vae(args.init)[0].train()
     train(model, train_bars, args.epochs, seed=args.seed, log=lambda s: print(s, file=sys.stderr))
     model.eval()
     found = anchors(model, train_bars)

@@ -62,6 +62,15 @@ def config_dict(model: PatternVAE) -> dict:
     return asdict(model.config)
 
 
+def load_vae(checkpoint) -> tuple[PatternVAE, dict]:
+    """The VAE saved at `checkpoint` (in eval mode) and the saved dict; weights_only: loading never runs code."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    vae = PatternVAE(VAEConfig(**saved["config"]))
+    vae.load_state_dict(saved["state"])
+    vae.eval()
+    return vae, saved
+
+
 # -- style rules: which bars a named anchor is the mean latent of ----------------------------------------------------
 def _onset_cells(grid: np.ndarray, slots: slice) -> np.ndarray:
     return grid[:, slots, ONSET].any(axis=1)
