@@ -87,6 +87,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
+def flags_given(args: argparse.Namespace) -> tuple[str, ...]:
+    """The prompt settings `run`'s flags set (they win over a prompt's)."""
+    return tuple(slot for slot in ("tempo", "key", "style") if getattr(args, slot) is not None)
+
+
 def run_prompt(config: Config, text: str, styles: Mapping[str, Sequence[str]], given: tuple[str, ...] = ()) -> Config:
     """`config` with the settings `text` asks for (flags in `given` win); prints what was and was not applied.
     `styles`: each style's part names (bridge.engines.style_parts)."""
@@ -131,8 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     engines = build_engines(config, paths)
     if args.prompt and engines:
         chorale = next(e.contract.part_names for e in engines if style_of(e) == "chorale")
-        given = tuple(slot for slot in ("tempo", "key", "style") if getattr(args, slot) is not None)
-        config = run_prompt(config, args.prompt, style_parts(chorale), given=given)
+        config = run_prompt(config, args.prompt, style_parts(chorale), given=flags_given(args))
         engines = build_engines(config, paths)
     controls_from = sources_text(key_sources("controls", args.config))
     keys = args.learn or stdin_is_terminal()  # answers to the learner come from stdin, a terminal or not

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sideman.bridge.cli import run_prompt
+from sideman.bridge.cli import build_parser, config_from_args, flags_given, run_prompt
 from sideman.bridge.config import Config
 from sideman.bridge.core.clock import InternalClock
 from sideman.bridge.live.typed import typed_line
@@ -70,6 +70,18 @@ def test_run_prompt_puts_the_words_into_the_config_and_a_flag_wins(capsys):
     flagged = run_prompt(Config().replace("bridge", tempo=140.0), "slow", {"chorale": ("alto", "tenor", "bass")}, given=("tempo",))
     assert flagged.bridge.tempo == 140.0
     assert "the flag given wins" in capsys.readouterr().out
+
+
+def test_run_flags_for_key_style_and_tempo_win_over_the_prompt(capsys):
+    parser, _ = build_parser(["run"])
+    args = parser.parse_args(["run", "--key", "e minor", "--style", "chorale", "--tempo", "90", "--prompt", "band in D, slow"])
+    config = run_prompt(config_from_args(args), args.prompt, {"chorale": ("alto", "tenor", "bass"), "band": ("bass", "comping")},
+                        given=flags_given(args))
+    assert (config.engine.key, config.engine.style, config.bridge.tempo) == ("e minor", "chorale", 90.0)
+    assert capsys.readouterr().out.count("the flag given wins") == 3
+    args = parser.parse_args(["run", "--key", "e minor", "--prompt", "in D"])
+    config = run_prompt(config_from_args(args), args.prompt, {"chorale": ("alto", "tenor", "bass")}, given=flags_given(args))
+    assert config.engine.key == "e minor"
 
 
 # -- the band style ------------------------------------------------------------------------------------
