@@ -12,7 +12,7 @@ import importlib
 import logging
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from sideman.bridge import __version__
 from sideman.bridge.config import API_CHOICES, CLOCK_CHOICES, CONFIG_FLAG_HELP, Config, key_sources, load_config
@@ -63,6 +63,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one Sideman hears")
     p.add_argument("--mode", choices=("accompany", "answer"), help="accompany your playing, or answer your phrases when you pause (default from config: accompany)")
     p.add_argument("--no-engine", action="store_true", help="no accompaniment: a plain thru bridge")
+    p.add_argument("--style", choices=("chorale", "band"), help="four-part chorale, or a band's bass and comping ([band]; Program Change 2.. then picks the models)")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--quiet", action="store_true", help="no status line (for running as a background service)")
     p.add_argument("--log-file", metavar="PATH", help="write log lines to this file instead of stderr")
@@ -83,18 +84,24 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ports={k: flag(k) for k in ("api", "connect_input", "connect_output")},
         bridge={"thru": flag("thru"), "clock": flag("clock"), "tempo": flag("tempo"), "model": models[0] if models else None,
                 "metronome": flag("metronome"), "count_in": flag("count_in")},
-        engine={"key": flag("key"), "mode": flag("mode")},
+        engine={"key": flag("key"), "mode": flag("mode"), "style": flag("style")},
         recording={"enabled": False if flag("no_record") else None},
         status={"quiet": flag("quiet") or None, "log_file": flag("log_file") or None},
     )
 
 
-def run_prompt(config: Config, text: str, part_names: tuple[str, ...], given: tuple[str, ...] = ()) -> Config:
-    """`config` with the settings `text` asks for (flags in `given` win); prints what was and was not applied."""
+def flags_given(args: argparse.Namespace) -> tuple[str, ...]:
+    """The prompt settings `run`'s flags set (they win over a prompt's)."""
+    return tuple(slot for slot in ("tempo", "key", "style") if getattr(args, slot) is not None)
+
+
+def run_prompt(config: Config, text: str, styles: Mapping[str, Sequence[str]], given: tuple[str, ...] = ()) -> Config:
+    """`config` with the settings `text` asks for (flags in `given` win); prints what was and was not applied.
+    `styles`: each style's part names (bridge.engines.style_parts)."""
     from sideman.bridge.prompt.apply import apply_prompt, current_settings
     from sideman.bridge.prompt.parse import parse_prompt
 
-    config, lines = apply_prompt(config, parse_prompt(text, current_settings(config, part_names)), part_names, given=given)
+    config, lines = apply_prompt(config, parse_prompt(text, current_settings(config, styles)), styles, given=given)
     for line in lines:
         print(line, flush=True)
     return config
@@ -117,7 +124,7 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sideman.bridge.engines import build_engines, model_paths
+    from sideman.bridge.engines import build_engines, model_paths, style_of, style_parts
     from sideman.bridge.live.learn import sources_text
     from sideman.bridge.live.session import session
     from sideman.bridge.live.terminal import stdin_is_terminal
@@ -131,7 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = [] if args.no_engine else model_paths(config, args.model)
     engines = build_engines(config, paths)
     if args.prompt and engines:
-        config = run_prompt(config, args.prompt, engines[0].contract.part_names, given=("tempo",) if args.tempo else ())
+        chorale = next(e.contract.part_names for e in engines if style_of(e) == "chorale")
+        config = run_prompt(config, args.prompt, style_parts(chorale), given=flags_given(args))
         engines = build_engines(config, paths)
     controls_from = sources_text(key_sources("controls", args.config))
     keys = args.learn or stdin_is_terminal()  # answers to the learner come from stdin, a terminal or not

@@ -95,6 +95,35 @@ class EngineConfig:
     mode: str = _choice("accompany", ("accompany", "answer"))
     answer_channel: int = _ranged(5, 1, 16)
     listener: str = _choice("profile", LISTENER_CHOICES)
+    style: str = _choice("chorale", ("chorale", "band"))
+
+
+@dataclass(frozen=True)
+class BandConfig:
+    """The band style (bridge/band/): its parts' channels (1-based) and registers, the style knob's anchors."""
+
+    model: str = ""
+    channels: tuple[int, ...] = _ranged_list((2, 3), 1, 16, distinct=True)
+    bass_range: tuple[int, ...] = _ranged_list((36, 55), 0, 127)
+    comp_range: tuple[int, ...] = _ranged_list((52, 67), 0, 127)
+    velocity_scale: tuple[float, ...] = _ranged_list((0.85, 0.65), 0.0, 2.0)
+    anchors: tuple[str, ...] = ("sustained", "walking")
+    knob: float = _ranged(0.0, 0.0, 1.0)
+    density: float = _ranged(0.5, 0.0, 1.0)
+    variations: int = _ranged(4, 1, 16)
+    chords: str = _choice("tune", ("tune", "split", "channel"))
+    split_point: int = _ranged(60, 1, 127)
+    chord_channel: int = _ranged(16, 1, 16)
+    avoid_clashes: bool = True
+
+    def problem(self) -> str | None:
+        """A rule across keys: two channels, two anchors, ranges of at least an octave."""
+        if len(self.channels) != 2 or len(self.velocity_scale) != 2 or len(self.anchors) != 2:
+            return "channels, velocity_scale and anchors take two values each: bass, then comping"
+        for name, r in (("bass_range", self.bass_range), ("comp_range", self.comp_range)):
+            if len(r) != 2 or r[1] - r[0] < 11:
+                return f"{name} = {list(r)}: give [low, high] at least an octave apart"
+        return None
 
 
 @dataclass(frozen=True)
@@ -109,6 +138,7 @@ class ControlsConfig:
     metronome: int = _ranged(28, -1, 127)
     answer_mode: int = _ranged(85, -1, 127)
     answer_now: int = _ranged(86, -1, 127)
+    style_knob: int = _ranged(29, -1, 127)
 
     def slots(self) -> list[tuple[str, int | None, int]]:
         """Every control as (key, index in a list key or None, CC number), in the order of the keys."""
@@ -166,6 +196,7 @@ class Config:
     bridge: BridgeConfig = BridgeConfig()
     parts: PartsConfig = PartsConfig()
     engine: EngineConfig = EngineConfig()
+    band: BandConfig = BandConfig()
     controls: ControlsConfig = ControlsConfig()
     recording: RecordingConfig = RecordingConfig()
     status: StatusConfig = StatusConfig()

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from sideman.bridge.band.decoder import BandContract
+from sideman.bridge.band.engine import BandEngine, BandSettings
 from sideman.bridge.config import LISTENER_CHOICES, Config
 from sideman.bridge.core.clock import PULSES_PER_QUARTER
 from sideman.bridge.core.ahead import AheadEngine
-from sideman.bridge.core.engine import EngineSettings
+from sideman.bridge.core.engine import Engine, EngineSettings
 from sideman.bridge.core.harmony import HarmonyStrengths
 from sideman.bridge.core.key_profiles import ProfileListener, parse_key, pitch_class_tables
 from sideman.bridge.core.listening import Listener, PitchClassTables
@@ -20,11 +22,14 @@ from sideman.bridge.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from sideman.bridge.core.answer import Answerer
+    from sideman.bridge.band.decoder import OnnxPatternDecoder
     from sideman.bridge.model.contract import Contract
     from sideman.bridge.model.runtime import OnnxStepModel
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
+DEFAULT_BAND_MODEL = ASSETS / "band-vae.onnx"
+BAND_PARTS = BandContract().part_names
 # Steps per beat a model may use: the MIDI clock's pulses must fall evenly on its steps.
 STEPS_PER_BEAT = tuple(n for n in range(1, PULSES_PER_QUARTER + 1) if PULSES_PER_QUARTER % n == 0)
 
@@ -60,6 +65,16 @@ def suggested_channels(contract: Contract) -> tuple[int, ...]:
     return tuple(range(1, len(contract.parts) + 1))
 
 
+def refuse_shared_channels(config: Config, channels: Sequence[int], what: str) -> None:
+    """ConfigError if the channel Sideman listens to, or the metronome's, is one of `channels` (0-based), `what` them."""
+    listen = config.bridge.input_channel
+    if listen and listen - 1 in channels:
+        raise ConfigError(f"[bridge] input_channel = {listen}: it is also {what}; choose distinct channels")
+    click = config.bridge.click_channel
+    if (config.bridge.metronome or config.bridge.count_in) and click - 1 in channels:
+        raise ConfigError(f"[bridge] click_channel = {click}: it is also {what}; choose distinct channels")
+
+
 def engine_settings(config: Config, contract: Contract) -> EngineSettings:
     """EngineSettings for a model from [engine], [parts] and [bridge] input_channel (ConfigError if they
     cannot fit it). A model whose part count differs from [parts] channels uses its own suggested
@@ -77,12 +92,8 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
     unknown = [name for name in config.parts.mute if name not in names]
     if unknown:
         raise ConfigError(f"[parts] mute = {list(config.parts.mute)}: the model has no part {unknown[0]!r} (its parts: {', '.join(names)})")
+    refuse_shared_channels(config, channels, "a part channel")
     listen = config.bridge.input_channel
-    if listen and listen - 1 in channels:
-        raise ConfigError(f"[bridge] input_channel = {listen}: it is also a part channel; choose distinct channels")
-    click = config.bridge.click_channel
-    if (config.bridge.metronome or config.bridge.count_in) and click - 1 in channels:
-        raise ConfigError(f"[bridge] click_channel = {click}: it is also a part channel; choose distinct channels")
     e = config.engine
     return EngineSettings(
         part_channels=channels,
@@ -102,10 +113,15 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
     )
 
 
-def build_engines(config: Config, paths: Sequence[Path]) -> list[AheadEngine]:
-    """Load every model (ModelError on a bad file) and build one engine per model, each able to answer a
-    step ahead of its tick (the live loop asks it to; anything else drives it as a plain Engine)."""
-    engines = []
+def build_engines(config: Config, paths: Sequence[Path]) -> list[AheadEngine | BandEngine]:
+    """Load every model (ModelError on a bad file) and build one engine per model, each chorale engine able to
+    answer a step ahead of its tick (the live loop asks it to; anything else drives it as a plain Engine);
+    [engine] style = "band" puts the band first (Program Change 2.. then selects the models)."""
+    engines: list[AheadEngine | BandEngine] = []
+    if config.engine.style == "band" and paths:
+        decoder = load_band_decoder(config)
+        engines.append(BandEngine(decoder, band_settings(config, list(decoder.anchors))))
+        config = config.replace("parts", mute=())  # [parts] mute names the band's parts then
     for path in paths:
         model = load_model(path)
         engines.append(AheadEngine(model, engine_settings(config, model.contract),
@@ -157,3 +173,53 @@ def build_answerer(config: Config, part_channels: Sequence[int], switchable: boo
     listen = config.bridge.input_channel
     settings = AnswerSettings(channel=channel, input_channel=None if listen == 0 else listen - 1, seed=config.engine.seed)
     return Answerer(MelodyModel.load(DEFAULT_MELODY), settings, enabled=config.engine.mode == "answer")
+def load_band_decoder(config: Config) -> OnnxPatternDecoder:
+    """The band's pattern decoder: [band] model, else the shipped one (ModelError naming a bad file)."""
+    from sideman.bridge.band.decoder import OnnxPatternDecoder
+
+    return OnnxPatternDecoder.load(Path(config.band.model).expanduser() if config.band.model else DEFAULT_BAND_MODEL)
+
+
+def band_settings(config: Config, anchors: Sequence[str]) -> BandSettings:
+    """BandSettings from [band], [engine] and [bridge] input_channel (ConfigError if they cannot fit the decoder,
+    whose style anchors are `anchors`)."""
+    b, e = config.band, config.engine
+    unknown = [a for a in b.anchors if a not in anchors]
+    if unknown:
+        raise ConfigError(f"[band] anchors = {list(b.anchors)}: no style {unknown[0]!r} (the model has: {', '.join(anchors)})")
+    channels = tuple(c - 1 for c in b.channels)
+    refuse_shared_channels(config, channels, "a band channel")
+    listen = config.bridge.input_channel
+    if e.key.strip():
+        raise ConfigError(f"[engine] key = {e.key!r}: the band style follows the chords it hears and keeps to no key; "
+                          f"leave key empty with style = \"band\" (key freeze holds the band's chord)")
+    unknown = [name for name in config.parts.mute if name not in BAND_PARTS]
+    if unknown:
+        raise ConfigError(f"[parts] mute = {list(config.parts.mute)}: the band has no part {unknown[0]!r} "
+                          f"(its parts: {', '.join(BAND_PARTS)})")
+    return BandSettings(
+        part_channels=channels, input_channel=None if listen == 0 else listen - 1,
+        bass_range=tuple(b.bass_range), comp_range=tuple(b.comp_range), anchors=tuple(b.anchors), knob=b.knob, density=b.density,
+        variations=b.variations, temperature=e.temperature, chord_source=b.chords, split_point=b.split_point,
+        chord_channel=b.chord_channel - 1, part_velocity_scale=tuple(b.velocity_scale), seed=e.seed,
+        muted_parts=tuple(k for k, name in enumerate(BAND_PARTS) if name in config.parts.mute),
+        avoid_clashes=b.avoid_clashes)
+
+
+def make_engine(model, settings, listener=None, tables=None) -> Engine | BandEngine:
+    """The engine for a model and its settings: the band's for BandSettings, else the chorale's."""
+    if isinstance(settings, BandSettings):
+        return BandEngine(model, settings)
+    return Engine(model, settings, listener, tables)
+
+
+def style_of(engine: Engine | BandEngine) -> str:
+    """The style an engine plays: "band" or "chorale"."""
+    return "band" if isinstance(engine, BandEngine) else "chorale"
+
+
+def style_parts(chorale_parts: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Each style's part names, the chorale's from its model (what a prompt's part words can name)."""
+    return {"chorale": tuple(chorale_parts), "band": BAND_PARTS}
+
+

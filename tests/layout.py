@@ -1,6 +1,6 @@
 """The rooms of the `sideman` package and which rooms each may import: read from the source, never run.
 
-A module's room is its folder under bridge/ (listen, core, model, live, live/jack, recording, offline, prompt) or, at
+A module's room is its folder under bridge/ (listen, core, band, model, live, live/jack, recording, offline, prompt) or, at
 bridge/'s top, its own name (cli, config, engines, errors, midi); `sideman.models` and `sideman.export`
 are a room each. Lower rooms never import higher ones, JACK-only code is entered only from live/,
 nothing in the package imports torch under bridge/, or `tests` or `benchmarks` anywhere.
@@ -25,19 +25,20 @@ ALLOWED: dict[str, set[str]] = {
     "bridge.model": {"bridge.errors", "bridge.midi"},
     "bridge.listen": {"bridge.errors", "bridge.midi", "bridge.model"},
     "bridge.core": {"bridge.errors", "bridge.midi", "bridge.model", "bridge.listen"},
+    "bridge.band": {"bridge.errors", "bridge.midi", "bridge.model", "bridge.listen", "bridge.core"},
     "bridge.recording": {"bridge.errors", "bridge.midi", "bridge.config"},
-    "bridge.engines": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core"},
-    "bridge.offline": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core",
+    "bridge.engines": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core", "bridge.band"},
+    "bridge.offline": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core", "bridge.band",
                        "bridge.engines", "bridge.prompt"},
-    "bridge.live": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core",
+    "bridge.live": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core", "bridge.band",
                     "bridge.recording", "bridge.engines", "bridge.live.jack", "bridge.prompt"},
     "bridge.live.jack": {"bridge.errors", "bridge.midi", "bridge.live"},
     "bridge.cli": {"bridge", "bridge.errors", "bridge.config", "bridge.live", "bridge.engines", "bridge.listen", "bridge.offline",
                    "bridge.prompt"},
     "bridge": {"bridge.cli"},  # __init__ and __main__
-    "models": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core",
+    "models": {"bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core", "bridge.band",
                "bridge.engines", "bridge.offline"},
-    "export": {"models", "bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core",
+    "export": {"models", "bridge.errors", "bridge.midi", "bridge.config", "bridge.model", "bridge.listen", "bridge.core", "bridge.band",
                "bridge.engines"},
 }
 NEVER = ("tests", "benchmarks")

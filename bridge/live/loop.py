@@ -154,7 +154,7 @@ class LiveBridge:
         for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
                            (controls.panic, self._cc_panic), (controls.key_freeze, self._cc_key_freeze),
                            (controls.metronome, self._cc_metronome), (controls.answer_mode, self._cc_answer_mode),
-                           (controls.answer_now, self._cc_answer_now)):
+                           (controls.answer_now, self._cc_answer_now), (controls.style_knob, self._cc_style_knob)):
             if cc >= 0:
                 actions[cc] = action
         for part, cc in enumerate(controls.mute_parts):
@@ -372,6 +372,11 @@ class LiveBridge:
         for engine in self.engines:
             engine.set_temperature(temperature_from_cc(value))
 
+    def _cc_style_knob(self, value: int, t: float) -> None:
+        for engine in self.engines:
+            if hasattr(engine, "set_knob"):  # only the band style has one
+                engine.set_knob(value / 127.0)
+
     def _cc_accompaniment(self, value: int, t: float) -> None:
         if self.engines:
             self._send(self.engine.set_enabled(value >= PEDAL_DOWN), t)
@@ -478,6 +483,10 @@ class LiveBridge:
     def set_tempo(self, bpm: float) -> None:
         """The internal clock's tempo from its next tick on (engine thread)."""
         self.internal.set_bpm(bpm)
+
+    def switch_to(self, index: int) -> None:
+        """Play engine `index` from the next tick on, as Program Change index + 1 would (engine thread)."""
+        self._switch_model(index, self.now())
 
     def play_only(self, part_names: Sequence[str]) -> None:
         """Mute every part not named, unmute the named ones (engine thread)."""

@@ -25,9 +25,11 @@ def position_text(step: int, steps_per_beat: int, beats_per_bar: int) -> str:
 
 
 def heard_text(heard: HeardNow) -> str:
-    """'key G major  80% chord D7': what Sideman hears ('locked' after the key when it is held)."""
+    """'key G major  80% chord D7': what Sideman hears ('locked' after the key when it is held). The band style hears
+    no key: 'key - chord D7' ('held' after the chord when it is held)."""
     if heard.key is None:
-        return "key -"
+        held = " held" if heard.key_locked else ""
+        return "key -" + (f" chord {chord_name(heard.chord)}{held}" if heard.chord is not None else "")
     text = f"key {key_name(heard.key)} {100 * heard.key_confidence:3.0f}%" + (" locked" if heard.key_locked else "")
     return text + (f" chord {chord_name(heard.chord)}" if heard.chord is not None else "")
 

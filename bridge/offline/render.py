@@ -26,9 +26,10 @@ import mido
 
 from sideman.bridge.config import CONFIG_FLAG_HELP, BridgeConfig, Config, limits, load_config
 from sideman.bridge.core.answer import Answerer
-from sideman.bridge.core.engine import Engine, EngineSettings, StepInfo, StepModel, handled_before_tick
+from sideman.bridge.core.engine import EngineSettings, StepInfo, StepModel, handled_before_tick
 from sideman.bridge.core.listening import HeardNow, Listener, PitchClassTables
-from sideman.bridge.engines import ASSETS, build_answerer, hearing_for, engine_settings, load_model, model_paths, suggested_channels
+from sideman.bridge.engines import (ASSETS, band_settings, build_answerer, engine_settings, hearing_for, load_band_decoder,
+                                    load_model, make_engine, model_paths, style_parts, suggested_channels)
 from sideman.bridge.errors import MidiFileError
 from sideman.bridge.core.clock import PEDAL, InternalClock, Tick, Transport
 from sideman.bridge.core.follow import FollowClock
@@ -179,9 +180,9 @@ def render(melody: str | os.PathLike[str] | mido.MidiFile | Melody, model: StepM
     if n_steps > MAX_STEPS:
         raise MidiFileError(f"{mel.name}: the melody lasts {n_steps} steps, more than the limit of {MAX_STEPS}")
 
-    if listener is None and tables is None:
+    if listener is None and tables is None and isinstance(settings, EngineSettings):
         listener, tables = hearing_for(Config().engine.listener, contract)
-    engine = Engine(model, settings, listener, tables)
+    engine = make_engine(model, settings, listener, tables)
     engine.reset()
     engine.set_enabled(answerer is None)
     hear = answerer.hear if answerer is not None else lambda msg, t: []  # noqa: E731
@@ -294,20 +295,27 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(args.config).with_flags(
         bridge={"model": args.model, "tempo": getattr(args, "tempo", None), "input_channel": 0},
         engine={"seed": args.seed, "temperature": args.temperature, "lead_policy": args.lead_policy, "key": args.key,
-                "mode": getattr(args, "mode", None)},
+                "mode": getattr(args, "mode", None), "style": args.style},
+        band={"knob": args.style_knob},
     )
 
 
 def _model_and_settings(config: Config, prompt: str | None = None,
                         given: tuple[str, ...] = ()) -> tuple[StepModel, EngineSettings, dict[str, Any]]:
     """The model, its settings and the listener it hears with (render's `listener` and `tables`); a prompt's
-    settings go into the config first (flags in `given` win over it)."""
-    model = load_model(model_paths(config)[0])
+    settings go into the config first (flags in `given` win over it). The band style (from the config, a flag or
+    the prompt): its pattern decoder and BandSettings, and no listener (it hears chords its own way)."""
+    model = None
     if prompt is not None:
-        names = model.contract.part_names
-        config, lines = apply_prompt(config, parse_prompt(prompt, current_settings(config, names)), names,
+        model = load_model(model_paths(config)[0])
+        styles = style_parts(model.contract.part_names)
+        config, lines = apply_prompt(config, parse_prompt(prompt, current_settings(config, styles)), styles,
                                      given=given, kept=PROMPT_KEPT)
         print("\n".join(lines))
+    if config.engine.style == "band":
+        decoder = load_band_decoder(config)
+        return decoder, band_settings(config, list(decoder.anchors)), {}
+    model = model or load_model(model_paths(config)[0])
     listener, tables = hearing_for(config.engine.listener, model.contract)
     return model, engine_settings(config, model.contract), {"listener": listener, "tables": tables}
 
@@ -320,6 +328,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lead-policy", choices=("highest", "lowest", "latest"),
                    help="which of several held notes is the melody (default from config: highest)")
     p.add_argument("--key", help="keep to this key (\"D\", \"e minor\", \"F# minor\") instead of the one heard (default from config: none)")
+    p.add_argument("--style", choices=("chorale", "band"), help="four-part chorale, or a band's bass and comping (default from config: chorale)")
+    p.add_argument("--style-knob", type=float, metavar="X", help="band style: 0..1 from the first [band] anchor to the second (default from config: 0)")
 
 
 def add_accompany_arguments(p: argparse.ArgumentParser) -> None:
@@ -377,7 +387,8 @@ def cmd_accompany(args: argparse.Namespace) -> int:
     refuse_overwriting(args.melody, args.output, args.png, args.wav)
     synth = audio.find_synth(config.audio) if args.wav else None  # before the render: a missing synth fails fast
     melody = read_melody(args.melody, args.track, None if args.channel is None else args.channel - 1)
-    given = tuple(slot for slot, flag in (("temperature", args.temperature), ("tempo", args.tempo)) if flag is not None)
+    given = tuple(slot for slot, flag in (("temperature", args.temperature), ("tempo", args.tempo), ("key", args.key),
+                                          ("style", args.style), ("style_knob", args.style_knob)) if flag is not None)
     model, settings, hearing = _model_and_settings(config, args.prompt, given)
     moved = place_parts(settings.part_channels, melody.used_channels())[1]
     print(melody.describe())

@@ -112,7 +112,9 @@ def _key(events: list[Event], current: PromptSettings, mood_mode: str | None) ->
 
 def _parts(events: list[Event], current: PromptSettings, style: str | None) -> tuple[str, ...] | None:
     full = set(lx.STYLE_PARTS[style or current.style or lx.DEFAULT_STYLE])
-    playing = set(current.parts) if current.parts is not None else None
+    # The parts playing now are the current style's: a new style's part words start from all of its parts.
+    same_style = style is None or style == (current.style or lx.DEFAULT_STYLE)
+    playing = set(current.parts) if current.parts is not None and same_style else None
     named = False
     for e in events:
         if e.slot != "parts":

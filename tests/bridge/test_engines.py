@@ -88,11 +88,10 @@ def test_a_recogniser_that_hears_other_steps_than_the_model_plays_is_refused():
 
 @pytest.mark.parametrize("listener, kind", [("cnn", "Recogniser"), ("profile", "ProfileListener")])
 def test_run_accompany_and_demo_hear_with_the_config_s_listener(tmp_path, monkeypatch, fake_loader, listener, kind):
-    from sideman.bridge.core.engine import Engine
-
     heard = []
-    monkeypatch.setattr(offline, "Engine", lambda model, settings, ear, tables: heard.append(type(ear).__name__) or
-                        Engine(model, settings, ear, tables))
+    make_engine = offline.make_engine
+    monkeypatch.setattr(offline, "make_engine", lambda model, settings, ear, tables: heard.append(type(ear).__name__) or
+                        make_engine(model, settings, ear, tables))
     config = tmp_path / "mine.toml"
     config.write_text(f'[engine]\nlistener = "{listener}"\n')
     demo(tmp_path, "demo", "--config", str(config))

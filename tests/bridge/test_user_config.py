@@ -55,7 +55,8 @@ def test_defaults_then_the_user_file_then_config_then_flags(config_home, tmp_pat
     assert flagged.bridge.beats_per_bar == 4  # named nowhere: the default
     assert key_sources("controls", given) == {"temperature": str(given), "accompaniment": "defaults",
                                               "mute_parts": "defaults", "key_freeze": "defaults", "panic": str(user),
-                                              "metronome": "defaults", "answer_mode": "defaults", "answer_now": "defaults"}
+                                              "metronome": "defaults", "answer_mode": "defaults", "answer_now": "defaults",
+                                              "style_knob": "defaults"}
 
 
 @pytest.mark.parametrize("argv", [["ports"], ["demo"], ["accompany", "tune.mid", "-o", "jam.mid"], ["recover"]])

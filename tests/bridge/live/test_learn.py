@@ -13,7 +13,7 @@ from tests.bridge.live.test_loop import feed, make_bridge, sounding
 
 PARTS = ("alto", "tenor", "bass")
 LABELS = ["temperature", "accompaniment", "mute alto", "mute tenor", "mute bass", "key freeze", "panic", "metronome", "answer mode",
-          "answer now"]
+          "answer now", "style knob"]
 
 
 def notices(learner: Learner) -> list[str]:
@@ -44,21 +44,21 @@ def test_asks_for_every_control_of_the_dataclass_in_order_naming_parts():
     extended = dataclasses.make_dataclass("More", [("swing", int, 30)], bases=(ControlsConfig,), frozen=True)()
     assert [s.label for s in slots(extended)] == ["temperature", "accompaniment", "mute parts #1", "mute parts #2",
                                                    "mute parts #3", "key freeze", "panic", "metronome", "answer mode",
-                                                   "answer now", "swing"]
+                                                   "answer now", "style knob", "swing"]
 
 
 def test_maps_each_control_to_the_next_cc_that_moves_then_ends_with_the_new_map():
     learner = started()
     assert learner.prompt == "move the control for: temperature (now CC 21; Enter skips, q ends)"
-    results = [move(learner, cc, t=i * 1.0, channel=i % 3) for i, cc in enumerate((40, 41, 42, 43, 44, 46, 45, 47, 48, 49))]
-    assert results[:9] == [None] * 9
-    assert results[9] == ControlsConfig(temperature=40, accompaniment=41, mute_parts=(42, 43, 44), key_freeze=46, panic=45, metronome=47,
-                                        answer_mode=48, answer_now=49)
+    results = [move(learner, cc, t=i * 1.0, channel=i % 3) for i, cc in enumerate((40, 41, 42, 43, 44, 46, 45, 47, 48, 49, 50))]
+    assert results[:10] == [None] * 10
+    assert results[10] == ControlsConfig(temperature=40, accompaniment=41, mute_parts=(42, 43, 44), key_freeze=46, panic=45, metronome=47,
+                                         answer_mode=48, answer_now=49, style_knob=50)
     assert not learner.active and learner.prompt is None
-    assert learner.finished.get_nowait() == results[9]
+    assert learner.finished.get_nowait() == results[10]
     said = notices(learner)
     assert said[0] == "temperature: CC 40" and "move the control for: accompaniment (now CC 22; Enter skips, q ends)" in said
-    assert said[-1] == "Learnt: temperature CC 40, accompaniment CC 41, mute alto CC 42, mute tenor CC 43, mute bass CC 44, key freeze CC 46, panic CC 45, metronome CC 47, answer mode CC 48, answer now CC 49"
+    assert said[-1] == "Learnt: temperature CC 40, accompaniment CC 41, mute alto CC 42, mute tenor CC 43, mute bass CC 44, key freeze CC 46, panic CC 45, metronome CC 47, answer mode CC 48, answer now CC 49, style knob CC 50"
 
 
 def test_a_first_report_or_a_repeated_value_is_not_a_move():
@@ -103,7 +103,7 @@ def test_a_learnt_cc_is_taken_from_a_control_not_yet_asked():
     learner = started()
     move(learner, 26, 0.0)  # panic's number, for temperature
     assert "panic had CC 26: it is off until you learn it" in notices(learner)
-    for _ in range(9):  # the rest, kept
+    for _ in range(10):  # the rest, kept
         learner.answer("")
     result = learner.finished.get_nowait()
     assert result.temperature == 26 and result.panic == -1 and result.problem() is None
@@ -134,7 +134,7 @@ def test_another_line_is_named_and_the_control_asked_again():
 def test_the_map_and_where_it_comes_from_in_one_line():
     assert controls_text(ControlsConfig(panic=-1), PARTS) == ("temperature CC 21, accompaniment CC 22, mute alto CC 23, "
                                                                "mute tenor CC 24, mute bass CC 25, key freeze CC 27, panic off, metronome CC 28, "
-                                                               "answer mode CC 85, answer now CC 86")
+                                                               "answer mode CC 85, answer now CC 86, style knob CC 29")
     keys = [f.name for f in dataclasses.fields(ControlsConfig)]
     assert sources_text(dict.fromkeys(keys, "defaults")) == "defaults"
     assert sources_text(dict.fromkeys(keys, "/u/sideman.toml")) == "from /u/sideman.toml"
@@ -174,11 +174,11 @@ def test_the_map_learnt_on_the_engine_thread_is_in_use_at_once():
         bridge.learner.answer("")
     feed(bridge, [0xB1, 50, 1], 0.0)
     feed(bridge, [0xB1, 50, 2], 0.01)  # panic
-    bridge.learner.answer("")
-    bridge.learner.answer("")  # the metronome and answer mode, kept
+    for _ in range(3):
+        bridge.learner.answer("")  # the metronome, answer mode and answer now, kept
     feed(bridge, [0xB1, 51, 1], 0.02)
-    feed(bridge, [0xB1, 51, 2], 0.03)  # answer now, the last control: the round ends here
-    assert not bridge.learner.active and bridge.controls.panic == 50 and bridge.controls.answer_now == 51
+    feed(bridge, [0xB1, 51, 2], 0.03)  # the style knob, the last control: the round ends here
+    assert not bridge.learner.active and bridge.controls.panic == 50 and bridge.controls.style_knob == 51
     feed(bridge, [0x90, 72, 100], 1.0)
     bridge.poll_clock(1.0)
     feed(bridge, [0xB0, 26, 127], 1.1)  # the old panic CC is nothing now
@@ -223,7 +223,7 @@ def test_l_starts_learning_the_answers_go_to_the_learner_and_the_map_is_saved_an
     assert bridge.controls.temperature == 40 and not live.learner.active
     path = tmp_path / "xdg" / "sideman" / "sideman.toml"
     assert said(live)[-2:] == ["Learnt: temperature CC 40, accompaniment CC 22, mute alto CC 23, mute tenor CC 24, "
-                               "mute bass CC 25, key freeze CC 27, panic CC 26, metronome CC 28, answer mode CC 85, answer now CC 86",
+                               "mute bass CC 25, key freeze CC 27, panic CC 26, metronome CC 28, answer mode CC 85, answer now CC 86, style knob CC 29",
                                f"Controls saved to {path}: in use now, and read at every start."]
     assert live.saved_controls == path and load_config().controls == ControlsConfig(temperature=40)
 

@@ -157,6 +157,13 @@ def test_parts_without_a_current_list_start_from_the_style():
     assert parse_prompt("tutti", PromptSettings(style="band", parts=("bass",))).parts == ("bass", "chords")
 
 
+def test_a_new_style_parts_words_start_from_its_own_parts_not_the_old_styles():
+    chorale = PromptSettings(style="chorale", parts=("alto", "tenor", "bass"))
+    assert parse_prompt("folk band, no chords", chorale).parts == ("bass",)
+    assert parse_prompt("chorale, no tenor", PromptSettings(style="band", parts=("bass",))).parts == ("alto", "bass")
+    assert parse_prompt("no tenor", PromptSettings(parts=("alto", "bass"))).parts == ("alto", "bass")  # same style
+
+
 @pytest.mark.parametrize("text, unknown", [
     ("swing feel, 140", ["swing"]), ("just bass and drums", ["drums"]), ("jazz trio", ["jazz", "trio"]),
     ("extremely jazzy", ["extremely", "jazzy"]), ("a bit louder", ["louder"]), ("Reggae in G", ["Reggae"]),

@@ -89,7 +89,7 @@ def test_learn_from_the_daw_and_the_keyboard_saves_the_map_uses_it_and_shows_it_
         knob(daw, 64, (0, 127, 0))  # the pedal is never learnt
         knob(daw, 50, (0, 127), channel=5)  # panic
         assert bridge.expect("panic: ") == "panic: CC 50"
-        for _ in range(3):  # the metronome, answer mode and answer now, the last control, kept: the round ends
+        for _ in range(4):  # the metronome, answer mode, answer now and the style knob, the last control, kept: the round ends
             bridge.press("")
         bridge.expect(f"Controls saved to {user_file}")
         bridge.press("l")  # a second round, from the keyboard, ended with q
@@ -99,7 +99,7 @@ def test_learn_from_the_daw_and_the_keyboard_saves_the_map_uses_it_and_shows_it_
         bridge.press("q")
         learnt = bridge.expect("Learnt: ")
         assert learnt == ("Learnt: temperature CC 51, accompaniment CC 22, mute alto CC 23, mute tenor CC 24, mute bass CC 25, "
-                          "key freeze CC 27, panic CC 50, metronome CC 28, answer mode CC 85, answer now CC 86")
+                          "key freeze CC 27, panic CC 50, metronome CC 28, answer mode CC 85, answer now CC 86, style knob CC 29")
         bridge.expect(f"Controls saved to {user_file}")
         saved = tomllib.loads(user_file.read_text())["controls"]
         assert (saved["temperature"], saved["panic"], saved.get("mute_parts", [23, 24, 25])) == (51, 50, [23, 24, 25])
@@ -122,7 +122,7 @@ def test_learn_from_the_daw_and_the_keyboard_saves_the_map_uses_it_and_shows_it_
     again = LearningBridge("--config", str(config), env=env)
     try:
         assert again.expect("Controls: ") == (f"Controls: temperature CC 51, accompaniment CC 22, mute alto CC 23, mute tenor CC 24, "
-                                              f"mute bass CC 25, key freeze CC 27, panic CC 50, metronome CC 28, answer mode CC 85, answer now CC 86 "
+                                              f"mute bass CC 25, key freeze CC 27, panic CC 50, metronome CC 28, answer mode CC 85, answer now CC 86, style knob CC 29 "
                                               f"(from {user_file}).")  # stdin no terminal: no keys
     finally:
         code, _, err = again.terminate(signal.SIGTERM)
