@@ -308,6 +308,9 @@ class LiveBridge:
         self.stats.tick_seconds[self.stats.tick_count % LATENCY_WINDOW] = time.perf_counter() - started
         self.stats.tick_count += 1
         self._send(out, tick.t)
+        prepare = getattr(self.engine, "prepare_next_bar", None)
+        if prepare is not None:  # work decided ahead runs after the tick's notes are out
+            prepare()
         if self.engine.fault != self.fault:
             self.fault = self.engine.fault
 
