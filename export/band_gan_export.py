@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import onnx
 import torch
 
 from sideman.bridge.band.grid import BASS_SLOTS, COMP_SLOTS, GRID_SHAPE, GRID_SIZE, QUALITIES
 from sideman.bridge.band.variation import CHORD_SIZE, INPUTS, METADATA_KEY, OnnxVariationGenerator
+from sideman.export.band_export import OPSET, report_parity, save_with_metadata
 from sideman.models.band.gan import GANConfig, Generator
-
-OPSET = 17
-PARITY_TOLERANCE = 1e-5
 
 
 def load_generator(checkpoint: str | Path) -> tuple[Generator, dict]:
@@ -54,16 +50,9 @@ def export_generator(g: Generator, out: str | Path, provenance: dict) -> Path:
     axes = {name: {0: "batch"} for name in (*INPUTS, "probs")}
     torch.onnx.export(g, args, buf, input_names=list(INPUTS), output_names=["probs"], opset_version=OPSET,
                       dynamo=False, dynamic_axes=axes)
-    model = onnx.load_from_string(buf.getvalue())
-    entry = model.metadata_props.add()
-    entry.key = METADATA_KEY
-    entry.value = json.dumps({"noise": g.config.noise, "latent": g.config.latent, "grid": list(GRID_SHAPE),
-                              "bass_slots": list(BASS_SLOTS), "comp_slots": list(COMP_SLOTS),
-                              "qualities": list(QUALITIES), "provenance": provenance})
-    onnx.checker.check_model(model)
-    out = Path(out)
-    onnx.save(model, out)
-    return out
+    return save_with_metadata(buf.getvalue(), METADATA_KEY, {
+        "noise": g.config.noise, "latent": g.config.latent, "grid": list(GRID_SHAPE), "bass_slots": list(BASS_SLOTS),
+        "comp_slots": list(COMP_SLOTS), "qualities": list(QUALITIES), "provenance": provenance}, out)
 
 
 @torch.no_grad()
@@ -82,12 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     g, saved = load_generator(args.checkpoint)
     provenance = {"checkpoint": Path(args.checkpoint).name, **saved.get("report", {})}
     out = export_generator(g, args.out, provenance)
-    error = parity(g, out)
-    print(f"wrote {out} ({out.stat().st_size // 1024} KiB); parity max |diff| = {error:.2e}")
-    if error > PARITY_TOLERANCE:
-        print(f"sideman: error: parity {error:.2e} above {PARITY_TOLERANCE:g}", file=sys.stderr)
-        return 2
-    return 0
+    return report_parity(out, parity(g, out))
 
 
 if __name__ == "__main__":

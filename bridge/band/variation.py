@@ -8,12 +8,12 @@ output `probs` float32 [B, GRID_SIZE]; metadata `sideman_band_gan` = JSON with `
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sideman.bridge.band.decoder import open_session
 from sideman.bridge.band.grid import GRID_SHAPE, GRID_SIZE, QUALITIES, binarise, chord_of
 from sideman.bridge.errors import ModelError
 
@@ -41,18 +41,8 @@ class OnnxVariationGenerator:
     @classmethod
     def load(cls, path: Path) -> "OnnxVariationGenerator":
         """The generator at `path`, its metadata and inputs checked (ModelError naming the file otherwise)."""
+        session, meta = open_session(path, METADATA_KEY, "band variation model file", "band variation generator")
         try:
-            import onnxruntime as ort
-        except ImportError as exc:  # pragma: no cover - a dependency of the package
-            raise ModelError(f"{path}: onnxruntime is not installed ({exc})") from None
-        if not Path(path).is_file():
-            raise ModelError(f"{path}: no such band variation model file")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            meta = json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
             noise, latent = int(meta["noise"]), int(meta["latent"])
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
             raise ModelError(f"{path}: not a band variation generator ({type(exc).__name__}: {exc})") from None

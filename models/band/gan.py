@@ -2,7 +2,8 @@
 
 Condition = the chord (root one-hot [12] + quality one-hot [4]), the meter [1] (1.0 = 3/4), the previous bar's grid
 [GRID_SIZE] and the style: a pattern-VAE latent [LATENT] (in training the posterior mean of another bar of the same
-piece, in the bridge the style knob's latent). Both networks are MLPs that see the whole condition.
+piece, in the bridge the style knob's latent). Both networks are MLPs that see the whole condition. The generator
+proposes 8th notes, the data's resolution: each 8th fills two 16th cells and starts in the first.
 
 `Generator.forward(noise, chord, meter, previous, style)` -> probabilities [B, GRID_SIZE] is the export-ready step the
 bridge runs (bridge/band/variation.py). In training the discriminator sees the fake bar binarised at 0.5 with a
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sideman.bridge.band.grid import CELLS, CELLS_PER_BEAT, GRID_SHAPE, GRID_SIZE
+from sideman.bridge.band.grid import CELLS, CELLS_PER_BEAT, GRID_SHAPE, GRID_SIZE, ONSET, SLOTS
 from sideman.bridge.band.variation import CHORD_SIZE, chord_vector
 
 
@@ -41,20 +42,28 @@ def bar_mask(meter: torch.Tensor) -> torch.Tensor:
     return 1.0 - meter * last_beat.reshape(1, GRID_SIZE)
 
 
+def sixteenths(eighths: torch.Tensor) -> torch.Tensor:
+    """[B, CELLS // 2 * SLOTS * 2] per 8th -> [B, GRID_SIZE] per 16th: both cells sound, only the first starts."""
+    grid = eighths.reshape(-1, CELLS // 2, 1, SLOTS, 2).expand(-1, -1, 2, -1, -1).reshape(-1, GRID_SIZE)
+    second_start = torch.zeros(CELLS // 2, 2, SLOTS, 2)
+    second_start[:, 1, :, ONSET] = 1.0
+    return grid * (1.0 - second_start.reshape(1, GRID_SIZE))
+
+
 class Generator(nn.Module):
     def __init__(self, config: GANConfig = GANConfig()) -> None:
         super().__init__()
         self.config = config
         h = config.hidden
         self.net = nn.Sequential(nn.Linear(config.noise + condition_size(config), h), nn.LeakyReLU(0.2),
-                                 nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Linear(h, GRID_SIZE))
+                                 nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Linear(h, GRID_SIZE // 2))
 
     def forward(self, noise: torch.Tensor, chord: torch.Tensor, meter: torch.Tensor, previous: torch.Tensor,
                 style: torch.Tensor) -> torch.Tensor:
         """noise [B, NOISE], chord [B, 16], meter [B, 1], previous [B, GRID_SIZE], style [B, LATENT] -> probs [B, GRID_SIZE]
         (zero outside the bar)."""
         x = torch.cat([noise, chord, meter, previous, style], dim=1)
-        return torch.sigmoid(self.net(x)) * bar_mask(meter)
+        return sixteenths(torch.sigmoid(self.net(x))) * bar_mask(meter)
 
 
 class Discriminator(nn.Module):

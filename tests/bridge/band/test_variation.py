@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sideman.bridge.band.engine import BandEngine, BandSettings
-from sideman.bridge.band.grid import CELLS, GRID_SHAPE, N_BASS, ONSET, SOUND, chord_index, chord_of, slot_pitch_class
+from sideman.bridge.band.grid import CELLS, GRID_SHAPE, N_BASS, ONSET, chord_index, chord_of, slot_pitch_class
 from sideman.bridge.band.variation import CHORD_SIZE, VaryingDecoder, chord_vector
 from tests.bridge.band.test_band_engine import FakeDecoder, on, sounding_after
 
@@ -121,3 +121,39 @@ def test_a_varying_decoder_is_the_decoder_for_the_engine():
     joined = VaryingDecoder(decoder, generator)
     assert joined.anchors is decoder.anchors and joined.latent == decoder.latent and joined.contract is decoder.contract
     assert joined.decode(np.zeros((2, 4)), np.zeros((2, 1))).shape == (2, CELLS * 18)
+
+
+def test_the_shipped_generator_through_the_one_road(tmp_path):
+    from sideman.bridge.config import Config
+    from sideman.bridge.engines import band_settings, build_engines, load_band_decoder, model_paths
+    from sideman.bridge.offline.render import render
+    from tests.bridge.band.test_band_cli import tune
+
+    tune(tmp_path / "t.mid", notes=(67, 71, 74, 72, 71, 69, 67, 62) * 4)
+    on_config = Config().replace("band", variation=True)
+    joined = load_band_decoder(on_config)
+    assert isinstance(joined, VaryingDecoder)
+    engines = build_engines(on_config.replace("engine", style="band"), model_paths(on_config))
+    assert isinstance(engines[0].variation, type(joined.variation))
+
+    def notes(config: Config) -> list[tuple[float, int, int]]:
+        model = load_band_decoder(config)
+        result = render(tmp_path / "t.mid", model, band_settings(config, list(model.anchors)))
+        return [(round(t, 6), m.channel, m.note) for t, m in result.events if m.type == "note_on" and m.velocity]
+
+    varied = notes(on_config)
+    assert varied == notes(on_config)  # the same seed renders the same
+    assert varied != notes(Config())
+    assert varied != notes(on_config.replace("engine", seed=1))
+
+
+def test_a_missing_variation_model_is_one_line(tmp_path, capsys):
+    from sideman.bridge.cli import main
+    from tests.bridge.band.test_band_cli import tune
+
+    tune(tmp_path / "t.mid")
+    (tmp_path / "c.toml").write_text(f'[band]\nvariation = true\nvariation_model = "{tmp_path / "none.onnx"}"\n')
+    args = ["accompany", str(tmp_path / "t.mid"), "-o", str(tmp_path / "j.mid"), "--style", "band", "--config", str(tmp_path / "c.toml")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"sideman: error: {tmp_path / 'none.onnx'}: no such band variation model file"]
