@@ -36,12 +36,16 @@ class _Decoder(torch.nn.Module):
         return self.vae.decode(z, meter)
 
 
-def load_vae(checkpoint: str | Path) -> tuple[PatternVAE, dict]:
+def load_checkpoint(checkpoint: str | Path, build) -> tuple[torch.nn.Module, dict]:
+    """The network `build(**config)` with the checkpoint's weights, in eval mode, and the whole checkpoint."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    vae = PatternVAE(VAEConfig(**saved["config"]))
-    vae.load_state_dict(saved["state"])
-    vae.eval()
-    return vae, saved
+    net = build(**saved["config"])
+    net.load_state_dict(saved["state"])
+    return net.eval(), saved
+
+
+def load_vae(checkpoint: str | Path) -> tuple[PatternVAE, dict]:
+    return load_checkpoint(checkpoint, lambda **config: PatternVAE(VAEConfig(**config)))
 
 
 def export_decoder(vae: PatternVAE, anchors: dict[str, list[float]], out: str | Path, provenance: dict) -> Path:

@@ -19,16 +19,12 @@ import torch
 
 from sideman.bridge.band.grid import BASS_SLOTS, COMP_SLOTS, GRID_SHAPE, GRID_SIZE, QUALITIES
 from sideman.bridge.band.variation import CHORD_SIZE, INPUTS, METADATA_KEY, OnnxVariationGenerator
-from sideman.export.band_export import OPSET, report_parity, save_with_metadata
+from sideman.export.band_export import OPSET, load_checkpoint, report_parity, save_with_metadata
 from sideman.models.band.gan import GANConfig, Generator
 
 
 def load_generator(checkpoint: str | Path) -> tuple[Generator, dict]:
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    g = Generator(GANConfig(**saved["config"]))
-    g.load_state_dict(saved["state"])
-    g.eval()
-    return g, saved
+    return load_checkpoint(checkpoint, lambda **config: Generator(GANConfig(**config)))
 
 
 def example_inputs(g: Generator, batch: int, seed: int = 0) -> tuple[np.ndarray, ...]:

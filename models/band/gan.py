@@ -104,14 +104,23 @@ def d_loss(g: Generator, d: Discriminator, real: torch.Tensor, cond: Condition, 
             + 0.5 * bce(wrong_logit, torch.zeros_like(wrong_logit)))
 
 
-def g_loss(g: Generator, d: Discriminator, real: torch.Tensor, cond: Condition, matching: float = 1.0) -> torch.Tensor:
-    """Non-saturating adversarial loss plus `matching` times the squared distance of the mean discriminator features."""
+def g_loss(g: Generator, d: Discriminator, real: torch.Tensor, cond: Condition, matching: float = 1.0,
+           seeking: float = 0.0) -> torch.Tensor:
+    """Non-saturating adversarial loss plus `matching` times the squared distance of the mean discriminator features,
+    plus `seeking` times the mode-seeking term (Mao et al. 2019: two noises under one condition should give bars as
+    far apart as the noises are, so the noise is not ignored)."""
     noise = torch.randn(len(real), g.config.noise)
-    fake_logit, fake_f = d(hard(g(noise, *cond)), *cond)
+    probs = g(noise, *cond)
+    fake_logit, fake_f = d(hard(probs), *cond)
     with torch.no_grad():
         _, real_f = d(real, *cond)
     adversarial = nn.functional.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
-    return adversarial + matching * (fake_f.mean(0) - real_f.mean(0)).pow(2).sum()
+    loss = adversarial + matching * (fake_f.mean(0) - real_f.mean(0)).pow(2).sum()
+    if seeking:
+        other = torch.randn_like(noise)
+        apart = (probs - g(other, *cond)).abs().mean() / (noise - other).abs().mean()
+        loss = loss + seeking / (apart + 1e-5)
+    return loss
 
 
 def condition(chords: np.ndarray, beats: np.ndarray, previous: np.ndarray, style: np.ndarray) -> Condition:

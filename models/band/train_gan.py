@@ -1,7 +1,7 @@
 """Train the variation GAN on consecutive bars of the train split; keep the epoch whose bars' statistics are nearest
 the validation split's real bars; save a checkpoint.
 
-    python3 -m sideman.models.band.train_gan --epochs 12 --out models/default/band-gan.pt
+    python3 -m sideman.models.band.train_gan --epochs 20 --matching 10 --out models/default/band-gan.pt
 
 Pairs: each bar with accompaniment and the one before it in its piece (a piece's first bar follows an empty grid);
 the style of a pair is the pattern VAE's posterior mean of another bar of the same piece (models/default/band-vae.pt).
@@ -105,7 +105,7 @@ def distance(stats: dict[str, float], real: dict[str, float]) -> float:
 
 
 def train(g: Generator, d: Discriminator, pairs: Pairs, epochs: int, valid: Pairs | None = None, batch: int = 256,
-          lr: float = 2e-4, matching: float = 1.0, seed: int = 0, log=print) -> dict:
+          lr: float = 2e-4, matching: float = 1.0, seeking: float = 0.0, seed: int = 0, log=print) -> dict:
     """Adam (beta1 0.5) on alternating discriminator and generator steps; after each epoch the generator's bars on
     `valid` are scored against its real bars (distance) and the best epoch's weights are kept."""
     torch.manual_seed(seed)
@@ -126,7 +126,7 @@ def train(g: Generator, d: Discriminator, pairs: Pairs, epochs: int, valid: Pair
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
-            loss_g = g_loss(g, d, real, cond, matching)
+            loss_g = g_loss(g, d, real, cond, matching, seeking)
             opt_g.zero_grad()
             loss_g.backward()
             opt_g.step()
@@ -146,9 +146,10 @@ def train(g: Generator, d: Discriminator, pairs: Pairs, epochs: int, valid: Pair
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--matching", type=float, default=1.0, help="weight of the feature-matching term")
+    p.add_argument("--matching", type=float, default=10.0, help="weight of the feature-matching term")
+    p.add_argument("--seeking", type=float, default=0.0, help="weight of the mode-seeking term")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--vae", default=VAE_CHECKPOINT, help="the pattern VAE whose latents are the style")
@@ -159,10 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs, valid = load_pairs("train", vae, args.seed), load_pairs("valid", vae, args.seed)
     config = GANConfig(latent=vae.config.latent)
     g, d = Generator(config), Discriminator(config)
-    chosen = train(g, d, pairs, args.epochs, valid, lr=args.lr, matching=args.matching, seed=args.seed,
+    chosen = train(g, d, pairs, args.epochs, valid, lr=args.lr, matching=args.matching, seeking=args.seeking, seed=args.seed,
                    log=lambda s: print(s, file=sys.stderr))
     report = {"pairs": len(pairs), "valid_pairs": len(valid), **chosen,
-              "settings": {"epochs": args.epochs, "lr": args.lr, "matching": args.matching, "seed": args.seed}}
+              "settings": {"epochs": args.epochs, "lr": args.lr, "matching": args.matching, "seeking": args.seeking,
+                           "seed": args.seed}}
     torch.save({"config": config_dict(g), "state": g.state_dict(), "report": report}, args.out)
     print(json.dumps(report))
     return 0
