@@ -110,7 +110,8 @@ def memorisation(grids: np.ndarray, training: np.ndarray, chunk: int = 512) -> d
 COLUMNS = (("bars", "bars", "{:,}"), ("empty", "empty bars", "{:.1%}"), ("pitch_classes", "pitch classes/bar", "{:.2f}"),
            ("qualified", "qualified notes", "{:.1%}"), ("polyphony", "polyphony", "{:.1%}"),
            ("tonal_distance", "tonal distance bass-comping", "{:.3f}"), ("same_as_previous", "same as previous bar", "{:.1%}"),
-           ("overlap", "largest overlap with a training bar", "{:.3f}"), ("copies", "a training bar exactly", "{:.1%}"))
+           ("overlap", "largest overlap with a training bar", "{:.3f}"), ("copies", "a training bar exactly", "{:.1%}"),
+           ("noise_differs", "another draw, another bar", "{:.1%}"))
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:
@@ -165,16 +166,24 @@ def main(argv=None) -> int:
     train, held = load_pairs("train", vae, args.seed), load_pairs(args.split, vae, args.seed)
     picked = train.grids[retrieval(train.chords, train.beats, held.chords, held.beats, args.seed)]
     rng = np.random.default_rng(args.seed)
-    z = held.style + args.spread * rng.standard_normal(held.style.shape).astype(np.float32)
-    with torch.no_grad():
-        probs = vae.decode(torch.from_numpy(z), torch.from_numpy((held.beats == 3).astype(np.float32)[:, None])).numpy()
-    decoded = np.stack([binarise(q, int(b)) for q, b in zip(probs, held.beats)])
+    meter = torch.from_numpy((held.beats == 3).astype(np.float32)[:, None])
+
+    @torch.no_grad()
+    def vae_variations() -> np.ndarray:
+        z = held.style + args.spread * rng.standard_normal(held.style.shape).astype(np.float32)
+        return np.stack([binarise(q, int(b)) for q, b in zip(vae.decode(torch.from_numpy(z), meter).numpy(), held.beats)])
+
+    def differs(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+        return {"noise_differs": float((a != b).any(axis=(1, 2, 3)).mean())}
+
+    decoded, generated = vae_variations(), generate(g, held, args.seed)
     rows = {"training data (train split)": stats_of(train.grids, train),
             f"held-out real bars ({args.split})": {**stats_of(held.grids, held), **memorisation(held.grids, train.grids)},
             "retrieval: a training bar, same chord": {**stats_of(picked, held), **memorisation(picked, train.grids)},
-            "VAE variations of the style (variation off)": {**stats_of(decoded, held), **memorisation(decoded, train.grids)}}
-    generated = generate(g, held, args.seed)
-    rows["variation GAN"] = {**stats_of(generated, held), **memorisation(generated, train.grids)}
+            "VAE variations of the style (variation off)": {**stats_of(decoded, held), **memorisation(decoded, train.grids),
+                                                            **differs(decoded, vae_variations())},
+            "variation GAN": {**stats_of(generated, held), **memorisation(generated, train.grids),
+                              **differs(generated, generate(g, held, args.seed + 1))}}
     print(table(rows))
     return 0
 

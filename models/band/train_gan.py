@@ -1,7 +1,7 @@
 """Train the variation GAN on consecutive bars of the train split; keep the epoch whose bars' statistics are nearest
 the validation split's real bars; save a checkpoint.
 
-    python3 -m sideman.models.band.train_gan --epochs 20 --matching 10 --out models/default/band-gan.pt
+    python3 -m sideman.models.band.train_gan --epochs 12 --matching 10 --seeking 0.1 --out models/default/band-gan.pt
 
 Pairs: each bar with accompaniment and the one before it in its piece (a piece's first bar follows an empty grid);
 the style of a pair is the pattern VAE's posterior mean of another bar of the same piece (models/default/band-vae.pt).
@@ -146,10 +146,10 @@ def train(g: Generator, d: Discriminator, pairs: Pairs, epochs: int, valid: Pair
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--matching", type=float, default=10.0, help="weight of the feature-matching term")
-    p.add_argument("--seeking", type=float, default=0.0, help="weight of the mode-seeking term")
+    p.add_argument("--seeking", type=float, default=0.1, help="weight of the mode-seeking term")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--vae", default=VAE_CHECKPOINT, help="the pattern VAE whose latents are the style")
