@@ -115,6 +115,8 @@ class BandConfig:
     split_point: int = _ranged(60, 1, 127)
     chord_channel: int = _ranged(16, 1, 16)
     avoid_clashes: bool = True
+    variation: bool = False
+    variation_model: str = ""
 
     def problem(self) -> str | None:
         """A rule across keys: two channels, two anchors, ranges of at least an octave."""

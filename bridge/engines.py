@@ -23,6 +23,7 @@ from sideman.bridge.errors import ConfigError, ModelError
 if TYPE_CHECKING:
     from sideman.bridge.core.answer import Answerer
     from sideman.bridge.band.decoder import OnnxPatternDecoder
+    from sideman.bridge.band.variation import VaryingDecoder
     from sideman.bridge.model.contract import Contract
     from sideman.bridge.model.runtime import OnnxStepModel
 
@@ -30,6 +31,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_MODEL = ASSETS / "chorale-gru.onnx"
 DEFAULT_BAND_MODEL = ASSETS / "band-vae.onnx"
 BAND_PARTS = BandContract().part_names
+DEFAULT_BAND_VARIATION = ASSETS / "band-gan.onnx"
 # Steps per beat a model may use: the MIDI clock's pulses must fall evenly on its steps.
 STEPS_PER_BEAT = tuple(n for n in range(1, PULSES_PER_QUARTER + 1) if PULSES_PER_QUARTER % n == 0)
 
@@ -120,7 +122,7 @@ def build_engines(config: Config, paths: Sequence[Path]) -> list[AheadEngine | B
     engines: list[AheadEngine | BandEngine] = []
     if config.engine.style == "band" and paths:
         decoder = load_band_decoder(config)
-        engines.append(BandEngine(decoder, band_settings(config, list(decoder.anchors))))
+        engines.append(make_engine(decoder, band_settings(config, list(decoder.anchors))))
         config = config.replace("parts", mute=())  # [parts] mute names the band's parts then
     for path in paths:
         model = load_model(path)
@@ -173,11 +175,20 @@ def build_answerer(config: Config, part_channels: Sequence[int], switchable: boo
     listen = config.bridge.input_channel
     settings = AnswerSettings(channel=channel, input_channel=None if listen == 0 else listen - 1, seed=config.engine.seed)
     return Answerer(MelodyModel.load(DEFAULT_MELODY), settings, enabled=config.engine.mode == "answer")
-def load_band_decoder(config: Config) -> OnnxPatternDecoder:
-    """The band's pattern decoder: [band] model, else the shipped one (ModelError naming a bad file)."""
-    from sideman.bridge.band.decoder import OnnxPatternDecoder
 
-    return OnnxPatternDecoder.load(Path(config.band.model).expanduser() if config.band.model else DEFAULT_BAND_MODEL)
+
+def load_band_decoder(config: Config) -> OnnxPatternDecoder | VaryingDecoder:
+    """The band's pattern decoder: [band] model, else the shipped one; with [band] variation, joined by the variation
+    generator ([band] variation_model, else the shipped one). ModelError naming a bad file."""
+    from sideman.bridge.band.decoder import OnnxPatternDecoder
+    from sideman.bridge.band.variation import OnnxVariationGenerator, VaryingDecoder
+
+    b = config.band
+    decoder = OnnxPatternDecoder.load(Path(b.model).expanduser() if b.model else DEFAULT_BAND_MODEL)
+    if not b.variation:
+        return decoder
+    path = Path(b.variation_model).expanduser() if b.variation_model else DEFAULT_BAND_VARIATION
+    return VaryingDecoder(decoder, OnnxVariationGenerator.load(path))
 
 
 def band_settings(config: Config, anchors: Sequence[str]) -> BandSettings:
@@ -209,7 +220,7 @@ def band_settings(config: Config, anchors: Sequence[str]) -> BandSettings:
 def make_engine(model, settings, listener=None, tables=None) -> Engine | BandEngine:
     """The engine for a model and its settings: the band's for BandSettings, else the chorale's."""
     if isinstance(settings, BandSettings):
-        return BandEngine(model, settings)
+        return BandEngine(model, settings, getattr(model, "variation", None))
     return Engine(model, settings, listener, tables)
 
 

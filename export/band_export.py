@@ -43,15 +43,30 @@ def export_decoder(vae: PatternVAE, anchors: dict[str, list[float]], out: str | 
     buf = io.BytesIO()
     torch.onnx.export(_Decoder(vae), args, buf, input_names=["z", "meter"], output_names=["probs"], opset_version=OPSET,
                       dynamo=False, dynamic_axes={"z": {0: "batch"}, "meter": {0: "batch"}, "probs": {0: "batch"}})
-    model = onnx.load_from_string(buf.getvalue())
+    return save_with_metadata(buf.getvalue(), METADATA_KEY, {
+        "latent": latent, "grid": list(GRID_SHAPE), "bass_slots": list(BASS_SLOTS), "comp_slots": list(COMP_SLOTS),
+        "anchors": anchors, "provenance": provenance}, out)
+
+
+def save_with_metadata(graph: bytes, key: str, meta: dict, out: str | Path) -> Path:
+    """Write an exported graph to `out` with `meta` as JSON under the metadata key `key`, checked by onnx."""
+    model = onnx.load_from_string(graph)
     entry = model.metadata_props.add()
-    entry.key = METADATA_KEY
-    entry.value = json.dumps({"latent": latent, "grid": list(GRID_SHAPE), "bass_slots": list(BASS_SLOTS),
-                              "comp_slots": list(COMP_SLOTS), "anchors": anchors, "provenance": provenance})
+    entry.key = key
+    entry.value = json.dumps(meta)
     onnx.checker.check_model(model)
     out = Path(out)
     onnx.save(model, out)
     return out
+
+
+def report_parity(out: Path, error: float) -> int:
+    """Say what was written and its parity; exit code 2 (one line) if the parity is above the tolerance."""
+    print(f"wrote {out} ({out.stat().st_size // 1024} KiB); parity max |diff| = {error:.2e}")
+    if error > PARITY_TOLERANCE:
+        print(f"sideman: error: parity {error:.2e} above {PARITY_TOLERANCE:g}", file=sys.stderr)
+        return 2
+    return 0
 
 
 @torch.no_grad()
@@ -76,12 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     provenance = {"checkpoint": Path(args.checkpoint).name, "anchor_bars": {k: a["bars"] for k, a in saved["anchors"].items()},
                   "held_out": {k: report.get(k) for k in ("split", "entry_accuracy", "cell_accuracy", "active_dims")}}
     out = export_decoder(vae, anchors, args.out, provenance)
-    error = parity(vae, out)
-    print(f"wrote {out} ({out.stat().st_size // 1024} KiB); parity max |diff| = {error:.2e}")
-    if error > PARITY_TOLERANCE:
-        print(f"sideman: error: parity {error:.2e} above {PARITY_TOLERANCE:g}", file=sys.stderr)
-        return 2
-    return 0
+    return report_parity(out, parity(vae, out))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,26 @@ class BandContract:
         return tuple(p.name for p in self.parts)
 
 
+def open_session(path: Path, key: str, file_kind: str, model_kind: str) -> tuple[object, dict]:
+    """An onnxruntime session on one thread and the JSON metadata under `key` (ModelError naming the file if it is
+    missing, "no such <file_kind>", or unreadable, "not a <model_kind>")."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise ModelError(f"{path}: onnxruntime is not installed ({exc})") from None
+    if not Path(path).is_file():
+        raise ModelError(f"{path}: no such {file_kind}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        meta = json.loads(session.get_modelmeta().custom_metadata_map[key])
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+        raise ModelError(f"{path}: not a {model_kind} ({type(exc).__name__}: {exc})") from None
+    return session, meta
+
+
 class OnnxPatternDecoder:
     def __init__(self, session, latent: int, anchors: dict[str, np.ndarray], name: str) -> None:
         self._session = session
@@ -49,18 +69,8 @@ class OnnxPatternDecoder:
     @classmethod
     def load(cls, path: Path) -> "OnnxPatternDecoder":
         """The decoder at `path`, its metadata and I/O checked (ModelError naming the file otherwise)."""
+        session, meta = open_session(path, METADATA_KEY, "band model file", "band pattern decoder")
         try:
-            import onnxruntime as ort
-        except ImportError as exc:  # pragma: no cover - a dependency of the package
-            raise ModelError(f"{path}: onnxruntime is not installed ({exc})") from None
-        if not Path(path).is_file():
-            raise ModelError(f"{path}: no such band model file")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            meta = json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
             latent = int(meta["latent"])
             anchors = {str(k): np.asarray(v, np.float32) for k, v in meta["anchors"].items()}
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error

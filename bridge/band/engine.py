@@ -2,12 +2,16 @@
 
 Patterns are decoded when the style changes (construction, the knob, the temperature): for each meter a few
 variations around the knob's latent, so a tick never runs the network, it only picks the bar's pattern (at the
-bar's first step), reads the current cell and pitches it on the current chord. The chord is decided on beats
+bar's first step), reads the current cell and pitches it on the current chord. With a variation generator
+(bridge/band/variation.py) the next bar's pattern is proposed at the bar's last beat from the chord, the bar playing
+and the knob's latent, by `prepare_next_bar()` (which the live loop calls after a tick's output is sent); the decoded
+pattern is the fallback when the generator fails or proposes an empty bar. The chord is decided on beats
 (bridge/band/chords.py); when it changes mid-bar every sounding note whose chord tone moved is re-struck at once.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,6 +30,7 @@ ALL_NOTES_OFF = 123
 CLASHES = frozenset((1, 2, 6, 10, 11))
 BASS_CLASHES = CLASHES | {5}
 PARTS = ("bass", "comping")
+log = logging.getLogger(__name__)
 
 
 def density_threshold(density: float) -> float:
@@ -56,6 +61,12 @@ class PatternDecoder(Protocol):
     contract: object
 
     def decode(self, z: np.ndarray, meter: np.ndarray) -> np.ndarray: ...
+
+
+class VariationGenerator(Protocol):
+    noise: int
+
+    def propose(self, previous: np.ndarray, chord: int, beats: int, style: np.ndarray, noise: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -99,9 +110,12 @@ class BandSettings:
 
 
 class BandEngine:
-    def __init__(self, decoder: PatternDecoder, settings: BandSettings) -> None:
+    def __init__(self, decoder: PatternDecoder, settings: BandSettings, variation: VariationGenerator | None = None) -> None:
         settings.validate(decoder.anchors)
         self.decoder = decoder
+        self.variation = variation
+        self.variation_failures = 0
+        self._variation_noise = np.random.default_rng(settings.seed + 2)
         self.settings = settings
         self.contract = decoder.contract
         self.fault: str | None = None
@@ -130,6 +144,7 @@ class BandEngine:
         """Every pattern the bars may use, for the knob and temperature now (the only network call)."""
         a, b = (self.decoder.anchors[name] for name in self.settings.anchors)
         centre = slerp(a, b, self._knob)
+        self._centre = centre
         z = (centre[None, :] + self.settings.spread * self._temperature * self._noise).astype(np.float32)
         n = len(z)
         z2 = np.concatenate([z, z]).astype(np.float32)
@@ -177,6 +192,8 @@ class BandEngine:
     def _forget(self) -> None:
         self._bar: np.ndarray | None = None
         self._bar_start = 0
+        self._due: int | None = None  # the meter of the next bar to prepare
+        self._next: tuple[int, np.ndarray] | None = None  # (meter, pattern) of the next bar, decided ahead
         self._step = -1
         self._bass_prev: int | None = None
         self._chords.reset()
@@ -207,13 +224,51 @@ class BandEngine:
         bar_steps = beats * CELLS_PER_BEAT
         cell = step % bar_steps
         if cell == 0 or self._bar is None:
-            bank = self._patterns[3 if beats == 3 else 4]
-            self._bar = bank[int(self._rng.integers(len(bank)))]
+            self._bar = self._next_bar(beats)
         self._chords.tick(step % CELLS_PER_BEAT == 0)
+        if self.variation is not None and cell == bar_steps - CELLS_PER_BEAT:
+            self._due = beats  # the last beat decides the next bar
         chord = self._chords.chord
         if chord is None or not self._enabled:
             return self._release_all()
         return self._play(self._bar[cell % CELLS], chord)
+
+    def _pick(self, beats: int) -> np.ndarray:
+        bank = self._patterns[3 if beats == 3 else 4]
+        return bank[int(self._rng.integers(len(bank)))]
+
+    def _next_bar(self, beats: int) -> np.ndarray:
+        """The pattern of a bar starting now: the one decided ahead if it fits the meter, else a decoded one."""
+        if self._due is not None:
+            self.prepare_next_bar()
+        ready, self._next = self._next, None
+        if ready is not None and ready[0] == beats:
+            return ready[1]
+        return self._pick(beats)
+
+    def prepare_next_bar(self) -> None:
+        """Decide the next bar's pattern if it is due: the generator's proposal after the bar playing, under the chord
+        now and the knob's latent; the decoded pattern if there is no chord, the proposal is empty or anything fails.
+        Draws the same random numbers whether it runs after the last beat's tick or at the next bar's first."""
+        if self._due is None:
+            return
+        beats, self._due = self._due, None
+        fallback = self._pick(beats)
+        noise = self._variation_noise.standard_normal(self.variation.noise).astype(np.float32)
+        chord = self._chords.chord
+        if chord is None or self._bar is None:
+            self._next = (beats, fallback)
+            return
+        try:
+            grid = np.asarray(self.variation.propose(self._bar, chord, beats, self._centre, noise))
+        except Exception as exc:  # noqa: BLE001 - a failing generator leaves the decoded pattern, never a crash
+            if not self.variation_failures:
+                log.warning("band variation failed (%s: %s); the decoded patterns play", type(exc).__name__, exc)
+            self.variation_failures += 1
+            grid = fallback
+        if grid.shape != fallback.shape or not grid[..., SOUND].any():
+            grid = fallback  # an empty or misshapen bar is no variation
+        self._next = (beats, grid)
 
     def _chords_only(self, note: int, channel: int) -> bool:
         """A key that gives the chord and is not the tune (below the split point, or on the chord channel)."""

@@ -345,6 +345,9 @@ class LiveBridge:
         self._send(out, tick.t)
         if self.answerer is not None:
             self._send(self.answerer.tick(tick.step, tick.t, tick.step_seconds), tick.t)
+        prepare = getattr(self.engine, "prepare_next_bar", None)
+        if prepare is not None:  # work decided ahead runs after the tick's notes are out
+            prepare()
         if self.engine.fault != self.fault:
             self.fault = self.engine.fault
 

@@ -62,13 +62,18 @@ def config_dict(model: PatternVAE) -> dict:
     return asdict(model.config)
 
 
-def load_vae(checkpoint) -> tuple[PatternVAE, dict]:
-    """The VAE saved at `checkpoint` (in eval mode) and the saved dict; weights_only: loading never runs code."""
+def load_band_net(checkpoint, build) -> tuple[torch.nn.Module, dict]:
+    """The network `build(**saved config)` with the weights saved at `checkpoint`, in eval mode, and the saved dict;
+    weights_only: loading never runs code."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    vae = PatternVAE(VAEConfig(**saved["config"]))
-    vae.load_state_dict(saved["state"])
-    vae.eval()
-    return vae, saved
+    net = build(**saved["config"])
+    net.load_state_dict(saved["state"])
+    return net.eval(), saved
+
+
+def load_vae(checkpoint) -> tuple[PatternVAE, dict]:
+    """The VAE saved at `checkpoint` (in eval mode) and the saved dict."""
+    return load_band_net(checkpoint, lambda **config: PatternVAE(VAEConfig(**config)))
 
 
 # -- style rules: which bars a named anchor is the mean latent of ----------------------------------------------------

@@ -67,3 +67,19 @@ def test_the_key_freeze_cc_holds_the_band_chord_and_the_status_line_says_so():
     feed(bridge, [0xB0, bridge.config.controls.key_freeze, 0], t)
     play_clock(bridge, 30, t)
     assert "| key - chord Dm |" in status_text(bridge)
+
+
+def test_the_loop_prepares_the_next_bar_after_the_last_beats_tick():
+    from tests.bridge.band.test_variation import FakeVariation
+
+    generator = FakeVariation()
+    engine = BandEngine(FakeDecoder(), BandSettings(part_channels=(1, 2)), generator)
+    bridge = LiveBridge(Config().replace("bridge", clock="midi"), Inbox(64), FakeOutput(), [engine], FakeRecorder(),
+                        now=lambda: 0.0)
+    bridge.output._flush_seconds = 0
+    feed(bridge, [0xFA], 0.0)
+    feed(bridge, [0x90, 60, 100], 0.0)
+    t = play_clock(bridge, 12 * 6, 0.0)  # steps 0..11: the bar's first three beats
+    assert generator.asked == []
+    play_clock(bridge, 1, t)  # step 12, the last beat: the next bar is proposed now, not at the bar line
+    assert len(generator.asked) == 1
