@@ -5,8 +5,9 @@ silence after each, through `sideman.bridge.offline.render` in answer mode (the 
 answerer, with the shipped answer model). For each call:
 
 - latency: from the call's last note-off to the answer's first note-on (the pause the answerer waits for,
-  max(0.6 s, a beat) = 0.6 s here, plus the wait for the next 16th); and the machine time of every
-  `Answerer.tick` of the renderings (the answerer's cost per grid tick);
+  max(0.6 s, a beat) = 0.6 s here, plus the wait for the next 16th); and the time every `Answerer.tick` of
+  the renderings took (the answerer's cost per grid tick): the thread's CPU time (its work, whatever the
+  machine's load; the models run on the calling thread) and the wall-clock time;
 - in key: the share of the answer's notes in the tune's key (folk: its notated key; Nottingham: the
   Krumhansl-Kessler key of the whole tune);
 - motifs: the share of the answer's interval 3-grams (four notes' contour, any transposition) that also
@@ -121,17 +122,17 @@ class TimedAnswerer(Answerer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tick_seconds: list[float] = []
+        self.tick_seconds: list[tuple[float, float]] = []  # (thread CPU, wall)
 
     def tick(self, step: int, t: float, step_seconds: float) -> list[mido.Message]:
-        started = time.perf_counter()
+        cpu, wall = time.thread_time(), time.perf_counter()
         out = super().tick(step, t, step_seconds)
-        self.tick_seconds.append(time.perf_counter() - started)
+        self.tick_seconds.append((time.thread_time() - cpu, time.perf_counter() - wall))
         return out
 
 
-def model_answers(calls: Sequence[Call], settings: AnswerSettings) -> tuple[list[Answer], list[float]]:
-    """Each call's answer through the offline renderer in answer mode, and the machine time of each answerer tick."""
+def model_answers(calls: Sequence[Call], settings: AnswerSettings) -> tuple[list[Answer], list[tuple[float, float]]]:
+    """Each call's answer through the offline renderer in answer mode, and each answerer tick's (CPU, wall) time."""
     from sideman.bridge.engines import DEFAULT_MODEL, load_model
     from sideman.bridge.model.melody import MelodyModel
     from sideman.bridge.offline.render import render
@@ -201,16 +202,21 @@ def scores(call: Call, answer: Answer) -> dict[str, float] | None:
             "length": (max(e for _, e, _ in answer.notes) - sorted(answer.notes)[0][0]) / call_len}
 
 
-def table(rows: dict[str, list[dict[str, float] | None]], ticks: dict[str, list[float]]) -> str:
-    head = ("| answer | answered | latency p50 / p95 (s) | answerer tick p50 / p99 / max (µs) | in key | motif 3-grams shared | "
-            "longest shared run (copying) | length / call |")
-    lines = [head, "|" + "---|" * 8]
+def spread(seconds: np.ndarray) -> str:
+    us = seconds * 1e6
+    return f"{np.percentile(us, 50):.0f} / {np.percentile(us, 99):.0f} / {us.max():.0f}" if len(us) else "-"
+
+
+def table(rows: dict[str, list[dict[str, float] | None]], ticks: dict[str, list[tuple[float, float]]]) -> str:
+    head = ("| answer | answered | latency p50 / p95 (s) | answerer tick p50 / p99 / max (µs CPU) | (µs wall) | in key | "
+            "motif 3-grams shared | longest shared run (copying) | length / call |")
+    lines = [head, "|" + "---|" * 9]
     for name, got in rows.items():
         ok = [s for s in got if s is not None]
         m = lambda k: float(np.mean([s[k] for s in ok]))  # noqa: E731
         lat = np.percentile([s["latency"] for s in ok], [50, 95])
-        us = np.asarray(ticks.get(name, [])) * 1e6
-        work = f"{np.percentile(us, 50):.0f} / {np.percentile(us, 99):.0f} / {us.max():.0f}" if len(us) else "-"
+        times = np.asarray(ticks.get(name, []), np.float64).reshape(-1, 2)
+        work = f"{spread(times[:, 0])} | {spread(times[:, 1])}"
         lat_text = f"{lat[0]:.2f} / {lat[1]:.2f}" if name.startswith("melody") else "(not played)"
         lines.append(f"| {name} | {len(ok)}/{len(got)} | {lat_text} | {work} | {m('in_key'):.3f} | {m('motifs'):.3f} | "
                      f"{m('copying'):.3f} | {m('length'):.2f} |")
