@@ -26,6 +26,7 @@ from sideman.bridge.model.melody import fold, octave_shift
 
 REST, HOLD = -1, -2  # a token before its shift: a MIDI pitch to strike, or one of these
 OCTAVES = (-12, 0, 12)  # streams primed: these shifts around the first note's
+OPEN_NOTES = 128  # notes that may sound at once (more: the oldest is a key whose note-off never came)
 STEPS_PER_TICK = 6  # model steps a tick runs at most: a grid step of each stream, and as many to catch up
 
 
@@ -84,9 +85,11 @@ class CallPrimer:
             start = step + round((note.on - t) / step_seconds)
             if not self._streams:
                 self._begin(max(start, step - self.limit), note.pitch)
-            note.start = max(start, self.cursor - 1)
-            if start >= self.begin:
-                self._notes.append(note)
+            if start < self.begin:
+                note.start = start  # before the streams began: left out of them
+            else:
+                note.start = max(start, self.cursor - 1)
+                self._notes = self._notes[-OPEN_NOTES:] + [note]
         if note.end is None and not math.isnan(note.off):
             note.end = max(note.start + 1, step + round((note.off - t) / step_seconds))
 
