@@ -190,7 +190,7 @@ class Answerer:
         if self.enabled and self._answer is None:
             self._place(step, t, step_seconds, jumped)
             ended = bool(self._call) and self._call_ended(t, step_seconds)
-            if ended and self._primer.active:
+            if ended and self._primer.streams > 1:
                 self._primer.narrow(self._shift(self._call_grid(step)))  # the rest of the call is known
             self._primer.advance(step)
             if ended and self._primer.primed(step):

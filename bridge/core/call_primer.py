@@ -73,6 +73,10 @@ class CallPrimer:
     def active(self) -> bool:
         return bool(self._streams)
 
+    @property
+    def streams(self) -> int:
+        return len(self._streams)
+
     def stop(self) -> None:
         """Forget the streams (the call was answered or dropped)."""
         self._streams.clear()
