@@ -101,25 +101,33 @@ class _MelodyContract:
 class FakeMelody:
     """An answer model (sideman.bridge.model.melody.MelodyModel's interface) with answers you can work out by
     hand: on each beat an onset rising by a step through the C major scale from C5 (one scale step per onset
-    fed to it since it was made), holds between."""
+    fed to it since its last reset: its state), holds between. `fed` logs every step, whatever the state."""
 
     contract = _MelodyContract()
 
     def __init__(self) -> None:
         self.fed: list[tuple[int, int]] = []
         self.resets = 0
+        self.onsets = 0
 
     def reset(self) -> None:
         self.resets += 1
+        self.onsets = 0
+
+    def snapshot(self) -> int:
+        return self.onsets
+
+    def restore(self, snapshot: int) -> None:
+        self.onsets = snapshot
 
     def step(self, prev: int, phase: int) -> np.ndarray:
         v = MELODY_VOCAB
         self.fed.append((prev, phase))
+        self.onsets += v.is_onset(prev)
         logits = np.zeros(v.size, np.float32)
         if phase == 0:
             scale = [0, 2, 4, 5, 7, 9, 11]
-            onsets = sum(1 for p, _ in self.fed if v.is_onset(p))
-            logits[v.onset(72 + scale[onsets % 7])] = 50.0
+            logits[v.onset(72 + scale[self.onsets % 7])] = 50.0
         else:
             logits[v.hold] = 50.0
         return logits

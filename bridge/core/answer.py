@@ -1,13 +1,14 @@
 """Call and response: the player plays a phrase, pauses, and Sideman answers it. Pure logic — time is passed in.
 
-The `Answerer` hears every note the player plays (`hear`), and at each grid tick (`tick`) checks for a pause:
-no key held for max(`min_pause`, one beat) since the last note ended, or an answer asked for by a control
-(`request`). At that tick it does all the work: the call (the notes since the last answer, at most
-`max_steps` of them) is put on the grid, moved by octaves into the model's range, and stepped through
-the melody model, pause included; then the model samples the answer, as many steps as the call lasted
-(whole beats), each onset outside the call's key costing `key_strength` in the logits and each onset that
-completes one of the call's four-note contours gaining `motif_strength`. From that tick on, each tick only
-sends the answer's next note, on its own channel, in the call's register.
+The `Answerer` hears every note the player plays (`hear`), and at each grid tick (`tick`) steps the melody
+model through the call so far, one grid step (`bridge/core/call_primer.py`), and checks for a pause: no key
+held for max(`min_pause`, one beat) since the last note ended, or an answer asked for by a control
+(`request`). At that tick the model has heard the call (the notes since the last answer) and the pause; the
+call's last `max_steps` decide the octave shift into the model's range, the key and the answer's length (as
+many steps as the call lasted, whole beats). From that tick on, each tick samples and sends the answer's
+next step, on its own channel, in the call's register: each onset outside the call's key costs
+`key_strength` in the logits and each onset that completes one of the call's four-note contours gains
+`motif_strength`. No tick runs more than a few model steps.
 
 The answerer owns its notes: at most one sounds, and a player's note-on, `stop()` and `set_enabled(False)`
 all return its note-off at once.
@@ -17,28 +18,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from functools import lru_cache
 
 import mido
 import numpy as np
 
+from sideman.bridge.core.call_primer import HOLD, REST, CallPrimer, MelodyStepper, Note
 from sideman.bridge.core.harmony import key_pitch_classes
 from sideman.bridge.core.key_profiles import KEY_TEMPLATES
 from sideman.bridge.midi import PERCUSSION_CHANNEL
 from sideman.bridge.model.contract import Vocab
-from sideman.bridge.model.melody import fold, melody_tokens, octave_shift
+from sideman.bridge.model.melody import fold, octave_shift
 
-REST, HOLD = -1, -2  # a plan's steps: a MIDI pitch to strike, or one of these
 KEPT_NOTES = 256  # notes of a call kept (a player who never pauses must not grow it without end)
-
-
-class MelodyStepper(Protocol):
-    """What the answerer needs from a model (sideman.bridge.model.melody.MelodyModel, or a fake in tests)."""
-
-    @property
-    def contract(self): ...  # .vocab, .steps_per_beat
-    def step(self, prev: int, phase: int) -> np.ndarray: ...
-    def reset(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -74,22 +66,92 @@ def call_key(pitches: list[int], weights: list[float]) -> np.ndarray:
     return key_pitch_classes(key % 12, key >= 12)
 
 
+class AnswerSampler:
+    """An answer sampled a step per call, from the model primed with its call: the key bias and the motif bonus
+    on each step's logits, a uniform drawn in advance for each step (so an answer cut short leaves the random
+    stream where a whole one would)."""
+
+    def __init__(self, model: MelodyStepper, settings: AnswerSettings, first_logits: np.ndarray, start: int,
+                 uniforms: np.ndarray, bias: np.ndarray, motifs: dict[tuple[int, int], set[int]], shift: int) -> None:
+        self.model, self.settings, self.vocab = model, settings, model.contract.vocab
+        self.spb = int(model.contract.steps_per_beat)
+        self._first, self._start, self._uniforms, self._bias, self._motifs = first_logits, start, uniforms, bias, motifs
+        self.shift = shift
+        self._struck: list[int] = []  # the answer's onsets so far (model pitches)
+        self._prev = self.vocab.rest
+        self.index = 0
+
+    @property
+    def left(self) -> int:
+        return len(self._uniforms) - self.index
+
+    def next_token(self) -> int:
+        """The answer's next token (the first from the primed logits, each later one a model step)."""
+        v, s, i = self.vocab, self.settings, self.index
+        raw = self._first if i == 0 else self.model.step(self._prev, (self._start + i) % self.spb)
+        logits = raw / s.temperature + self._bias
+        struck = self._struck
+        if s.motif_strength and len(struck) >= 3:
+            for c in self._motifs.get((struck[-2] - struck[-3], struck[-1] - struck[-2]), ()):
+                if v.pitch_min <= struck[-1] + c <= v.pitch_max:
+                    logits[v.onset(struck[-1] + c)] += s.motif_strength
+        logits[v.unknown] = -np.inf
+        if i == 0 or self._prev == v.rest:
+            logits[v.hold] = -np.inf  # a hold needs a note sounding
+        if i == 0:
+            logits[v.rest] = -np.inf  # the answer starts at once
+        p = np.exp(logits - logits.max())
+        cdf = np.cumsum(p)
+        token = min(int(np.searchsorted(cdf, self._uniforms[i] * cdf[-1], side="right")), len(p) - 1)
+        if v.is_onset(token):
+            struck.append(v.pitch(token))
+        self._prev, self.index = token, i + 1
+        return token
+
+    def next_step(self) -> int:
+        """The answer's next step as played: a MIDI pitch in the call's register, REST or HOLD."""
+        v, k = self.vocab, self.next_token()
+        return min(127, max(0, v.pitch(k) - self.shift)) if v.is_onset(k) else HOLD if k == v.hold else REST
+
+
+@lru_cache(maxsize=8)
+def onset_pitch_classes(vocab: Vocab) -> np.ndarray:
+    """[V] each token's pitch class if it is an onset, else -1."""
+    return np.array([(vocab.pitch(k) % 12) if vocab.is_onset(k) else -1 for k in range(vocab.size)])
+
+
+def answer_for(model: MelodyStepper, settings: AnswerSettings, notes: list[tuple[int, int, int]], logits: np.ndarray,
+               shift: int, step: int, rng: np.random.Generator) -> AnswerSampler:
+    """The answer to a call on the grid (`notes`: (start, end, pitch) steps from its first onset), from the model
+    primed with it, the call moved by `shift` into its range: `logits` are grid step `step`'s, the model's state
+    the one after them."""
+    v, spb = model.contract.vocab, int(model.contract.steps_per_beat)
+    in_key = call_key([p for _, _, p in notes], [b - a for a, b, _ in notes])
+    pcs = onset_pitch_classes(v)
+    bias = np.where(pcs >= 0, (in_key[pcs % 12] - 1.0) * settings.key_strength, 0.0).astype(np.float32)
+    length = max(b for _, b, _ in notes)
+    n = min(settings.max_steps, max(spb, spb * math.ceil(length / spb)))
+    motifs = contours([fold(p + shift, v) for _, _, p in notes])
+    return AnswerSampler(model, settings, logits, step, rng.random(n), bias, motifs, shift)
+
+
 class Answerer:
     def __init__(self, model: MelodyStepper, settings: AnswerSettings = AnswerSettings(), enabled: bool = True) -> None:
         self.model, self.settings, self.enabled = model, settings, enabled
         self.vocab: Vocab = model.contract.vocab
         self.spb = int(model.contract.steps_per_beat)
         self._rng = np.random.default_rng(settings.seed)
-        self._call: list[list[float]] = []  # [pitch, on_t, off_t (nan while held), velocity]
-        self._held: dict[tuple[int, int], int] = {}  # (channel, pitch) -> index in _call
+        self._call: list[Note] = []
+        self._held: dict[tuple[int, int], Note] = {}  # (channel, pitch) -> its note of the call
+        self._unplaced: list[Note] = []  # notes struck or released since the last tick
+        self._primer = CallPrimer(model, settings.max_steps)
+        self._last_step: int | None = None
         self._last_off = -math.inf
         self._requested = False
-        self._plan: list[int] = []  # the answer's steps still to play, one per tick: a pitch, REST or HOLD
+        self._answer: AnswerSampler | None = None  # the answer under way, a step per tick
         self._sounding: int | None = None
         self._velocity = 64
         self.answers = 0  # answers started (for tests and the status line)
-        v = self.vocab
-        self._onset_pc = np.array([(v.pitch(k) % 12) if v.is_onset(k) else -1 for k in range(v.size)])
 
     # -- what the player does ---------------------------------------------------------------------
     def listens(self, channel: int) -> bool:
@@ -105,13 +167,14 @@ class Answerer:
             out = self._end_answer()
             if len(self._call) >= 2 * KEPT_NOTES:
                 self._keep_last(KEPT_NOTES)
-            self._held[key] = len(self._call)
-            self._call.append([msg.note, t, math.nan, msg.velocity])
+            note = self._held[key] = Note(msg.note, t, msg.velocity)
+            self._call.append(note)
+            self._unplaced.append(note)
             return out
-        index = self._held.pop(key, None)
-        if index is not None:
-            self._call[index][2] = t
-            self._last_off = t
+        note = self._held.pop(key, None)
+        if note is not None:
+            note.off = self._last_off = t
+            self._unplaced.append(note)
         return []
 
     def request(self) -> None:
@@ -120,15 +183,26 @@ class Answerer:
 
     # -- the grid ---------------------------------------------------------------------------------
     def tick(self, step: int, t: float, step_seconds: float) -> list[mido.Message]:
-        """Grid step `step` at `t`: start an answer if the call has ended here, then play the answer's next step."""
-        if self.enabled and not self._plan and self._call and self._call_ended(t, step_seconds):
-            self._start_answer(step, t, step_seconds)
+        """Grid step `step` at `t`: step the model through the call so far; start an answer if the call has ended
+        here and the model has heard all of it; then play the answer's next step."""
+        jumped = self._last_step is None or step != self._last_step + 1
+        self._last_step = step
+        if self.enabled and self._answer is None:
+            self._place(step, t, step_seconds, jumped)
+            ended = bool(self._call) and self._call_ended(t, step_seconds)
+            if ended and self._primer.streams > 1:
+                self._primer.narrow(self._shift(self._call_grid(step)))  # the rest of the call is known
+            self._primer.advance(step)
+            if ended and self._primer.primed(step):
+                self._start_answer(step)
+        else:
+            self._unplaced.clear()
         return self._play_next()
 
     @property
     def answering(self) -> bool:
         """An answer is under way (its notes still to come or sounding)."""
-        return bool(self._plan) or self._sounding is not None
+        return self._answer is not None or self._sounding is not None
 
     @property
     def pending(self) -> bool:
@@ -139,8 +213,7 @@ class Answerer:
         """The music stopped or started afresh: the answer's note-off. `forget` (panic): the call too, and the
         keys thought held."""
         if forget:
-            self._call.clear()
-            self._held.clear()
+            self._keep_last(0)
             self._requested = False
         return self._end_answer()
 
@@ -149,14 +222,34 @@ class Answerer:
         if enabled and not self.enabled:
             self._keep_last(0)
         self.enabled = bool(enabled)
+        if not enabled:
+            self._primer.stop()
         return [] if enabled else self._end_answer()
 
     # -- inside -----------------------------------------------------------------------------------
     def _keep_last(self, n: int) -> None:
         """Forget all but the call's last `n` notes (keys still held stay held)."""
-        drop = max(0, len(self._call) - n)
-        self._call = self._call[drop:]
-        self._held = {key: i - drop for key, i in self._held.items() if i >= drop}
+        self._call = self._call[max(0, len(self._call) - n):] if n else []
+        kept = {id(note) for note in self._call}
+        self._held = {key: note for key, note in self._held.items() if id(note) in kept}
+        if not n:
+            self._unplaced.clear()
+            self._primer.stop()
+
+    def _place(self, step: int, t: float, step_seconds: float, jumped: bool) -> None:
+        """Put the notes heard since the last tick on the grid; a grid that jumped (or streams not yet begun)
+        places the whole call afresh."""
+        if jumped or not self._primer.active:
+            self._primer.stop()
+            for note in self._call:
+                note.start = note.end = None
+            self._unplaced = list(self._call)
+        for note in self._unplaced:
+            self._primer.place(note, step, t, step_seconds)
+        self._unplaced.clear()
+
+    def _shift(self, notes: list[tuple[int, int, int]]) -> int:
+        return octave_shift([p for _, _, p in notes], self.vocab)
 
     def _call_ended(self, t: float, step_seconds: float) -> bool:
         if self._requested:
@@ -165,7 +258,7 @@ class Answerer:
         return not self._held and t - self._last_off >= pause - 1e-6
 
     def _end_answer(self) -> list[mido.Message]:
-        self._plan.clear()
+        self._answer = None
         return self._note_off()
 
     def _note_off(self) -> list[mido.Message]:
@@ -175,9 +268,11 @@ class Answerer:
         return [mido.Message("note_off", channel=self.settings.channel, note=note, velocity=0)]
 
     def _play_next(self) -> list[mido.Message]:
-        if not self._plan:
+        if self._answer is None:
             return self._note_off()
-        what = self._plan.pop(0)
+        what = self._answer.next_step()
+        if not self._answer.left:
+            self._answer = None
         if what == HOLD and self._sounding is not None:
             return []
         out = self._note_off()
@@ -186,71 +281,27 @@ class Answerer:
             self._sounding = what
         return out
 
-    def _call_grid(self, step: int, t: float, step_seconds: float) -> tuple[list[tuple[int, int, int]], int, int]:
-        """The call's notes as (start, end, pitch) steps from its first onset, its length, and the grid step it began."""
-        limit = self.settings.max_steps
-        rel = []
-        for pitch, on, off, _ in self._call:
-            end = t if math.isnan(off) else off
-            a = round((on - t) / step_seconds)  # steps before this tick (<= 0)
-            b = max(a + 1, round((end - t) / step_seconds))
-            rel.append((a, min(b, 0), int(pitch)))
-        first = max(min(a for a, _, _ in rel), -limit)
-        notes = [(a - first, b - first, p) for a, b, p in rel if a >= first and b > a]
-        length = max(b for _, b, _ in notes) if notes else 0
-        return notes, length, step + first
+    def _call_grid(self, step: int) -> list[tuple[int, int, int]]:
+        """The call's notes on the grid, as (start, end, pitch) steps from its first onset: the last `max_steps`
+        up to this tick, a note still held ending here."""
+        rel = [(n.start - step, min(step if n.end is None else n.end, step) - step, n.pitch)
+               for n in self._call if n.start is not None]
+        if not rel:
+            return []
+        first = max(min(a for a, _, _ in rel), -self.settings.max_steps)
+        return [(a - first, b - first, p) for a, b, p in rel if a >= first and b > a]
 
-    def _start_answer(self, step: int, t: float, step_seconds: float) -> None:
+    def _start_answer(self, step: int) -> None:
         self._requested = False
-        notes, length, begin = self._call_grid(step, t, step_seconds)
-        velocities = [c[3] for c in self._call]
+        notes = self._call_grid(step)
+        velocities = [n.velocity for n in self._call]
         self._call.clear()
         self._held.clear()
         if not notes:
+            self._primer.stop()
             return
-        s = self.settings
-        self._velocity = max(1, min(127, int(round(np.mean(velocities) * s.velocity_scale))))
-        shift = octave_shift([p for _, _, p in notes], self.vocab)
-        folded = [(a, b, fold(p + shift, self.vocab)) for a, b, p in notes]
-        primer = melody_tokens(folded, step - begin, self.vocab)  # the call and the pause, up to this tick
-        in_key = call_key([p for _, _, p in notes], [b - a for a, b, _ in notes])
-        bias = np.where(self._onset_pc >= 0, (in_key[self._onset_pc % 12] - 1.0) * s.key_strength, 0.0).astype(np.float32)
-        n = min(s.max_steps, max(self.spb, self.spb * math.ceil(length / self.spb)))
-        tokens = self._sample(primer, begin, n, bias, contours([p for _, _, p in folded]))
-        v = self.vocab
-        self._plan = [min(127, max(0, v.pitch(k) - shift)) if v.is_onset(k) else HOLD if k == v.hold else REST
-                      for k in tokens]
+        self._velocity = max(1, min(127, int(round(np.mean(velocities) * self.settings.velocity_scale))))
+        logits, shift = self._primer.take(self._shift(notes))
+        self._primer.stop()
+        self._answer = answer_for(self.model, self.settings, notes, logits, shift, step, self._rng)
         self.answers += 1
-
-    def _sample(self, primer: np.ndarray, begin: int, n: int, bias: np.ndarray,
-                motifs: dict[tuple[int, int], set[int]]) -> list[int]:
-        """Step the model through the primer (steps from grid step `begin`), then sample n tokens; an onset that
-        ends one of `motifs` after the answer's last three onsets gains motif_strength."""
-        v, model, s = self.vocab, self.model, self.settings
-        struck: list[int] = []  # the answer's onsets so far (pitches)
-        model.reset()
-        prev = v.rest
-        for i, token in enumerate(primer):
-            model.step(prev, (begin + i) % self.spb)
-            prev = int(token)
-        out = []
-        start = begin + len(primer)
-        for i in range(n):
-            logits = model.step(prev, (start + i) % self.spb) / s.temperature + bias
-            if s.motif_strength and len(struck) >= 3:
-                for c in motifs.get((struck[-2] - struck[-3], struck[-1] - struck[-2]), ()):
-                    if v.pitch_min <= struck[-1] + c <= v.pitch_max:
-                        logits[v.onset(struck[-1] + c)] += s.motif_strength
-            logits[v.unknown] = -np.inf
-            if i == 0 or prev == v.rest:
-                logits[v.hold] = -np.inf  # a hold needs a note sounding
-            if i == 0:
-                logits[v.rest] = -np.inf  # the answer starts at once
-            p = np.exp(logits - logits.max())
-            cdf = np.cumsum(p)
-            token = min(int(np.searchsorted(cdf, self._rng.random() * cdf[-1], side="right")), len(p) - 1)
-            out.append(token)
-            if v.is_onset(token):
-                struck.append(v.pitch(token))
-            prev = token
-        return out

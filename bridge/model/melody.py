@@ -128,6 +128,13 @@ class MelodyModel:
     def reset(self) -> None:
         self._states[self._current].fill(0.0)
 
+    def snapshot(self) -> np.ndarray:
+        """A copy of the state; `restore()` it to go on from here (one model, several calls primed at once)."""
+        return self._states[self._current].copy()
+
+    def restore(self, snapshot: np.ndarray) -> None:
+        self._states[self._current][...] = snapshot
+
     def step(self, prev: int, phase: int) -> np.ndarray:
         """Feed the token of the step before and the phase of this one; the logits (V,) of this step's token
         (a buffer the next call reuses)."""

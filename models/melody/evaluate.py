@@ -5,8 +5,9 @@ silence after each, through `sideman.bridge.offline.render` in answer mode (the 
 answerer, with the shipped answer model). For each call:
 
 - latency: from the call's last note-off to the answer's first note-on (the pause the answerer waits for,
-  max(0.6 s, a beat) = 0.6 s here, plus the wait for the next 16th), and the machine time the pause tick
-  took (priming the model with the call and sampling the answer);
+  max(0.6 s, a beat) = 0.6 s here, plus the wait for the next 16th); and the time every `Answerer.tick` of
+  the renderings took (the answerer's cost per grid tick): the thread's CPU time (its work, whatever the
+  machine's load; the models run on the calling thread) and the wall-clock time;
 - in key: the share of the answer's notes in the tune's key (folk: its notated key; Nottingham: the
   Krumhansl-Kessler key of the whole tune);
 - motifs: the share of the answer's interval 3-grams (four notes' contour, any transposition) that also
@@ -53,7 +54,6 @@ class Call:
 @dataclass
 class Answer:
     notes: list[tuple[float, float, int]]  # (start s from the call's end, end, pitch)
-    work: float = float("nan")  # s of machine time at the pause tick (the model's answers only)
 
 
 def tune_key(example: Any) -> np.ndarray:
@@ -118,40 +118,38 @@ def performance(calls: Sequence[Call]) -> tuple[mido.MidiFile, list[float]]:
 
 
 class TimedAnswerer(Answerer):
-    """The answerer, timing the ticks at which an answer starts."""
+    """The answerer, timing each of its ticks."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.works: list[float] = []
+        self.tick_seconds: list[tuple[float, float]] = []  # (thread CPU, wall)
 
     def tick(self, step: int, t: float, step_seconds: float) -> list[mido.Message]:
-        before, started = self.answers, time.perf_counter()
+        cpu, wall = time.thread_time(), time.perf_counter()
         out = super().tick(step, t, step_seconds)
-        if self.answers > before:
-            self.works.append(time.perf_counter() - started)
+        self.tick_seconds.append((time.thread_time() - cpu, time.perf_counter() - wall))
         return out
 
 
-def model_answers(calls: Sequence[Call], settings: AnswerSettings) -> list[Answer]:
-    """Each call's answer through the offline renderer in answer mode."""
+def model_answers(calls: Sequence[Call], settings: AnswerSettings) -> tuple[list[Answer], list[tuple[float, float]]]:
+    """Each call's answer through the offline renderer in answer mode, and each answerer tick's (CPU, wall) time."""
     from sideman.bridge.engines import DEFAULT_MODEL, load_model
     from sideman.bridge.model.melody import MelodyModel
     from sideman.bridge.offline.render import render
 
     chorale, melody = load_model(DEFAULT_MODEL), MelodyModel.load()
-    answers = []
+    answers, ticks = [], []
     for i in range(0, len(calls), 20):  # a file of 20 calls at a time
         batch = calls[i:i + 20]
         midi, ends = performance(batch)
         answerer = TimedAnswerer(melody, settings)
         result = render(midi, chorale, answerer=answerer)
         notes = [n for n in result.notes if n.voice == "answer"]
-        works = iter(answerer.works)
+        ticks += answerer.tick_seconds
         for k, end in enumerate(ends):
             nxt = ends[k + 1] if k + 1 < len(ends) else float("inf")
-            mine = [(n.start - end, n.end - end, n.pitch) for n in notes if end < n.start < nxt]
-            answers.append(Answer(mine, next(works, float("nan")) if mine else float("nan")))
-    return answers
+            answers.append(Answer([(n.start - end, n.end - end, n.pitch) for n in notes if end < n.start < nxt]))
+    return answers, ticks
 
 
 def the_tune(call: Call, rng: np.random.Generator) -> Answer:
@@ -197,23 +195,28 @@ def scores(call: Call, answer: Answer) -> dict[str, float] | None:
     theirs = set(grams(call_iv))
     mine = grams(ans_iv)
     call_len = max(b for _, b, _ in call.notes) * STEP
-    return {"latency": sorted(answer.notes)[0][0], "work": answer.work,
+    return {"latency": sorted(answer.notes)[0][0],
             "in_key": float(np.mean([call.key[p % 12] > 0 for p in pitches])),
             "motifs": float(np.mean([g in theirs for g in mine])) if mine else 0.0,
             "copying": longest_shared(call_iv, ans_iv) / len(ans_iv),
             "length": (max(e for _, e, _ in answer.notes) - sorted(answer.notes)[0][0]) / call_len}
 
 
-def table(rows: dict[str, list[dict[str, float] | None]]) -> str:
-    head = ("| answer | answered | latency p50 / p95 (s) | pause work p50 / max (ms) | in key | motif 3-grams shared | "
-            "longest shared run (copying) | length / call |")
-    lines = [head, "|" + "---|" * 8]
+def spread(seconds: np.ndarray) -> str:
+    us = seconds * 1e6
+    return f"{np.percentile(us, 50):.0f} / {np.percentile(us, 99):.0f} / {us.max():.0f}" if len(us) else "-"
+
+
+def table(rows: dict[str, list[dict[str, float] | None]], ticks: dict[str, list[tuple[float, float]]]) -> str:
+    head = ("| answer | answered | latency p50 / p95 (s) | answerer tick p50 / p99 / max (µs CPU) | (µs wall) | in key | "
+            "motif 3-grams shared | longest shared run (copying) | length / call |")
+    lines = [head, "|" + "---|" * 9]
     for name, got in rows.items():
         ok = [s for s in got if s is not None]
         m = lambda k: float(np.mean([s[k] for s in ok]))  # noqa: E731
         lat = np.percentile([s["latency"] for s in ok], [50, 95])
-        works = [s["work"] * 1e3 for s in ok if np.isfinite(s["work"])]
-        work = f"{np.median(works):.1f} / {max(works):.1f}" if works else "-"
+        times = np.asarray(ticks.get(name, []), np.float64).reshape(-1, 2)
+        work = f"{spread(times[:, 0])} | {spread(times[:, 1])}"
         lat_text = f"{lat[0]:.2f} / {lat[1]:.2f}" if name.startswith("melody") else "(not played)"
         lines.append(f"| {name} | {len(ok)}/{len(got)} | {lat_text} | {work} | {m('in_key'):.3f} | {m('motifs'):.3f} | "
                      f"{m('copying'):.3f} | {m('length'):.2f} |")
@@ -223,15 +226,17 @@ def table(rows: dict[str, list[dict[str, float] | None]]) -> str:
 def evaluate(split: str, tunes: int, per_tune: int, settings: Sequence[AnswerSettings], seed: int = 0) -> str:
     calls = held_out_calls(split, tunes, per_tune)
     rows: dict[str, list[dict[str, float] | None]] = {}
+    ticks: dict[str, list[float]] = {}
     for s in settings:
-        answers = model_answers(calls, s)
-        rows[f"melody GRU (temperature {s.temperature:g}, key {s.key_strength:g}, motif {s.motif_strength:g})"] = [scores(c, a) for c, a in zip(calls, answers)]
+        name = f"melody GRU (temperature {s.temperature:g}, key {s.key_strength:g}, motif {s.motif_strength:g})"
+        answers, ticks[name] = model_answers(calls, s)
+        rows[name] = [scores(c, a) for c, a in zip(calls, answers)]
     baselines: dict[str, Callable[[Call, np.random.Generator], Answer]] = {
         "the tune's own next two bars": the_tune, "the call a fifth up": repeat_fifth, "random notes in the call's key": random_in_key}
     for name, answer in baselines.items():
         rng = np.random.default_rng(seed)
         rows[name] = [scores(c, answer(c, rng)) for c in calls]
-    return f"{len(calls)} calls of two bars from the {split} split\n\n" + table(rows)
+    return f"{len(calls)} calls of two bars from the {split} split\n\n" + table(rows, ticks)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
