@@ -183,7 +183,8 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
     run = ServerRun(frames, frames / rate, tag)
     config = (Config().replace("bridge", clock="midi", thru=True, input_channel=1, tempo=args.tempo,
                                realtime_priority=args.realtime_priority)
-              .replace("ports", api="jack", client_name=tag).replace("recording", directory=str(workdir / "sessions")))
+              .replace("ports", api="jack", client_name=tag).replace("recording", directory=str(workdir / "sessions"))
+              .replace("engine", style=args.style).replace("band", variation=args.band_variation))
     ctx = multiprocessing.get_context("spawn")
     load_conn, load_end = ctx.Pipe()
     daw_conn, daw_end = ctx.Pipe()
@@ -224,7 +225,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
             gc.collect()
             rss0, log_at = rss_mb(), _log_size(log)
             status0, dropped0, ticks0 = causes.by_status.copy(), inbox.dropped, bridge.stats.tick_count
-            ahead0 = bridge.engine.prepared_count
+            ahead0 = getattr(bridge.engine, "prepared_count", 0)
             meter.count, meter.enabled = 0, True
             load_conn.send({"seconds": seconds, "rate": flood_rate, "bpm": args.tempo, "seed": len(run.phases)})
             if not load_conn.poll(seconds + 120):
@@ -244,7 +245,7 @@ def run_server(env: dict, args: argparse.Namespace, model: Path, workdir: Path, 
             # If neither side lost a pulse, the DAW can count the bridge's ticks; else onset_delays falls back.
             counted = received["clock"] == daw_counts["clock"] == sent.get("clock", 0)
             run.phases.append(Phase(name, seconds, meter.of(TICK), meter.of(INPUT), bridge.stats.tick_seconds[ticks].copy(),
-                                    (bridge.engine.prepared_count - ahead0, bridge.stats.tick_count - ticks0),
+                                    (getattr(bridge.engine, "prepared_count", 0) - ahead0, bridge.stats.tick_count - ticks0),
                                     onset_delays(events, counted, 60.0 / (args.tempo * 24)), sent, received,
                                     inbox.dropped - dropped0, daw_counts, (rss0, rss_mb()), _late_since(log, log_at)))
     return run
@@ -403,6 +404,9 @@ def add_bench_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flood-rate", type=int, default=2000, help="flood messages per second (default 2000)")
     parser.add_argument("--hour-steps", type=int, default=None, help="offline session length (default 28800 = 1 h at 120 BPM; 1200 with --quick)")
     parser.add_argument("--tempo", type=float, default=120.0, help="BPM of the clock (default 120)")
+    parser.add_argument("--style", choices=("chorale", "band"), default="chorale",
+                        help="the style the bridge plays live (band: bass and comping on channels 2-3; the offline hour stays chorale)")
+    parser.add_argument("--band-variation", action="store_true", help="with --style band: the variation GAN proposes the bars")
     parser.add_argument("--no-jack", action="store_true", help="only the offline hour")
     parser.add_argument("--quick", action="store_true", help="a few seconds of each: a CI smoke run (figures are rough)")
 
@@ -461,7 +465,7 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
     load = f"; load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     server = f"JACK server {args.jack_server!r}" if args.jack_server else f"private JACK servers ({'realtime' if args.realtime else 'not realtime'}, dummy backend)"
     engine_thread = "; engine thread " + ", ".join(sorted({r.scheduling for r in runs})) if runs else ""
-    print(f"bench live: model {model.name}, {args.tempo:g} BPM, thru on, recording on, flood {args.flood_rate:,} msg/s "
+    print(f"bench live: model {model.name}{' behind the band style' + (' with variation' if args.band_variation else '') if args.style == 'band' else ''}, {args.tempo:g} BPM, thru on, recording on, flood {args.flood_rate:,} msg/s "
           f"on channels 5-16; {server}{engine_thread}; {os.cpu_count()} CPUs{load}")
     print(REFERENCES)
     for line in table(runs, hours, args.tempo):
