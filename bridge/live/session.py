@@ -101,6 +101,8 @@ class LiveSession:
         the CC map comes from (sideman.bridge.live.learn.sources_text); `keys`: whether lines typed are read."""
         bridge, bridge_config = self.bridge, self.config.bridge
         models = ", ".join(path.name for path in self.paths) or "none (thru only)"
+        if bridge.engines and self.config.engine.style == "band":
+            models = f"the band style first (Program Change 1), then {models}"
         lines = [f"Sideman {version}: listening on '{bridge.input.name}', playing on '{bridge.output.name}' "
                  f"({API_NAMES[self.api]}; model {models}; clock {bridge_config.clock}; thru {'on' if bridge_config.thru else 'off'}); "
                  f"engine thread {bridge.scheduling}; ports open after {(self.opened - self.started) * 1000:.0f} ms. Ctrl-C to stop."]

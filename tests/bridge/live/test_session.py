@@ -1,4 +1,4 @@
-"""A stop signal never deadlocks `sideman run`, wherever the main thread is when it lands."""
+"""The live session without a MIDI server: a stop signal never deadlocks `sideman run`; what its banner says."""
 
 from __future__ import annotations
 
@@ -34,3 +34,17 @@ def test_a_signal_landing_while_the_main_thread_holds_its_wait_lock_stops_the_se
     threading.Thread(target=lambda: (live.run(), finished.set()), daemon=True).start()
     assert finished.wait(2.0), "the session did not act on the signal"
     assert bridge.wait(0)  # the bridge was told to stop
+
+
+def test_the_banner_says_the_band_style_plays_first():
+    from types import SimpleNamespace
+
+    from sideman.bridge.engines import build_engines, model_paths
+    from sideman.bridge.live.ports import API_IDS
+
+    config = Config().replace("engine", style="band")
+    paths = model_paths(config)
+    live = LiveSession(config, api=API_IDS["jack"], paths=paths, started=0.0)
+    live.attach(LiveBridge(config, Inbox(8), FakeOutput(), build_engines(config, paths), now=lambda: 0.0,
+                           input_port=SimpleNamespace(name="Sideman In", close=lambda: None)))
+    assert "model the band style first (Program Change 1), then chorale-gru.onnx;" in live.banner("0")
