@@ -10,7 +10,7 @@ from sideman.models import data as chorale_data
 from sideman.models.data import Dataset, Piece, notes_to_tokens
 from sideman.models.listen import chorales
 from sideman.models.listen.chorales import beat_chords, chorale_example, chorale_examples, quarter_pitches
-from sideman.models.listen.data import ANALYSED_CHORALES, ANALYSES, IGNORE, UNPAIRED
+from sideman.models.listen.data import ANALYSED_CHORALES, ANALYSES, IGNORE, SHARED, UNPAIRED
 
 # Two beats of four voices in C: beat 1 is C major, the soprano's E passes through F (an 8th) and
 # the alto's G has a 16th neighbour A; beat 2 is G major with an anticipation of C in the soprano's last 16th.
@@ -102,6 +102,7 @@ def test_quarter_pitches_sample_each_beat() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "jsb_chorales.json.gz").is_file(), reason="needs ../shared/data/polyphonic")
 def test_the_real_chorale_data_holds_no_analysed_chorale() -> None:
     pytest.importorskip("music21")
     from sideman.models.listen.data import load_analyses, read_polyphonic
