@@ -54,8 +54,8 @@ def test_under_realtime_jack_the_engine_thread_runs_realtime_and_loses_nothing_i
     if not realtime_allowed():
         pytest.skip("no realtime rights here (not root, no rtprio limit): jackd -R cannot run realtime")
     # As the JACK tests do (tests/bridge/live/jack/conftest.py): a loss in a run whose server reported late cycles
-    # may be JACK's own and runs again, once; a loss without a late cycle fails at once.
-    for attempt in (1, 2):
+    # may be JACK's own and runs again, up to three attempts in all; a loss without a late cycle fails at once.
+    for attempt in (1, 2, 3):
         proc = subprocess.run([sys.executable, "-m", "benchmarks.live", "--quick", "--realtime", "--periods", "64",
                                "--hour-steps", "100"], capture_output=True, text=True, cwd=REPO, timeout=600)
         assert proc.returncode == 0, proc.stderr
@@ -64,7 +64,7 @@ def test_under_realtime_jack_the_engine_thread_runs_realtime_and_loses_nothing_i
         assert "private JACK servers (realtime, dummy backend); engine thread realtime priority 1;" in out.splitlines()[0]
         lost = (row(out, "lost note-offs/clock")[0], row(out, "lost in all/dropped by the inbox")[0])
         late = int(row(out, "JACK xruns: late clients/the bridge's")[0].split("/")[0])
-        if lost == ("0/0", "0/0") or late == 0 or attempt == 2:
+        if lost == ("0/0", "0/0") or late == 0 or attempt == 3:
             break
     assert lost == ("0/0", "0/0"), f"lost {lost} with {late} late cycles"
 
