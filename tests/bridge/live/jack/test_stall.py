@@ -103,14 +103,19 @@ def test_sends_never_wait_on_a_stopped_jack_server_and_no_note_is_left_sounding(
         print(f"stopped server: the guarded sender dropped {dropped} of 10,000 messages; the DAW got {len(received)}, "
               f"All Notes Off on channels 1-3 after the server ran again")
 
-        # The same sends without the guard: the sender stands still until the server runs again.
-        unguarded = _sender("unguarded", env)
-        procs.append(unguarded)
-        os.kill(server.proc.pid, signal.SIGSTOP)
-        unguarded.stdin.write("go\n")
-        unguarded.stdin.flush()
-        assert _line(unguarded, 5) is None, "RtMidi no longer waits for room: the guard may not be needed"
-        os.kill(server.proc.pid, signal.SIGCONT)
+        # The same sends without the guard: the sender stands still until the server runs again. A second
+        # sender tries if the first did not: on a loaded machine the stop has once come too late for it.
+        for attempt in (1, 2):
+            unguarded = _sender("unguarded", env)
+            procs.append(unguarded)
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            unguarded.stdin.write("go\n")
+            unguarded.stdin.flush()
+            waited = _line(unguarded, 5) is None
+            os.kill(server.proc.pid, signal.SIGCONT)
+            if waited or attempt == 2:
+                break
+        assert waited, "RtMidi no longer waits for room: the guard may not be needed"
         assert (_line(unguarded, 20) or "").startswith("sent; dropped 0")
     finally:
         if server.proc.poll() is None:
