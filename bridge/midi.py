@@ -59,3 +59,23 @@ def is_essential(data: Sequence[int]) -> bool:
 def all_notes_off(channels: Sequence[int]) -> list[mido.Message]:
     """All Notes Off on each channel, in order."""
     return [mido.Message("control_change", channel=ch, control=ALL_NOTES_OFF, value=0) for ch in channels]
+
+
+def parse(data: list[int]) -> mido.Message | None:
+    """Raw bytes to a mido message, or None for bytes that are not one valid message."""
+    try:
+        return mido.Message.from_bytes(data)
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+
+
+def channel_message_bytes(data: list[int]) -> bytes | None:
+    """The bytes of one valid channel voice message (status 0x80-0xEF), or None if `data` is not one."""
+    size = 2 if 0xC0 <= data[0] < 0xE0 else 3
+    if len(data) != size:
+        return None
+    try:
+        raw = bytes(data)
+    except (ValueError, TypeError):  # values outside 0..255
+        return None
+    return raw if raw[1] < 0x80 and raw[-1] < 0x80 else None

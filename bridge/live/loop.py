@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 import mido
 import numpy as np
 
-from sideman.bridge.midi import ALL_NOTES_OFF, ALL_SOUND_OFF, NOT_THRU, PEDAL_DOWN, PERCUSSION_CHANNEL, SONG_POSITION, SUSTAIN, TRANSPORT
+from sideman.bridge.midi import (ALL_NOTES_OFF, ALL_SOUND_OFF, NOT_THRU, PEDAL_DOWN, PERCUSSION_CHANNEL, SONG_POSITION, SUSTAIN,
+                                 TRANSPORT, channel_message_bytes, is_note_off, is_note_on, parse)
 from sideman.bridge.core.clock import PEDAL, InternalClock, MidiClockFollower, Tick, Transport
 from sideman.bridge.config import BridgeConfig, Config, ControlsConfig
 from sideman.bridge.core.answer import Answerer
@@ -28,10 +29,10 @@ from sideman.bridge.core.follow import FollowClock
 from sideman.bridge.core.metronome import Metronome
 from sideman.bridge.core.engine import Engine, handled_before_tick
 from sideman.bridge.live.ahead import AheadScheduler
+from sideman.bridge.live.controls import control_table
 from sideman.bridge.live.inbox import Inbox, Received
 from sideman.bridge.live.learn import NEVER_LEARNT, Learner
 from sideman.bridge.core.notes import NoteTracker
-from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.ports import InputPort, OutputPort, SilencingOutput
 from sideman.bridge.live.realtime import make_this_thread_realtime
 
@@ -63,26 +64,6 @@ class LiveStats:
         return float(p50 * 1e6), float(p99 * 1e6)
 
 
-def parse(data: list[int]) -> mido.Message | None:
-    """Raw bytes to a mido message, or None for bytes that are not one valid message."""
-    try:
-        return mido.Message.from_bytes(data)
-    except (ValueError, TypeError, IndexError, KeyError):
-        return None
-
-
-def channel_message_bytes(data: list[int]) -> bytes | None:
-    """The bytes of one valid channel voice message (status 0x80-0xEF), or None if `data` is not one."""
-    size = 2 if 0xC0 <= data[0] < 0xE0 else 3
-    if len(data) != size:
-        return None
-    try:
-        raw = bytes(data)
-    except (ValueError, TypeError):  # values outside 0..255
-        return None
-    return raw if raw[1] < 0x80 and raw[-1] < 0x80 else None
-
-
 def own_clock(bridge: BridgeConfig, steps_per_beat: int) -> InternalClock | FollowClock:
     """Sideman's own grid for a config: the fixed-tempo clock or the follower ("midi" keeps one for its
     status line only)."""
@@ -90,11 +71,6 @@ def own_clock(bridge: BridgeConfig, steps_per_beat: int) -> InternalClock | Foll
     if kind == "follow":
         return FollowClock(bridge.tempo, steps_per_beat, count_in_only=bridge.count_in)
     return InternalClock(bridge.tempo, steps_per_beat, steps_per_beat * bridge.beats_per_bar if bridge.count_in else 0)
-
-
-def temperature_from_cc(value: int) -> float:
-    """CC 0..127 to temperature 0.1..2.0 on a log scale (equal steps feel equally bold)."""
-    return float(0.1 * 20.0 ** (value / 127.0))
 
 
 class LiveBridge:
@@ -148,19 +124,9 @@ class LiveBridge:
             self.set_mode(config.engine.mode, 0.0)
 
     def use_controls(self, controls: ControlsConfig) -> None:
-        """Answer the CC numbers of `controls` from now on. Safe from any thread: the table is built whole,
-        then swapped in at once, and never changed after."""
-        actions: dict[int, Callable[[int, float], None]] = {}
-        for cc, action in ((controls.temperature, self._cc_temperature), (controls.accompaniment, self._cc_accompaniment),
-                           (controls.panic, self._cc_panic), (controls.key_freeze, self._cc_key_freeze),
-                           (controls.metronome, self._cc_metronome), (controls.answer_mode, self._cc_answer_mode),
-                           (controls.answer_now, self._cc_answer_now), (controls.style_knob, self._cc_style_knob)):
-            if cc >= 0:
-                actions[cc] = action
-        for part, cc in enumerate(controls.mute_parts):
-            if cc >= 0:
-                actions[cc] = lambda value, t, part=part: self._send(self.engine.set_muted(part, value >= PEDAL_DOWN), t) if self.engines else None
-        self._cc_actions = actions
+        """Answer the CC numbers of `controls` from now on (sideman.bridge.live.controls). Safe from any thread:
+        the table is built whole, then swapped in at once."""
+        self._cc_actions = control_table(self, controls)
         self.controls = controls
 
     @property
@@ -187,7 +153,8 @@ class LiveBridge:
                 self.recorder.record_output(raw, t)
             self.stats.sent += 1
 
-    def _send(self, messages: Sequence[mido.Message] | None, t: float) -> None:
+    def send(self, messages: Sequence[mido.Message] | None, t: float) -> None:
+        """Send `messages` and record them at `t` (engine thread, or close())."""
         if not messages:
             return
         with self._lock:
@@ -246,7 +213,7 @@ class LiveBridge:
                 action(msg.value, t)
                 return
         if msg.type == "control_change" and msg.control in (ALL_NOTES_OFF, ALL_SOUND_OFF) and listening:
-            self._silence_all(t)  # and it goes on to thru below, for the player's own synth
+            self.silence_all(t)  # and it goes on to thru below, for the player's own synth
         if msg.type == "program_change" and listening and len(self.engines) > 1:
             self._program_change(msg.program, t)
             return
@@ -258,9 +225,9 @@ class LiveBridge:
                 if note_on:
                     self.hushed = False
         if self.engines:
-            self._send(self.engine.handle(msg, t), t)
+            self.send(self.engine.handle(msg, t), t)
             if self.answerer is not None and listening:
-                self._send(self.answerer.hear(msg, t), t)  # the player plays again: an answer ends at once
+                self.send(self.answerer.hear(msg, t), t)  # the player plays again: an answer ends at once
             if listening and self.clock_source == "internal":
                 # No DAW clock: Sideman's own grid hears the notes (the first one starts it, or the follower
                 # listens for a count-in and the beat) and pedal presses (count-in taps).
@@ -270,7 +237,7 @@ class LiveBridge:
                     if started is not None:
                         self._transport(started)
         if self.config.bridge.thru and data[0] not in NOT_THRU:
-            self._send((msg,), t)
+            self.send((msg,), t)
 
     def _engine_needs(self, raw: bytes) -> bool:
         """Whether a valid channel message can matter beyond thru: notes, the sustain pedal, the controls
@@ -325,7 +292,7 @@ class LiveBridge:
         if not self.engines:
             return
         if event.kind in ("stop", "start", "seek"):
-            self._send(self.engine.stop() + self.metronome.stop() + self._answer_stop(), event.t)  # Stop silences every part at once
+            self.send(self.engine.stop() + self.metronome.stop() + self._answer_stop(), event.t)  # Stop silences every part at once
         if event.kind in ("start", "seek"):
             self.engine.reset()  # a new place in the song: the model starts from there
 
@@ -335,16 +302,16 @@ class LiveBridge:
         self.stats.ticks += 1
         self.stats.step = tick.step
         if self.clock_source != "midi":  # the DAW has its own metronome
-            self._send(self.metronome.tick(tick.step, self.spb, self.beats_per_bar), tick.t)
+            self.send(self.metronome.tick(tick.step, self.spb, self.beats_per_bar), tick.t)
         if not self.engines or self.hushed or tick.step < 0:  # a negative step is the count-in: no parts yet
             return
         started = time.perf_counter()
         out = self.engine.tick(tick.step, tick.t, tick.step_seconds, self.beats_per_bar)
         self.stats.tick_seconds[self.stats.tick_count % LATENCY_WINDOW] = time.perf_counter() - started
         self.stats.tick_count += 1
-        self._send(out, tick.t)
+        self.send(out, tick.t)
         if self.answerer is not None:
-            self._send(self.answerer.tick(tick.step, tick.t, tick.step_seconds), tick.t)
+            self.send(self.answerer.tick(tick.step, tick.t, tick.step_seconds), tick.t)
         prepare = getattr(self.engine, "prepare_next_bar", None)
         if prepare is not None:  # work decided ahead runs after the tick's notes are out
             prepare()
@@ -364,42 +331,11 @@ class LiveBridge:
         if index == self.active:
             return
         # The old model's notes end now; the new one answers from the next tick, in context from then on.
-        self._send(self.engine.stop(), t)
+        self.send(self.engine.stop(), t)
         self.active = index
         self.engine.reset()
         if self.recorder is not None:
             self.recorder.mark("model", t, index=index)
-
-    # -- controls --------------------------------------------------------------------------------
-    def _cc_temperature(self, value: int, t: float) -> None:
-        for engine in self.engines:
-            engine.set_temperature(temperature_from_cc(value))
-
-    def _cc_style_knob(self, value: int, t: float) -> None:
-        for engine in self.engines:
-            if hasattr(engine, "set_knob"):  # only the band style has one
-                engine.set_knob(value / 127.0)
-
-    def _cc_accompaniment(self, value: int, t: float) -> None:
-        if self.engines:
-            self._send(self.engine.set_enabled(value >= PEDAL_DOWN), t)
-
-    def _cc_key_freeze(self, value: int, t: float) -> None:
-        if self.engines:
-            self.engine.freeze_key(value >= PEDAL_DOWN)
-
-    def _cc_panic(self, value: int, t: float) -> None:
-        self._silence_all(t)
-
-    def _cc_metronome(self, value: int, t: float) -> None:
-        self._send(self.metronome.set_enabled(value >= PEDAL_DOWN), t)
-
-    def _cc_answer_mode(self, value: int, t: float) -> None:
-        self.set_mode("answer" if value >= PEDAL_DOWN else "accompany", t)
-
-    def _cc_answer_now(self, value: int, t: float) -> None:
-        if self.answerer is not None and value >= PEDAL_DOWN:
-            self.answerer.request()
 
     def set_mode(self, mode: str, t: float) -> None:
         """"answer": call and response, the parts silent; "accompany": the parts play, no answers."""
@@ -408,14 +344,14 @@ class LiveBridge:
                 log.warning("answer mode needs the answer model, which is not loaded")
             return
         answer = mode == "answer"
-        self._send(self.answerer.set_enabled(answer), t)
+        self.send(self.answerer.set_enabled(answer), t)
         for engine in self.engines:
-            self._send(engine.set_enabled(not answer), t)
+            self.send(engine.set_enabled(not answer), t)
 
     def _answer_stop(self, forget: bool = False) -> list[mido.Message]:
         return self.answerer.stop(forget) if self.answerer is not None else []
 
-    def _silence_all(self, t: float) -> None:
+    def silence_all(self, t: float) -> None:
         """Panic, or All Notes/Sound Off from the player: every note ends, every key and the pedal the bridge
         thinks are down are forgotten (a lost note-off must not keep a lead), and the parts stay silent, the
         internal clock stopped, until the player plays again."""
@@ -424,7 +360,7 @@ class LiveBridge:
             self._transport(self.internal.stop(t))
         self.metronome.stop()  # its click ends with everything below
         if self.engines:
-            self._send(self.engine.panic() + self._answer_stop(forget=True), t)
+            self.send(self.engine.panic() + self._answer_stop(forget=True), t)
             self.engine.reset()  # the next note starts the accompaniment afresh
             self.hushed = True
         with self._lock:
@@ -495,7 +431,7 @@ class LiveBridge:
         """Mute every part not named, unmute the named ones (engine thread)."""
         t = self.now()
         for k, name in enumerate(self.engine.contract.part_names):
-            self._send(self.engine.set_muted(k, name not in part_names), t)
+            self.send(self.engine.set_muted(k, name not in part_names), t)
 
     def start(self, ordinary_because: str = "") -> None:
         """Start the engine thread, at the config's realtime priority unless `ordinary_because` says why it
@@ -544,9 +480,9 @@ class LiveBridge:
                 log.exception("while draining the input queue")
                 break
         t = self.now()
-        self._send(self.metronome.stop(), t)
+        self.send(self.metronome.stop(), t)
         if self.engines:
-            self._send(self.engine.stop() + self._answer_stop(), t)
+            self.send(self.engine.stop() + self._answer_stop(), t)
         with self._lock:
             self._closed = True
             silence = self.output.finish()

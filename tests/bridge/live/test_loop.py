@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from sideman.bridge.config import Config
 from sideman.bridge.core.engine import Engine, EngineSettings
 from sideman.bridge.live.inbox import Inbox, Received
-from sideman.bridge.live.loop import LiveBridge, temperature_from_cc
+from sideman.bridge.live.controls import temperature_from_cc
+from sideman.bridge.live.loop import LiveBridge
 from sideman.bridge.live.status import status_text
 from sideman.bridge.midi import is_note_off, is_note_on
 from sideman.bridge.live.ports import FakeOutput
