@@ -23,8 +23,8 @@ log = logging.getLogger("sideman")
 # Commands implemented in other modules: name -> (module, arguments function, command function, help).
 # The module is imported only when its command runs.
 LAZY_COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "accompany": ("sideman.bridge.offline.render", "add_accompany_arguments", "cmd_accompany", "accompany a melody from a MIDI file, offline"),
-    "demo": ("sideman.bridge.offline.render", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI, a PNG and a WAV"),
+    "accompany": ("sideman.bridge.offline.commands", "add_accompany_arguments", "cmd_accompany", "accompany a melody from a MIDI file, offline"),
+    "demo": ("sideman.bridge.offline.commands", "add_demo_arguments", "cmd_demo", "accompany the shipped demo melody; writes MIDI, a PNG and a WAV"),
     "prompt": ("sideman.bridge.prompt.command", "add_prompt_arguments", "cmd_prompt", "show the settings a line of English asks for (\"slow sad waltz in D minor\")"),
     "listen": ("sideman.bridge.offline.listen", "add_listen_arguments", "cmd_listen", "print the key and chords Sideman hears in a tune, bar by bar"),
     "recover": ("sideman.bridge.recording.recorder", "add_recover_arguments", "cmd_recover", "turn a leftover session journal into a MIDI file"),

@@ -14,6 +14,7 @@ from sideman.bridge import engines
 from sideman.bridge.cli import main
 from sideman.bridge.config import Config, load_config
 from sideman.bridge.errors import ConfigError, MidiFileError, ModelError
+from sideman.bridge.offline import commands
 from sideman.bridge.offline import render as offline
 from tests.fakes import FAKE_CONTRACT, FakeStepModel
 from tests.paths import REPO
@@ -105,7 +106,7 @@ def test_run_accompany_and_demo_hear_with_the_config_s_listener(tmp_path, monkey
 
 @pytest.fixture
 def fake_loader(monkeypatch):
-    monkeypatch.setattr(offline, "load_model", lambda path: FakeStepModel(hold_threshold=0.5))
+    monkeypatch.setattr(commands, "load_model", lambda path: FakeStepModel(hold_threshold=0.5))
 
 
 def demo(tmp_path, name: str, *args: str) -> mido.MidiFile:

@@ -65,7 +65,7 @@ def test_every_command_reads_the_user_file(config_home, argv):
     parser, _ = build_parser(argv)
     args = parser.parse_args(argv)
     if argv[0] in ("demo", "accompany"):
-        from sideman.bridge.offline.render import _config
+        from sideman.bridge.offline.commands import _config
 
         assert _config(args).bridge.tempo == 77.0
     elif argv[0] == "recover":

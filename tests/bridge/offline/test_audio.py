@@ -18,6 +18,7 @@ from sideman.bridge.cli import main
 from sideman.bridge.config import AudioConfig, Config
 from sideman.bridge.errors import AudioError, ConfigError, MissingDependencyError
 from sideman.bridge.offline import audio
+from sideman.bridge.offline import commands
 from sideman.bridge.offline import render as offline
 from tests.fakes import FakeStepModel
 
@@ -38,7 +39,7 @@ def synth() -> audio.Synth:
 
 @pytest.fixture
 def fake_loader(monkeypatch):
-    monkeypatch.setattr(offline, "load_model", lambda path: FakeStepModel(hold_threshold=0.5))
+    monkeypatch.setattr(commands, "load_model", lambda path: FakeStepModel(hold_threshold=0.5))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import mido
 import numpy as np
 import pytest
 
+from sideman.bridge.offline import commands
 from sideman.bridge.offline import render as offline
 from sideman.bridge.cli import main
 from sideman.bridge.core.clock import InternalClock
@@ -248,7 +249,7 @@ def test_demo_melody_asset_is_what_the_script_writes(tmp_path):
 
 @pytest.fixture
 def fake_loader(monkeypatch):
-    monkeypatch.setattr(offline, "load_model", lambda path: FakeStepModel(hold_threshold=0.5))
+    monkeypatch.setattr(commands, "load_model", lambda path: FakeStepModel(hold_threshold=0.5))
 
 
 def test_sideman_accompany_writes_the_file_and_says_where(tmp_path, fake_loader, capsys):
@@ -283,7 +284,7 @@ def test_accompany_prompt_writes_only_the_parts_it_names(tmp_path, fake_loader, 
 
 def test_accompany_prompt_temperature_reaches_the_model(tmp_path, monkeypatch, capsys):
     models = []
-    monkeypatch.setattr(offline, "load_model", lambda path: models.append(FakeStepModel()) or models[-1])
+    monkeypatch.setattr(commands, "load_model", lambda path: models.append(FakeStepModel()) or models[-1])
     src = tmp_path / "tune.mid"
     jittered_melody().save(src)
     assert main(["accompany", str(src), "-o", str(tmp_path / "jam.mid"), "--prompt", "play it safe"]) == 0
