@@ -108,9 +108,9 @@ class DawClient:
         """Messages received: `count` of them (or until `timeout`), or until `quiet` s pass with nothing new."""
         got: list[Stamped] = []
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (count is None or len(got) < count):
-            try:
-                got.append(self.received.get(timeout=quiet if count is None else 0.05))
+        while (left := deadline - time.monotonic()) > 0 and (count is None or len(got) < count):
+            try:  # never past the deadline: a caller may time its next send by it
+                got.append(self.received.get(timeout=min(quiet if count is None else 0.05, left)))
             except queue.Empty:
                 if count is None:
                     break

@@ -14,6 +14,7 @@ from tests.bridge.live.jack.helpers import BridgeProcess, DumpDawClient, DawTran
 pytestmark = pytest.mark.jack
 
 PART_CHANNELS = {1, 2, 3}  # 0-based: config default channels 2, 3, 4
+CLICK_CHANNEL = 9  # 0-based: the metronome's default channel 10
 MELODY = [72, 74, 76, 77, 79, 77, 76, 74, 72, 71, 72, 74]
 
 
@@ -24,11 +25,11 @@ def model_path():
     return str(DEFAULT_MODEL)
 
 
-def run_config(tmp_path, clock):
+def run_config(tmp_path, clock, bridge_lines=""):
     """A config for this test: its own port names (other runs may share the JACK server), recording in tmp."""
     ports, port_in, port_out = private_port_names()
     path = tmp_path / "sideman.toml"
-    path.write_text(ports + f'[bridge]\nclock = "{clock}"\ntempo = 120.0\n[recording]\ndirectory = "{tmp_path / "sessions"}"\n[status]\nquiet = true\n')
+    path.write_text(ports + f'[bridge]\nclock = "{clock}"\ntempo = 120.0\n{bridge_lines}[recording]\ndirectory = "{tmp_path / "sessions"}"\n[status]\nquiet = true\n')
     return str(path), port_in, port_out
 
 
@@ -131,7 +132,7 @@ def test_follows_the_daw_clock_start_stop_continue_and_leaves_nothing_hanging(tm
 
 
 def test_internal_clock_plays_on_its_own_grid_and_sigterm_leaves_nothing_hanging(tmp_path, jack_server, model_path):
-    config, port_in, port_out = run_config(tmp_path, "internal")
+    config, port_in, port_out = run_config(tmp_path, "internal", "metronome = true\n")
     bridge = BridgeProcess("--config", config, "--model", model_path)
     daw = DumpDawClient(port_in, port_out)
     try:
@@ -154,20 +155,24 @@ def test_internal_clock_plays_on_its_own_grid_and_sigterm_leaves_nothing_hanging
         assert code == 0, err
         log += daw.collect(timeout=1.0, quiet=0.3)
         ons = [s for s in log if s.msg.type == "note_on" and s.msg.velocity and s.msg.channel in PART_CHANNELS]
-        assert len(ons) >= 3
-        # Onsets sit on one grid: their phases within a 16th agree. The grid is placed at the median phase, not at
-        # the first onset: the first step is the one answered at its tick (the rest are answered ahead), so its
-        # notes may be the latest.
-        t0 = ons[0].jt
+        clicks = [s.jt for s in log if s.msg.type == "note_on" and s.msg.velocity and s.msg.channel == CLICK_CHANNEL]
+        assert len(ons) >= 3 and len(clicks) >= 2
+        # Onsets sit on the grid the metronome clicks on: each a whole number of steps after its beat's click,
+        # in steps of a quarter of that beat as JACK timed it (click to click). Both crossed JACK together, so a
+        # server that fell behind, whose frame clock then loses time against the wall clock, moves and shrinks
+        # both alike; the clock's own regularity is tests/bridge/core's.
         period = jack_period_seconds()
-        phases = [((s.jt - t0) / step) % 1.0 for s in ons]
-        middle = sorted(phases, key=lambda x: (x + 0.5) % 1.0)[len(phases) // 2]  # median phase, around 0
-        off_grid = [(x - middle) % 1.0 for x in phases]
-        off_ms = [round(min(x, 1 - x) * step * 1e3, 2) for x in off_grid]
+        off_ms = []
+        for s in ons:
+            k = max((i for i, c in enumerate(clicks) if c <= s.jt + 0.002), default=None)
+            assert k is not None, "a part note before the first click"
+            beat = clicks[k + 1] - clicks[k] if k + 1 < len(clicks) else clicks[k] - clicks[k - 1]
+            phase = ((s.jt - clicks[k]) / (beat / 4)) % 1.0
+            off_ms.append(round(min(phase, 1 - phase) * step * 1e3, 2))
         # JACK stamps per cycle and a loaded machine can slip a cycle or a few: allow 20 ms. A late
-        # re-voice (a note mid-step, 62 ms off) or a drifting grid would still fail this.
+        # re-voice (a note mid-step, 62 ms off) would still fail this.
         assert max(off_ms) <= 20.0, off_ms
-        print(f"internal clock: {len(ons)} part onsets, distance from the grid (ms) median {sorted(off_ms)[len(off_ms) // 2]} max {max(off_ms)} (period {period * 1e3:.2f} ms)")
+        print(f"internal clock: {len(ons)} part onsets, distance from the click's grid (ms) median {sorted(off_ms)[len(off_ms) // 2]} max {max(off_ms)} (period {period * 1e3:.2f} ms)")
         assert unmatched_note_ons([s.msg for s in log]) == set()
         saved = out.split("Session saved:")[1].strip().splitlines()[0]
         assert mido.MidiFile(saved).tracks
