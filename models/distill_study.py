@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from sideman.models.quality.engine_row import EngineAccompanist
-    from sideman.models.quality.study import DEFAULT_SEEDS, Entry, format_table, table
+    from sideman.models.quality.study import DEAF, DEFAULT_SEEDS, Entry, format_table, table
     from sideman.models.quality.tunes import SETS, load_set
 
     parser = argparse.ArgumentParser(prog="python3 -m sideman.models.distill_study")
@@ -122,8 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     people = "human (Nottingham's chords)" if args.set.startswith("folk") else "Bach (alto, tenor, bass)"
     entries = [Entry("sustained tonic triad", tonic_triad), Entry("causal rule-based harmonizer", causal_harmonizer),
                Entry("offline rule-based harmonizer", offline_harmonizer),
-               Entry("today's model (imitation)", EngineAccompanist(args.today), seeds),
-               Entry("student (distilled)", EngineAccompanist(args.student), seeds),
+               # The networks as they are, without the engine's key and chord hearing (the teacher has none either).
+               Entry("today's model (imitation)", EngineAccompanist(args.today, DEAF), seeds),
+               Entry("student (distilled)", EngineAccompanist(args.student, DEAF), seeds),
                Entry("teacher (offline)", TeacherAccompanist(args.teacher), seeds), Entry(people, human)]
     rows = table(tunes, entries, progress=True)
     by = {r.name: r.rates for r in rows}
