@@ -82,7 +82,7 @@ class EngineSettings:
     key_lock: int | None = None  # a key class of the recogniser to keep to, instead of the key it hears
     listen_beats: int = 0  # the parts rest until the tune's first note and this many beats after it, listening
     key_settle_beats: int = 0  # from the tune's first note, the heard key may be a fifth off (bridge/core/listening.py)
-    key_close: float = 2.0  # a key this likely relative to the heard one is its rival (above 1: none)
+    key_close: float = 0.0  # a key at least this share as likely as the heard one is its rival (0: none)
 
     def validate(self, n_parts: int) -> None:
         """Raise ValueError naming the first bad field."""
@@ -106,6 +106,8 @@ class EngineSettings:
             raise ValueError(f"muted_parts must be part indices 0..{n_parts - 1}, got {self.muted_parts}")
         if self.listen_beats < 0 or min(self.harmony.key, self.harmony.chord, self.harmony.clash) < 0:
             raise ValueError("listen_beats and the harmony strengths must be >= 0")
+        if self.key_settle_beats < 0 or not 0.0 <= self.key_close <= 1.0:
+            raise ValueError(f"key_settle_beats must be >= 0 and key_close in [0, 1], got {self.key_settle_beats}, {self.key_close}")
 
 
 @dataclass(frozen=True)

@@ -61,14 +61,14 @@ class KeyDoubt:
 
     `settle_steps`: from the tune's first note, the key may still be a fifth off (a few notes rarely tell a
     key from its neighbours); `close`: a key whose probability is at least this share of the top one's is
-    a rival at any time (above 1: never)."""
+    a rival at any time (0: none)."""
 
     settle_steps: int = 0
-    close: float = 2.0
+    close: float = 0.0
 
     @property
     def active(self) -> bool:
-        return self.settle_steps > 0 or self.close <= 1.0
+        return self.settle_steps > 0 or self.close > 0
 
 
 class Hearing:
@@ -164,7 +164,10 @@ class Hearing:
         it: keys a fifth apart differ by one note, and the notes they share are right under either."""
         top = int(key_probs.argmax())
         rivals = self._rivals[:, 0]
-        np.greater_equal(key_probs, self.doubt.close * key_probs[top], out=rivals)
+        if self.doubt.close > 0:
+            np.greater_equal(key_probs, self.doubt.close * key_probs[top], out=rivals)
+        else:
+            rivals.fill(False)
         rivals[top] = True
         if self._steps_heard <= self.doubt.settle_steps and self.tables.neighbours is not None:
             rivals[self.tables.neighbours[top]] = True
