@@ -3,7 +3,7 @@
 `Hearing` keeps the keys down and the notes struck since the last tick, steps the key/chord recogniser
 (bridge/listen) once per tick, and turns its answer and the tune's note into the harmony bias the parts
 are sampled with (bridge/core/harmony.py). While the key is uncertain it keeps the parts to what the
-candidate keys agree on (`_keep_to_common_notes`). It also holds the two player's controls over it: a key lock
+likely keys share (`_keep_to_common_notes`). It also holds the two player's controls over it: a key lock
 (named, or the key heard now, frozen) and "listen first" (the parts rest for the first beats of the
 tune, from its first note, while the recogniser hears it).
 """
@@ -160,8 +160,9 @@ class Hearing:
             self.now = HeardNow(self.key_lock, 1.0, self.now.chord, self.now.chord_confidence, True)
 
     def _keep_to_common_notes(self, key_probs: np.ndarray) -> None:
-        """While the key is uncertain, a pitch class counts as in key only if every rival key's scale holds
-        it: keys a fifth apart differ by one note, and the notes they share are right under either."""
+        """While the key is uncertain, a pitch class that some rival key's scale lacks costs the key strength
+        once more: keys a fifth apart differ by one note, and the notes they share are right under either,
+        while a note outside every rival's scale still costs more than one outside only some."""
         top = int(key_probs.argmax())
         rivals = self._rivals[:, 0]
         if self.doubt.close > 0:
@@ -173,7 +174,7 @@ class Hearing:
             rivals[self.tables.neighbours[top]] = True
         if np.count_nonzero(rivals) > 1:
             np.min(self.tables.keys, axis=0, out=self._common, where=self._rivals, initial=1.0)
-            np.minimum(self._in_key, self._common, out=self._in_key)
+            self._in_key -= 1.0 - self._common
 
     def bias(self, tune_pitch: int | None, sounding: Sequence[int | None]) -> np.ndarray | None:
         """The harmony bias for the current step, or None when it would change nothing."""

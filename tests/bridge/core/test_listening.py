@@ -1,4 +1,4 @@
-"""The hearing's key doubt: while the key is uncertain the parts keep to the notes its rival keys share."""
+"""The hearing's key doubt: while the key is uncertain, a note some rival key lacks costs the key strength once more."""
 
 from __future__ import annotations
 
@@ -63,8 +63,9 @@ def hear_steps(h: Hearing, n: int, first: int = 0) -> None:
 def test_while_the_key_settles_the_parts_keep_to_the_notes_it_shares_with_its_neighbours_a_fifth_away():
     h = hearing(FakeListener({G_MAJOR: 1.0}), KeyDoubt(settle_steps=8))
     hear_steps(h, 1)
-    # G major heard: C (not in D major) and F# (not in C major) cost as much as F, which G major lacks.
-    assert costs(h, [F, F_SHARP, C, 67, 71]) == [KEY, KEY, KEY, 0.0, 0.0]
+    # G major heard: C (not in D major) and F# (not in C major) cost the key strength; F, which no rival
+    # holds, twice.
+    assert costs(h, [F, F_SHARP, C, 67, 71]) == [2 * KEY, KEY, KEY, 0.0, 0.0]
     hear_steps(h, 8, first=1)
     assert costs(h, [F, F_SHARP, C, 67, 71]) == [KEY, 0.0, 0.0, 0.0, 0.0]
 
@@ -72,8 +73,8 @@ def test_while_the_key_settles_the_parts_keep_to_the_notes_it_shares_with_its_ne
 def test_a_minor_key_settles_among_the_minor_keys_a_fifth_away():
     h = hearing(FakeListener({A_MINOR: 1.0}), KeyDoubt(settle_steps=8))
     hear_steps(h, 1)
-    # A minor's scale with both sevenths; e minor lacks F and G#, d minor lacks B and G#.
-    assert costs(h, [F, G_SHARP, 71, C, 64, 69]) == [KEY, KEY, KEY, 0.0, 0.0, 0.0]
+    # A minor's scale with both sevenths; e minor lacks F and G#, d minor lacks B and G#; none holds F#.
+    assert costs(h, [F, G_SHARP, 71, C, 64, 69, F_SHARP]) == [KEY, KEY, KEY, 0.0, 0.0, 0.0, 2 * KEY]
 
 
 def test_the_settling_counts_from_the_tunes_first_note_not_from_the_start():
@@ -81,15 +82,16 @@ def test_the_settling_counts_from_the_tunes_first_note_not_from_the_start():
     for step in range(10):
         h.hear(step, [])  # silence before the tune
     h.hear(10, [67])
-    assert costs(h, [C]) == [KEY]
+    assert costs(h, [C, F]) == [KEY, 2 * KEY]
 
 
-def test_keys_heard_as_close_rivals_keep_the_parts_to_the_notes_both_scales_hold_at_any_time():
+def test_keys_heard_as_close_rivals_keep_the_parts_to_the_notes_both_scales_hold_at_any_time_of_the_tune():
     listener = FakeListener({G_MAJOR: 0.5, C_MAJOR: 0.3, E_MINOR: 0.2})
     h = hearing(listener, KeyDoubt(close=0.5))
     hear_steps(h, 100)
-    # G and C major rival each other (0.3 >= 0.5 * 0.5): F and F# both cost the whole key strength.
-    assert costs(h, [F, F_SHARP, C_SHARP, C, 67]) == [KEY, KEY, KEY, 0.0, 0.0]
+    # G and C major rival each other (0.3 >= 0.5 * 0.5), e minor does not (0.2): F and F# cost the key
+    # strength on top of what the heard keys' probabilities make them cost.
+    assert costs(h, [F, F_SHARP, C_SHARP, C, 67]) == [round(KEY * 1.7, 4), round(KEY * 1.3, 4), 2 * KEY, 0.0, 0.0]
     listener.set({G_MAJOR: 0.8, C_MAJOR: 0.2})  # C major no longer close: each note costs as the keys are heard
     hear_steps(h, 1, first=100)
     assert costs(h, [F, F_SHARP, C]) == [round(KEY * 0.8, 4), round(KEY * 0.2, 4), 0.0]
@@ -104,7 +106,7 @@ def test_without_doubt_the_key_cost_is_the_heard_keys_weighted_by_their_probabil
 def test_a_locked_key_is_not_in_doubt():
     h = hearing(FakeListener({C_MAJOR: 0.5, G_MAJOR: 0.5}), KeyDoubt(settle_steps=8, close=0.5), key_lock=G_MAJOR)
     hear_steps(h, 1)
-    assert costs(h, [F, F_SHARP, C]) == [KEY, 0.0, 0.0]
+    assert costs(h, [F, F_SHARP, C]) == [KEY, 0.0, 0.0]  # G major, as without doubt
 
 
 def test_the_tables_name_each_keys_neighbours_a_fifth_away_in_its_mode():
