@@ -88,8 +88,11 @@ class Hearing:
         self._in_key = np.zeros(12, np.float32)
         self._in_chord = np.zeros(12, np.float32)
         n_keys = 0 if tables is None else len(tables.keys)
-        self._rivals = np.zeros((n_keys, 1), bool)  # scratch: the keys the heard one may really be
-        self._common = np.zeros(12, np.float32)  # scratch: the pitch classes all rivals' scales share
+        # Scratch for the key doubt: the keys the heard one may really be (1.0), how many of them hold each
+        # pitch class, and the pitch classes some of them lack.
+        self._rivals = np.zeros(n_keys, np.float32)
+        self._holding = np.zeros(12, np.float32)
+        self._lacking = np.zeros(12, bool)
         self._heard_anything = False
         self._steps_heard = 0
         self.now = HeardNow(key_lock, 1.0 if key_lock is not None else 0.0, None, 0.0, key_lock is not None)
@@ -164,17 +167,19 @@ class Hearing:
         once more: keys a fifth apart differ by one note, and the notes they share are right under either,
         while a note outside every rival's scale still costs more than one outside only some."""
         top = int(key_probs.argmax())
-        rivals = self._rivals[:, 0]
+        rivals = self._rivals
         if self.doubt.close > 0:
             np.greater_equal(key_probs, self.doubt.close * key_probs[top], out=rivals)
         else:
-            rivals.fill(False)
-        rivals[top] = True
+            rivals.fill(0.0)
+        rivals[top] = 1.0
         if self._steps_heard <= self.doubt.settle_steps and self.tables.neighbours is not None:
-            rivals[self.tables.neighbours[top]] = True
-        if np.count_nonzero(rivals) > 1:
-            np.min(self.tables.keys, axis=0, out=self._common, where=self._rivals, initial=1.0)
-            self._in_key -= 1.0 - self._common
+            rivals[self.tables.neighbours[top]] = 1.0
+        n_rivals = np.count_nonzero(rivals)
+        if n_rivals > 1:
+            np.matmul(rivals, self.tables.keys, out=self._holding)  # how many rivals hold each pitch class
+            np.less(self._holding, n_rivals, out=self._lacking)
+            np.subtract(self._in_key, self._lacking, out=self._in_key)
 
     def bias(self, tune_pitch: int | None, sounding: Sequence[int | None]) -> np.ndarray | None:
         """The harmony bias for the current step, or None when it would change nothing."""
