@@ -91,6 +91,8 @@ class EngineConfig:
     key_strength: float = _ranged(3.0, 0.0, 100.0)
     chord_strength: float = _ranged(2.0, 0.0, 100.0)
     listen_beats: int = _ranged(4, 0, 64)
+    key_settle_beats: int = _ranged(16, 0, 256)
+    key_close: float = _ranged(0.5, 0.0, 1.0)
     key: str = ""
     mode: str = _choice("accompany", ("accompany", "answer"))
     answer_channel: int = _ranged(5, 1, 16)

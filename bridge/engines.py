@@ -111,6 +111,8 @@ def engine_settings(config: Config, contract: Contract) -> EngineSettings:
         muted_parts=tuple(k for k, name in enumerate(names) if name in config.parts.mute),
         harmony=HarmonyStrengths(key=e.key_strength, chord=e.chord_strength, clash=e.clash_strength),
         listen_beats=e.listen_beats,
+        key_settle_beats=e.key_settle_beats,
+        key_close=e.key_close,
         key_lock=locked_key(e.key),
     )
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from sideman.bridge.core.harmony import HarmonyStrengths
 from sideman.bridge.core.lead import POLICIES, LeadInput
-from sideman.bridge.core.listening import Hearing, HeardNow, Listener, PitchClassTables
+from sideman.bridge.core.listening import Hearing, HeardNow, KeyDoubt, Listener, PitchClassTables
 from sideman.bridge.model.contract import Contract
 from sideman.bridge.model.sampling import FORBIDDEN, decode_order_indices, gumbel_noise, range_bias
 from sideman.bridge.core.voice_leading import NO_PITCH, ParallelGuard, next_pitch
@@ -81,6 +81,8 @@ class EngineSettings:
     harmony: HarmonyStrengths = HarmonyStrengths()  # how firmly parts keep to key, chord and off the tune's clashes
     key_lock: int | None = None  # a key class of the recogniser to keep to, instead of the key it hears
     listen_beats: int = 0  # the parts rest until the tune's first note and this many beats after it, listening
+    key_settle_beats: int = 0  # from the tune's first note, the heard key may be a fifth off (bridge/core/listening.py)
+    key_close: float = 0.0  # a key at least this share as likely as the heard one is its rival (0: none)
 
     def validate(self, n_parts: int) -> None:
         """Raise ValueError naming the first bad field."""
@@ -104,6 +106,8 @@ class EngineSettings:
             raise ValueError(f"muted_parts must be part indices 0..{n_parts - 1}, got {self.muted_parts}")
         if self.listen_beats < 0 or min(self.harmony.key, self.harmony.chord, self.harmony.clash) < 0:
             raise ValueError("listen_beats and the harmony strengths must be >= 0")
+        if self.key_settle_beats < 0 or not 0.0 <= self.key_close <= 1.0:
+            raise ValueError(f"key_settle_beats must be >= 0 and key_close in [0, 1], got {self.key_settle_beats}, {self.key_close}")
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,8 @@ class Engine:
                                     pair_bias=getattr(model, "pair_bias", None))
         self._step_bias = self._bias.copy()
         self._hearing = Hearing(listener, tables, vocab, n_parts, settings.harmony, self._spb, settings.key_lock,
-                                settings.listen_beats * self._spb)
+                                settings.listen_beats * self._spb,
+                                KeyDoubt(settings.key_settle_beats * self._spb, settings.key_close))
         self._heard_bias: np.ndarray | None = None  # the hearing's bias of the current step
         self._full_bias = self._bias.copy()
         self._rest_only = np.full((n_parts, vocab.size), FORBIDDEN, np.float32)  # listening first: parts rest

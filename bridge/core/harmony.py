@@ -63,7 +63,8 @@ class HarmonyBias:
 
     def step(self, in_key: np.ndarray | None, in_chord: np.ndarray | None, tune_pitch: int | None,
              sounding: Sequence[int | None]) -> np.ndarray:
-        """The bias for this step. `in_key`/`in_chord`: [12] weights 0..1 (None: unknown, no cost);
+        """The bias for this step. `in_key`/`in_chord`: [12] weights up to 1 (None: unknown, no cost; an
+        `in_key` below 0 costs more than the key strength, for a note no likely key holds);
         `tune_pitch`: the tune's sounding note (None: silence); `sounding[k]`: part k's held pitch or None.
         The last part is the bass."""
         s = self.strengths

@@ -50,7 +50,8 @@ CHORD_TEMPLATES = _chord_templates()
 def pitch_class_tables() -> PitchClassTables:
     """The pitch classes of these key and chord classes (the same classes as the recogniser's)."""
     keys = np.stack([key_pitch_classes(k % 12, k >= 12) for k in range(N_KEYS)])
-    return PitchClassTables(keys, CHORD_TEMPLATES.copy())
+    neighbours = np.array([[k - k % 12 + (k + 7) % 12, k - k % 12 + (k + 5) % 12] for k in range(N_KEYS)])
+    return PitchClassTables(keys, CHORD_TEMPLATES.copy(), neighbours)
 
 
 class ProfileListener:

@@ -2,7 +2,8 @@
 
 `Hearing` keeps the keys down and the notes struck since the last tick, steps the key/chord recogniser
 (bridge/listen) once per tick, and turns its answer and the tune's note into the harmony bias the parts
-are sampled with (bridge/core/harmony.py). It also holds the two player's controls over it: a key lock
+are sampled with (bridge/core/harmony.py). While the key is uncertain it keeps the parts to what the
+likely keys share (`_keep_to_common_notes`). It also holds the two player's controls over it: a key lock
 (named, or the key heard now, frozen) and "listen first" (the parts rest for the first beats of the
 tune, from its first note, while the recogniser hears it).
 """
@@ -46,15 +47,34 @@ class HeardNow:
 
 @dataclass(frozen=True)
 class PitchClassTables:
-    """[K, 12] and [C, 12]: 1.0 where a pitch class belongs to a key / a chord class (the recogniser's classes)."""
+    """[K, 12] and [C, 12]: 1.0 where a pitch class belongs to a key / a chord class (the recogniser's classes);
+    `neighbours` [K, n]: the key classes a fifth away from each key, in its mode (None: not known)."""
 
     keys: np.ndarray
     chords: np.ndarray
+    neighbours: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class KeyDoubt:
+    """When the heard key counts as uncertain, so that the parts keep to the notes its rivals share.
+
+    `settle_steps`: from the tune's first note, the key may still be a fifth off (a few notes rarely tell a
+    key from its neighbours); `close`: a key whose probability is at least this share of the top one's is
+    a rival at any time (0: none)."""
+
+    settle_steps: int = 0
+    close: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.settle_steps > 0 or self.close > 0
 
 
 class Hearing:
     def __init__(self, listener: Listener | None, tables: PitchClassTables | None, vocab: Vocab, n_parts: int,
-                 strengths: HarmonyStrengths, steps_per_beat: int, key_lock: int | None = None, listen_steps: int = 0) -> None:
+                 strengths: HarmonyStrengths, steps_per_beat: int, key_lock: int | None = None, listen_steps: int = 0,
+                 doubt: KeyDoubt = KeyDoubt()) -> None:
         if (listener is not None or key_lock is not None) and tables is None:
             raise ValueError("a listener or a key lock needs the pitch classes of its key and chord classes")
         self.listener = listener
@@ -63,9 +83,16 @@ class Hearing:
         self.spb = steps_per_beat
         self.key_lock = key_lock
         self.listen_steps = listen_steps
+        self.doubt = doubt
         self._struck: list[int] = []
         self._in_key = np.zeros(12, np.float32)
         self._in_chord = np.zeros(12, np.float32)
+        n_keys = 0 if tables is None else len(tables.keys)
+        # Scratch for the key doubt: the keys the heard one may really be (1.0), how many of them hold each
+        # pitch class, and the pitch classes some of them lack.
+        self._rivals = np.zeros(n_keys, np.float32)
+        self._holding = np.zeros(12, np.float32)
+        self._lacking = np.zeros(12, bool)
         self._heard_anything = False
         self._steps_heard = 0
         self.now = HeardNow(key_lock, 1.0 if key_lock is not None else 0.0, None, 0.0, key_lock is not None)
@@ -125,6 +152,8 @@ class Hearing:
                 self._heard_anything = True
                 np.matmul(self.listener.key_probs, self.tables.keys, out=self._in_key)
                 np.matmul(self.listener.chord_probs, self.tables.chords, out=self._in_chord)
+                if self.doubt.active:
+                    self._keep_to_common_notes(self.listener.key_probs)
                 key, chord = int(self.listener.key_probs.argmax()), int(self.listener.chord_probs.argmax())
                 self.now = HeardNow(key, float(self.listener.key_probs[key]), chord,
                                     float(self.listener.chord_probs[chord]), False)
@@ -132,6 +161,25 @@ class Hearing:
         if self.key_lock is not None:
             self._in_key[...] = self.tables.keys[self.key_lock]
             self.now = HeardNow(self.key_lock, 1.0, self.now.chord, self.now.chord_confidence, True)
+
+    def _keep_to_common_notes(self, key_probs: np.ndarray) -> None:
+        """While the key is uncertain, a pitch class that some rival key's scale lacks costs the key strength
+        once more: keys a fifth apart differ by one note, and the notes they share are right under either,
+        while a note outside every rival's scale still costs more than one outside only some."""
+        top = int(key_probs.argmax())
+        rivals = self._rivals
+        if self.doubt.close > 0:
+            np.greater_equal(key_probs, self.doubt.close * key_probs[top], out=rivals)
+        else:
+            rivals.fill(0.0)
+        rivals[top] = 1.0
+        if self._steps_heard <= self.doubt.settle_steps and self.tables.neighbours is not None:
+            rivals[self.tables.neighbours[top]] = 1.0
+        n_rivals = np.count_nonzero(rivals)
+        if n_rivals > 1:
+            np.matmul(rivals, self.tables.keys, out=self._holding)  # how many rivals hold each pitch class
+            np.less(self._holding, n_rivals, out=self._lacking)
+            np.subtract(self._in_key, self._lacking, out=self._in_key)
 
     def bias(self, tune_pitch: int | None, sounding: Sequence[int | None]) -> np.ndarray | None:
         """The harmony bias for the current step, or None when it would change nothing."""

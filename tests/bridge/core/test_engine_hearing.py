@@ -118,3 +118,9 @@ def test_the_engine_tells_the_listener_every_step_and_keeps_to_the_key_it_hears(
     assert [phase for _, _, phase in listener.steps[:8]] == [0, 1, 2, 3, 0, 1, 2, 3]
     in_g = key_pitch_classes(G_MAJOR, False)
     assert all(in_g[n.pitch % 12] for n in part_onsets(result))
+
+
+@pytest.mark.parametrize("bad", [{"key_settle_beats": -1}, {"key_close": 1.5}, {"key_close": -0.1}])
+def test_the_key_doubt_settings_are_checked(bad):
+    with pytest.raises(ValueError, match="key_settle_beats"):
+        settings(**bad).validate(3)
