@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sideman.bridge.core.beat_phase import ON_EIGHTH, PRIOR_WEIGHT, PhaseEvidence, placed_evidence
 from sideman.bridge.core.clock import PEDAL, Tick, Transport
 from sideman.bridge.core.engine import handled_before_tick
 
@@ -51,6 +52,8 @@ class FollowGains:
     acquire_beats: float = 8.0  # or once its first notes span this many beats of the expected tempo
     certainty: float = 0.15  # how sure of the phase it must be to start before acquire_max
     prior_octaves: float = 0.5  # how firmly the initial beat keeps near the configured tempo (octaves)
+    place_prior: float = PRIOR_WEIGHT  # how much the phase evidence discounts a place's frequency (beat_phase.py)
+    switch: float = 4.0  # log-odds for the other phase at which the running grid moves half a beat
 
 
 def count_in_period(times: list[float]) -> float | None:
@@ -157,6 +160,7 @@ class FollowClock:
         self._floor = -math.inf  # no tick before the last onset heard: it was handled already
         self._last_onset = -math.inf
         self._budget_t = -math.inf  # when the correction budget was last spent
+        self._evidence: PhaseEvidence | None = None  # which 8ths carry the beat, on the model grid's 8ths
 
     @property
     def bpm(self) -> float:
@@ -169,6 +173,7 @@ class FollowClock:
         self._anchor_t, self._anchor_step = t, step
         self._last_tick, self._floor, self._budget_t, self._last_onset = None, t, t, t
         self._heard.clear()
+        self._evidence = None
         return Transport("start", t, step)
 
     def stop(self, t: float) -> Transport:
@@ -206,7 +211,7 @@ class FollowClock:
         when this one starts the grid. A caller fires the ticks due before `t` first."""
         if self.running:
             if source != PEDAL:  # pedalling follows the notes; it marks no beat
-                self._correct(t)
+                self._correct(t, source)
             return None
         if self._heard and t - self._heard[-1][0] > FORGET_BEATS * self.spb * self.step_seconds:
             self._heard.clear()
@@ -225,6 +230,13 @@ class FollowClock:
         if self.count_in_only or (len(notes) < g.acquire and not long_enough):
             return None
         period, beat, certainty = initial_beat(notes, self.step_seconds * self.spb, g)
+        evidence = None
+        if self.spb % 2 == 0:  # the phase evidence places notes on 8ths
+            keyed = [(x, s) for x, s in self._heard if s != PEDAL]
+            evidence = placed_evidence(keyed, beat, period / 2, g.place_prior)
+            if evidence.llr < 0:
+                beat += period / 2
+            certainty = math.tanh(abs(evidence.llr) / 2)
         if certainty < g.certainty and len(notes) < g.acquire_max and not long_enough:
             return None  # the notes so far fit the off-beat as well: listen on
         self.step_seconds = min(max(period, 60.0 / MAX_BPM), 60.0 / MIN_BPM) / self.spb
@@ -234,9 +246,11 @@ class FollowClock:
         step = math.ceil((t - first) / self.step_seconds - 1e-9)
         transport = self.start(t, step)
         self._anchor_t, self._anchor_step = first, 0
+        if evidence is not None:
+            self._evidence = placed_evidence(keyed, first, period / 2, g.place_prior)
         return transport
 
-    def _correct(self, t: float) -> None:
+    def _correct(self, t: float, key: object) -> None:
         """Move the grid's phase and period toward the onset at t (see the module docstring)."""
         if t - self._last_onset < CHORD_SECONDS:
             return
@@ -261,6 +275,18 @@ class FollowClock:
         self._anchor_t, self._anchor_step = self._model_time(point) + shift, point
         self.step_seconds = new_beat / self.spb
         self._floor = max(self._floor, t)
+        if self._evidence is not None:
+            self._weigh_phase(x, key)
+
+    def _weigh_phase(self, x: float, key: object) -> None:
+        """Add the note at grid step x to the phase evidence; when the other 8ths have become much likelier
+        beats, renumber the grid half a beat later: the ticks reach it through the slew, never a jump."""
+        eighth = x / (self.spb // 2)
+        if abs(eighth - round(eighth)) <= ON_EIGHTH and isinstance(key, int):
+            self._evidence.add(round(eighth), key)
+        if self._evidence.llr < -self.gains.switch:
+            self._anchor_step -= self.spb // 2
+            self._evidence.shift(1)
 
 
 def run_clock(clock: FollowClock, heard: list[tuple[float, object]], until: float) -> list[Tick]:

@@ -1,0 +1,185 @@
+"""Which 8ths carry the beat: evidence from the notes' rhythm and pitch, for the follower's phase.
+
+A run of even 8ths fits the beat and the off-beat equally well in time; players and listeners tell them
+apart by what the notes are. Each note placed on the follower's 8th grid is scored, once the next notes
+up to `LOOKAHEAD` 8ths after it have been heard, by a logistic model of "this note falls on a beat":
+its length until the next onset, the lengths and onsets around it, the leap into and out of it, its
+degree in the key heard so far (tonic-triad tones fall on beats more often) and whether it opens the
+tune (most tunes open with a pickup). The notes on even 8ths add their score to the log-odds that the
+beats are the even 8ths, the notes on odd 8ths subtract it.
+
+The model's weights (bridge/assets/beat_phase.npz) are fitted by models/beat_phase.py on the Nottingham
+train tunes through this module's own `PhaseEvidence`, so training and the bridge see the same features.
+Pure numpy; time never enters: the caller places each note on its grid.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sideman.bridge.core.key_profiles import KEY_TEMPLATES
+
+ASSET = Path(__file__).resolve().parent.parent / "assets" / "beat_phase.npz"
+LOOKAHEAD = 3  # 8ths after a note heard (an onset at or past it) before the note is scored
+BEHIND = 6  # 8ths before a note whose onsets it sees
+LENGTH_BINS = 5  # a note's length in 8ths: 1, 2, 3, 4, 5 or more
+LEAP_BINS = (0, 1, 3, 5, 8)  # smallest |interval| (semitones) of each leap bin
+PRIOR_WEIGHT = 0.85  # chosen on the valid tunes (docs/tempo-following.md)
+ON_EIGHTH = 0.25  # a note this close (share of an 8th) to an 8th of the grid is on it; others give no evidence
+WINDOW = 64  # notes kept; the key uses every note heard
+
+
+def _one_hot(i: int, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    out[min(max(i, 0), n - 1)] = 1.0
+    return out
+
+
+def _leap(interval: int | None) -> np.ndarray:
+    """Leap size bin and direction; all zero when there is no neighbour."""
+    if interval is None:
+        return np.zeros(len(LEAP_BINS) + 1)
+    size = sum(abs(interval) >= b for b in LEAP_BINS) - 1
+    return np.append(_one_hot(size, len(LEAP_BINS)), np.sign(interval))
+
+
+def features(ks: list[int], pitches: list[int], i: int, key: int | None, first: bool) -> np.ndarray:
+    """The features of note i (8th index ks[i], pitch pitches[i]) given its neighbours; a later note exists."""
+    length = ks[i + 1] - ks[i]
+    before = ks[i] - ks[i - 1] if i > 0 else None
+    heard = set(ks[max(0, i - BEHIND):i + LOOKAHEAD + 1])
+    around = [float(ks[i] + d in heard) for d in (*range(-BEHIND, -1), *range(2, LOOKAHEAD + 1))]
+    rhythm = np.outer(_one_hot(length - 1, LENGTH_BINS),
+                      _one_hot(before - 1 if before else LENGTH_BINS, LENGTH_BINS + 1)).ravel()
+    degree = np.zeros(12)
+    triad = tonic = 0.0
+    if key is not None:
+        d = (pitches[i] - key) % 12
+        degree[d] = 1.0
+        third = 3 if key >= 12 else 4
+        triad, tonic = float(d in (0, third, 7)), float(d == 0)
+    into = pitches[i] - pitches[i - 1] if i > 0 else None
+    out = pitches[i + 1] - pitches[i]
+    short_leap = float(before == 1 and into is not None and abs(into) >= 5)  # a leap after a short note: a pickup
+    return np.concatenate([_one_hot(length - 1, LENGTH_BINS), _one_hot(before - 1 if before else LENGTH_BINS, LENGTH_BINS + 1),
+                           rhythm, around, degree, [triad, tonic, float(first), short_leap], _leap(into), _leap(out)])
+
+
+N_FEATURES = len(features([0, 1], [60, 62], 0, 0, True))
+
+
+SIMPLE, COMPOUND = 2, 6  # 8ths a cycle: a simple meter's beat, a 6/8 bar
+N_CLASSES = SIMPLE + COMPOUND  # a note's place: beat or off-beat of a simple meter, or one of 6/8's six 8ths
+# The hypotheses: (8ths a cycle, the 8th index mod the cycle where a cycle starts).
+HYPOTHESES = tuple((SIMPLE, o) for o in range(SIMPLE)) + tuple((COMPOUND, o) for o in range(COMPOUND))
+
+
+def place(k: int, hypothesis: tuple[int, int]) -> int:
+    """The class of a note on 8th k under a hypothesis."""
+    cycle, offset = hypothesis
+    return (k - offset) % cycle + (0 if cycle == SIMPLE else SIMPLE)
+
+
+@dataclass(frozen=True)
+class PhaseModel:
+    weights: np.ndarray  # [N_CLASSES, N_FEATURES]
+    bias: np.ndarray  # [N_CLASSES]
+    prior: np.ndarray  # [N_CLASSES] how often each place came in training
+
+    def evidence(self, f: np.ndarray, prior_weight: float) -> np.ndarray:
+        """[N_CLASSES] how much likelier the note of features f is in each place than at large: the log
+        posterior less `prior_weight` times the log prior (1: a likelihood ratio; a meter whose places are
+        few would win on every note without it)."""
+        z = self.weights @ f + self.bias
+        z = z - z.max()
+        return z - np.log(np.exp(z).sum()) - prior_weight * np.log(self.prior)
+
+
+@functools.lru_cache(maxsize=1)
+def load_model(path: Path = ASSET) -> PhaseModel:
+    with np.load(path) as data:
+        weights = data["weights"].astype(np.float64)
+        if weights.shape != (N_CLASSES, N_FEATURES):
+            raise ValueError(f"{path}: weights {weights.shape}, this module computes {(N_CLASSES, N_FEATURES)}")
+        return PhaseModel(weights, data["bias"].astype(np.float64), data["prior"].astype(np.float64))
+
+
+def key_of(histogram: np.ndarray) -> int | None:
+    """The Krumhansl key (mode * 12 + tonic) best correlated with a pitch-class histogram; None before any note."""
+    if not histogram.any():
+        return None
+    h = histogram - histogram.mean()
+    return int(np.argmax(KEY_TEMPLATES @ h))
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    m = float(x.max())
+    return m + float(np.log(np.exp(x - m).sum()))
+
+
+class PhaseEvidence:
+    """The log-likelihood of each hypothesis of where the beats fall on the caller's 8th grid, and `llr`,
+    the log-odds that the (quarter-note) beats are its even 8ths (see the module docstring)."""
+
+    def __init__(self, model: PhaseModel | None = None, prior_weight: float = PRIOR_WEIGHT) -> None:
+        self.model = model if model is not None else load_model()
+        self.prior_weight = prior_weight
+        self.scores = np.zeros(len(HYPOTHESES))
+        self._ks: list[int] = []
+        self._pitches: list[int] = []
+        self._scored = 0  # notes of the window scored so far
+        self._histogram = np.zeros(12)
+        self._any_scored = False
+
+    @property
+    def llr(self) -> float:
+        even = np.array([(cycle == SIMPLE and o == 0) or (cycle == COMPOUND and o % 2 == 0) for cycle, o in HYPOTHESES])
+        return _logsumexp(self.scores[even]) - _logsumexp(self.scores[~even])
+
+    def add(self, k: int, pitch: int) -> list[tuple[int, np.ndarray]]:
+        """A note on 8th k of the grid (k never decreasing); returns the (8th, features) of the notes this
+        scored, whose log-probabilities it added to `scores`."""
+        if self._ks and k <= self._ks[-1]:
+            return []  # a chord or a grace on the same 8th: the first note counts
+        self._ks.append(k)
+        self._pitches.append(pitch)
+        done = []
+        while self._scored < len(self._ks) - 1 and self._ks[self._scored] + LOOKAHEAD <= k:
+            i = self._scored
+            self._histogram[self._pitches[i] % 12] += min(self._ks[i + 1] - self._ks[i], 4)
+            f = features(self._ks, self._pitches, i, key_of(self._histogram), not self._any_scored)
+            lp = self.model.evidence(f, self.prior_weight)
+            self.scores += [lp[place(self._ks[i], h)] for h in HYPOTHESES]
+            self._any_scored = True
+            self._scored += 1
+            done.append((self._ks[i], f))
+        if len(self._ks) > WINDOW:
+            drop = len(self._ks) - WINDOW
+            del self._ks[:drop], self._pitches[:drop]
+            self._scored -= drop
+        return done
+
+    def shift(self, eighths: int) -> None:
+        """The caller's grid moved: what was 8th k is now 8th k - eighths (the hypotheses move with it)."""
+        self._ks = [k - eighths for k in self._ks]
+        index = {h: i for i, h in enumerate(HYPOTHESES)}
+        moved = np.empty_like(self.scores)
+        for i, (cycle, o) in enumerate(HYPOTHESES):
+            moved[index[(cycle, (o - eighths) % cycle)]] = self.scores[i]
+        self.scores = moved
+
+
+def placed_evidence(notes: list[tuple[float, int]], zero: float, eighth: float,
+                    prior_weight: float = PRIOR_WEIGHT) -> PhaseEvidence:
+    """The evidence of notes ((time, key), in time order) on the grid of 8ths `eighth` s apart whose 8th 0
+    falls at time `zero`."""
+    evidence = PhaseEvidence(prior_weight=prior_weight)
+    for t, key in notes:
+        position = (t - zero) / eighth
+        if abs(position - round(position)) <= ON_EIGHTH:
+            evidence.add(round(position), key)
+    return evidence
