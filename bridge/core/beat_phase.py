@@ -86,7 +86,11 @@ def place(k: int, hypothesis: tuple[int, int]) -> int:
 
 @dataclass(frozen=True)
 class PhaseModel:
-    weights: np.ndarray  # [N_CLASSES, N_FEATURES]
+    """One tanh hidden layer, then a softmax over the places."""
+
+    hidden: np.ndarray  # [HIDDEN, N_FEATURES]
+    hidden_bias: np.ndarray  # [HIDDEN]
+    weights: np.ndarray  # [N_CLASSES, HIDDEN]
     bias: np.ndarray  # [N_CLASSES]
     prior: np.ndarray  # [N_CLASSES] how often each place came in training
 
@@ -94,7 +98,7 @@ class PhaseModel:
         """[N_CLASSES] how much likelier the note of features f is in each place than at large: the log
         posterior less `prior_weight` times the log prior (1: a likelihood ratio; a meter whose places are
         few would win on every note without it)."""
-        z = self.weights @ f + self.bias
+        z = self.weights @ np.tanh(self.hidden @ f + self.hidden_bias) + self.bias
         z = z - z.max()
         return z - np.log(np.exp(z).sum()) - prior_weight * np.log(self.prior)
 
@@ -102,10 +106,11 @@ class PhaseModel:
 @functools.lru_cache(maxsize=1)
 def load_model(path: Path = ASSET) -> PhaseModel:
     with np.load(path) as data:
-        weights = data["weights"].astype(np.float64)
-        if weights.shape != (N_CLASSES, N_FEATURES):
-            raise ValueError(f"{path}: weights {weights.shape}, this module computes {(N_CLASSES, N_FEATURES)}")
-        return PhaseModel(weights, data["bias"].astype(np.float64), data["prior"].astype(np.float64))
+        model = PhaseModel(*(data[name].astype(np.float64) for name in PhaseModel.__dataclass_fields__))
+    if model.hidden.shape[1] != N_FEATURES or model.weights.shape[0] != N_CLASSES:
+        raise ValueError(f"{path}: a model of {model.hidden.shape[1]} features and {model.weights.shape[0]} places, "
+                         f"this module computes {N_FEATURES} and {N_CLASSES}")
+    return model
 
 
 def key_of(histogram: np.ndarray) -> int | None:

@@ -50,10 +50,10 @@ class FollowGains:
     acquire: int = 8  # notes heard before the grid may start without a count-in
     acquire_max: int = 16  # notes after which it starts however unsure of the beat's phase it is
     acquire_beats: float = 8.0  # or once its first notes span this many beats of the expected tempo
-    certainty: float = 0.15  # how sure of the phase it must be to start before acquire_max
+    certainty: float = 0.9  # how sure of the phase it must be to start before acquire_max
     prior_octaves: float = 0.5  # how firmly the initial beat keeps near the configured tempo (octaves)
     place_prior: float = PRIOR_WEIGHT  # how much the phase evidence discounts a place's frequency (beat_phase.py)
-    switch: float = 4.0  # log-odds for the other phase at which the running grid moves half a beat
+    switch: float = 6.0  # log-odds for the other phase at which the running grid moves half a beat
 
 
 def count_in_period(times: list[float]) -> float | None:
