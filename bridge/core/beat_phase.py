@@ -28,7 +28,7 @@ LOOKAHEAD = 3  # 8ths after a note heard (an onset at or past it) before the not
 BEHIND = 6  # 8ths before a note whose onsets it sees
 LENGTH_BINS = 5  # a note's length in 8ths: 1, 2, 3, 4, 5 or more
 LEAP_BINS = (0, 1, 3, 5, 8)  # smallest |interval| (semitones) of each leap bin
-PRIOR_WEIGHT = 0.85  # chosen on the valid tunes (docs/tempo-following.md)
+PRIOR_WEIGHT = 0.95  # chosen on the valid tunes (docs/tempo-following.md)
 ON_EIGHTH = 0.25  # a note this close (share of an 8th) to an 8th of the grid is on it; others give no evidence
 WINDOW = 64  # notes kept; the key uses every note heard
 
@@ -55,18 +55,22 @@ def features(ks: list[int], pitches: list[int], i: int, key: int | None, first: 
     around = [float(ks[i] + d in heard) for d in (*range(-BEHIND, -1), *range(2, LOOKAHEAD + 1))]
     rhythm = np.outer(_one_hot(length - 1, LENGTH_BINS),
                       _one_hot(before - 1 if before else LENGTH_BINS, LENGTH_BINS + 1)).ravel()
-    degree = np.zeros(12)
+    degrees = np.zeros((3, 12))  # the note's, the one before's, the one after's
     triad = tonic = 0.0
     if key is not None:
+        for row, j in enumerate((i, i - 1, i + 1)):
+            if j >= 0:
+                degrees[row, (pitches[j] - key) % 12] = 1.0
         d = (pitches[i] - key) % 12
-        degree[d] = 1.0
         third = 3 if key >= 12 else 4
         triad, tonic = float(d in (0, third, 7)), float(d == 0)
     into = pitches[i] - pitches[i - 1] if i > 0 else None
     out = pitches[i + 1] - pitches[i]
     short_leap = float(before == 1 and into is not None and abs(into) >= 5)  # a leap after a short note: a pickup
+    turn = float(into is not None and into * out < 0)  # the melody turns on this note
     return np.concatenate([_one_hot(length - 1, LENGTH_BINS), _one_hot(before - 1 if before else LENGTH_BINS, LENGTH_BINS + 1),
-                           rhythm, around, degree, [triad, tonic, float(first), short_leap], _leap(into), _leap(out)])
+                           rhythm, around, degrees.ravel(), [triad, tonic, float(first), short_leap, turn],
+                           _leap(into), _leap(out)])
 
 
 N_FEATURES = len(features([0, 1], [60, 62], 0, 0, True))
@@ -178,11 +182,11 @@ class PhaseEvidence:
         self.scores = moved
 
 
-def placed_evidence(notes: list[tuple[float, int]], zero: float, eighth: float,
+def placed_evidence(notes: list[tuple[float, int]], zero: float, eighth: float, model: PhaseModel | None = None,
                     prior_weight: float = PRIOR_WEIGHT) -> PhaseEvidence:
     """The evidence of notes ((time, key), in time order) on the grid of 8ths `eighth` s apart whose 8th 0
     falls at time `zero`."""
-    evidence = PhaseEvidence(prior_weight=prior_weight)
+    evidence = PhaseEvidence(model, prior_weight)
     for t, key in notes:
         position = (t - zero) / eighth
         if abs(position - round(position)) <= ON_EIGHTH:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sideman.bridge.core.beat_phase import ON_EIGHTH, PRIOR_WEIGHT, PhaseEvidence, placed_evidence
+from sideman.bridge.core.beat_phase import ON_EIGHTH, PRIOR_WEIGHT, PhaseEvidence, PhaseModel, placed_evidence
 from sideman.bridge.core.clock import PEDAL, Tick, Transport
 from sideman.bridge.core.engine import handled_before_tick
 
@@ -144,12 +144,14 @@ class FollowClock:
     name = "follow"
 
     def __init__(self, bpm: float, steps_per_beat: int = 4, *, count_in_only: bool = False,
-                 gains: FollowGains = FollowGains()) -> None:
+                 gains: FollowGains = FollowGains(), phase_model: PhaseModel | None = None) -> None:
         """`bpm`: the expected tempo (the beat level to prefer, and the tempo until one is heard);
-        `count_in_only`: start only from a count-in, never from the melody's first notes."""
+        `count_in_only`: start only from a count-in, never from the melody's first notes; `phase_model`:
+        what tells a beat's note from an off-beat's (default: the shipped one, bridge/assets/beat_phase.npz)."""
         self.spb = steps_per_beat
         self.gains = gains
         self.count_in_only = count_in_only
+        self.phase_model = phase_model
         self.step_seconds = 60.0 / (bpm * steps_per_beat)
         self.running = False
         self.next_step = 0
@@ -233,7 +235,7 @@ class FollowClock:
         evidence = None
         if self.spb % 2 == 0:  # the phase evidence places notes on 8ths
             keyed = [(x, s) for x, s in self._heard if s != PEDAL]
-            evidence = placed_evidence(keyed, beat, period / 2, g.place_prior)
+            evidence = placed_evidence(keyed, beat, period / 2, self.phase_model, g.place_prior)
             if evidence.llr < 0:
                 beat += period / 2
             certainty = math.tanh(abs(evidence.llr) / 2)
@@ -247,7 +249,7 @@ class FollowClock:
         transport = self.start(t, step)
         self._anchor_t, self._anchor_step = first, 0
         if evidence is not None:
-            self._evidence = placed_evidence(keyed, first, period / 2, g.place_prior)
+            self._evidence = placed_evidence(keyed, first, period / 2, self.phase_model, g.place_prior)
         return transport
 
     def _correct(self, t: float, key: object) -> None:
