@@ -1,16 +1,18 @@
 """Which 8ths carry the beat: evidence from the notes' rhythm and pitch, for the follower's phase.
 
 A run of even 8ths fits the beat and the off-beat equally well in time; players and listeners tell them
-apart by what the notes are. Each note placed on the follower's 8th grid is scored, once the next notes
-up to `LOOKAHEAD` 8ths after it have been heard, by a logistic model of "this note falls on a beat":
-its length until the next onset, the lengths and onsets around it, the leap into and out of it, its
-degree in the key heard so far (tonic-triad tones fall on beats more often) and whether it opens the
-tune (most tunes open with a pickup). The notes on even 8ths add their score to the log-odds that the
-beats are the even 8ths, the notes on odd 8ths subtract it.
+apart by what the notes are. Each note placed on the follower's 8th grid is scored, once the notes up to
+`LOOKAHEAD` 8ths after it have been heard, by a small network: from its length until the next onset, the
+onsets around it, the leaps into and out of it, its and its neighbours' degrees in the key heard so far
+and whether it opens the tune, the probability of each place it may have (on a quarter-note beat or
+between two in 2/4, 3/4 or 4/4; or one of the six 8ths of a 6/8 bar, whose quarter-note beats follow the
+bar). Each hypothesis of where the beats fall (a simple meter's beat on the even or odd 8ths, or a 6/8
+bar starting on one of six) sums its notes' log-probabilities, less the places' log-priors (a likelihood
+ratio, so the meters compete fairly); `llr` is the log-odds that the quarter-note beats are the even 8ths.
 
-The model's weights (bridge/assets/beat_phase.npz) are fitted by models/beat_phase.py on the Nottingham
-train tunes through this module's own `PhaseEvidence`, so training and the bridge see the same features.
-Pure numpy; time never enters: the caller places each note on its grid.
+The network (bridge/assets/beat_phase.npz) is fitted by models/beat_phase.py on the Nottingham train tunes
+through this module's own `PhaseEvidence`, so training and the bridge compute the same features. Pure
+numpy; time never enters: the caller places each note on its grid.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Before the grid runs, the follower listens. Four taps of one key or of the sustain pedal, evenly spaced
 (each gap within 15% of their mean), are a count-in: the gap is the beat and the song's first beat
 falls one beat after the fourth tap. Otherwise, once it has heard a few notes (`FollowGains.acquire`,
-more while they fit the off-beat as well as the beat), it takes the beat from their inter-onset
-intervals (`initial_beat`) and joins the grid where it is.
+more while it is unsure which 8ths are the beats), it takes the beat's period from their inter-onset
+intervals (`initial_beat`), its phase from what the notes are (`beat_phase.PhaseEvidence`: lengths,
+leaps, degrees in the key; a run of even 8ths fits the off-beat as well as the beat in time), and
+joins the grid where it is.
 
 Then an adaptive oscillator (a phase- and period-correcting loop, after Large & Kolen) follows the
 player: each onset is placed on the nearest beat, 8th or 16th of the predicted grid, and moves the
@@ -12,6 +14,10 @@ grid's phase and period by its error, weighted by how close it is and by the lev
 corrects less than a beat). Rests and held notes give no onsets, so the period holds. Corrections are
 bounded per beat, and the ticks themselves move at most `slew` of a step from the current period, so
 the grid never jumps under the parts: every tick comes, in order, none skipped or repeated.
+
+Started from the notes (not from a count-in, which gives the phase), it keeps weighing the phase: when
+the other 8ths have become much likelier beats (`FollowGains.switch`), the grid is renumbered half a
+beat later and the ticks reach it through the same slew.
 
 `FollowClock` has the interface of `sideman.bridge.core.clock.InternalClock` (start, stop, due,
 next_tick_time, running, bpm, step_seconds, next_step, hear), so the live loop drives either.
@@ -41,7 +47,7 @@ class FollowGains:
     """How the follower listens and corrects; chosen on the valid tunes (docs/tempo-following.md)."""
 
     phase: float = 0.7  # share of an onset's error the grid's phase takes
-    period: float = 0.25  # share of an onset's error (s) the beat period takes
+    period: float = 0.15  # share of an onset's error (s) the beat period takes
     level_weights: tuple[float, float, float] = (1.0, 0.25, 0.1)  # beat, 8th, 16th: an off-beat corrects little
     closeness: float = 0.15  # error (share of the level's spacing) at which an onset's weight falls to e^-1/2
     max_phase: float = 0.08  # largest phase correction per beat (share of a beat)
@@ -49,7 +55,7 @@ class FollowGains:
     slew: float = 0.1  # a tick may come this share of a step early or late against the current period
     acquire: int = 8  # notes heard before the grid may start without a count-in
     acquire_max: int = 16  # notes after which it starts however unsure of the beat's phase it is
-    acquire_beats: float = 8.0  # or once its first notes span this many beats of the expected tempo
+    acquire_beats: float = 12.0  # or once its first notes span this many beats of the expected tempo
     certainty: float = 0.9  # how sure of the phase it must be to start before acquire_max
     prior_octaves: float = 0.5  # how firmly the initial beat keeps near the configured tempo (octaves)
     place_prior: float = PRIOR_WEIGHT  # how much the phase evidence discounts a place's frequency (beat_phase.py)
