@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from sideman.bridge.core.key_profiles import KEY_TEMPLATES
+from sideman.bridge.errors import ModelError
 
 ASSET = Path(__file__).resolve().parent.parent / "assets" / "beat_phase.npz"
 LOOKAHEAD = 3  # 8ths after a note heard (an onset at or past it) before the note is scored
@@ -111,11 +112,16 @@ class PhaseModel:
 
 @functools.lru_cache(maxsize=1)
 def load_model(path: Path = ASSET) -> PhaseModel:
-    with np.load(path) as data:
-        model = PhaseModel(*(data[name].astype(np.float64) for name in PhaseModel.__dataclass_fields__))
-    if model.hidden.shape[1] != N_FEATURES or model.weights.shape[0] != N_CLASSES:
-        raise ValueError(f"{path}: a model of {model.hidden.shape[1]} features and {model.weights.shape[0]} places, "
-                         f"this module computes {N_FEATURES} and {N_CLASSES}")
+    """The model of a file written by models/beat_phase.py; a ModelError naming the file if it is not one."""
+    try:
+        with np.load(path) as data:
+            model = PhaseModel(*(data[name].astype(np.float64) for name in PhaseModel.__dataclass_fields__))
+    except (OSError, KeyError, ValueError) as e:
+        raise ModelError(f"{path}: not a beat-phase model ({e})") from e
+    if (model.hidden.shape != (len(model.hidden_bias), N_FEATURES) or model.weights.shape != (N_CLASSES, len(model.hidden_bias))
+            or model.bias.shape != (N_CLASSES,) or model.prior.shape != (N_CLASSES,)):
+        raise ModelError(f"{path}: hidden {model.hidden.shape}, weights {model.weights.shape}; this module computes "
+                         f"{N_FEATURES} features and {N_CLASSES} places")
     return model
 
 

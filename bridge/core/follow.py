@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sideman.bridge.core.beat_phase import ON_EIGHTH, PRIOR_WEIGHT, PhaseEvidence, PhaseModel, placed_evidence
+from sideman.bridge.core.beat_phase import ON_EIGHTH, PRIOR_WEIGHT, PhaseEvidence, PhaseModel, load_model, placed_evidence
 from sideman.bridge.core.clock import PEDAL, Tick, Transport
 from sideman.bridge.core.engine import handled_before_tick
 
@@ -157,7 +157,7 @@ class FollowClock:
         self.spb = steps_per_beat
         self.gains = gains
         self.count_in_only = count_in_only
-        self.phase_model = phase_model
+        self.phase_model = phase_model if phase_model is not None else load_model()  # read now, not on a note
         self.step_seconds = 60.0 / (bpm * steps_per_beat)
         self.running = False
         self.next_step = 0

@@ -8,6 +8,7 @@ import pytest
 
 from sideman.bridge.core.beat_phase import (COMPOUND, HYPOTHESES, LOOKAHEAD, N_CLASSES, N_FEATURES, SIMPLE,
                                             PhaseEvidence, PhaseModel, load_model, placed_evidence)
+from sideman.bridge.errors import ModelError
 
 # A G major reel in 4/4 (8th index, MIDI pitch): an 8th pickup (8th -1), then even 8ths with the chord tones on
 # the beats and passing tones between; each 2-bar phrase ends on a quarter note. 8th 0 is a downbeat.
@@ -37,6 +38,17 @@ def test_the_shipped_model_has_this_modules_features_and_places():
     model = load_model()
     assert model.hidden.shape[1] == N_FEATURES and model.weights.shape[0] == N_CLASSES
     assert model.prior.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_file_that_is_not_a_phase_model_is_a_model_error_naming_it(tmp_path):
+    wrong = tmp_path / "wrong.npz"
+    model = load_model()
+    np.savez(wrong, hidden=model.hidden[:, :-1], hidden_bias=model.hidden_bias, weights=model.weights, bias=model.bias,
+             prior=model.prior)
+    with pytest.raises(ModelError, match="wrong.npz"):
+        load_model(wrong)
+    with pytest.raises(ModelError, match="missing.npz"):
+        load_model(tmp_path / "missing.npz")
 
 
 def test_a_note_is_scored_once_an_onset_lookahead_8ths_after_it_is_heard():
