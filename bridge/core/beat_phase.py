@@ -114,7 +114,7 @@ class PhaseModel:
 def load_model(path: Path = ASSET) -> PhaseModel:
     """The model of a file written by models/beat_phase.py; a ModelError naming the file if it is not one."""
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             model = PhaseModel(*(data[name].astype(np.float64) for name in PhaseModel.__dataclass_fields__))
     except (OSError, KeyError, ValueError) as e:
         raise ModelError(f"{path}: not a beat-phase model ({e})") from e
