@@ -3,8 +3,10 @@
 Before the grid runs, the follower listens. Four taps of one key or of the sustain pedal, evenly spaced
 (each gap within 15% of their mean), are a count-in: the gap is the beat and the song's first beat
 falls one beat after the fourth tap. Otherwise, once it has heard a few notes (`FollowGains.acquire`,
-more while they fit the off-beat as well as the beat), it takes the beat from their inter-onset
-intervals (`initial_beat`) and joins the grid where it is.
+more while it is unsure which 8ths are the beats), it takes the beat's period from their inter-onset
+intervals (`initial_beat`), its phase from what the notes are (`beat_phase.PhaseEvidence`: lengths,
+leaps, degrees in the key; a run of even 8ths fits the off-beat as well as the beat in time), and
+joins the grid where it is.
 
 Then an adaptive oscillator (a phase- and period-correcting loop, after Large & Kolen) follows the
 player: each onset is placed on the nearest beat, 8th or 16th of the predicted grid, and moves the
@@ -12,6 +14,10 @@ grid's phase and period by its error, weighted by how close it is and by the lev
 corrects less than a beat). Rests and held notes give no onsets, so the period holds. Corrections are
 bounded per beat, and the ticks themselves move at most `slew` of a step from the current period, so
 the grid never jumps under the parts: every tick comes, in order, none skipped or repeated.
+
+Started from the notes (not from a count-in, which gives the phase), it keeps weighing the phase: when
+the other 8ths have become much likelier beats (`FollowGains.switch`), the grid is renumbered half a
+beat later and the ticks reach it through the same slew.
 
 `FollowClock` has the interface of `sideman.bridge.core.clock.InternalClock` (start, stop, due,
 next_tick_time, running, bpm, step_seconds, next_step, hear), so the live loop drives either.
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sideman.bridge.core.beat_phase import ON_EIGHTH, PRIOR_WEIGHT, PhaseEvidence, PhaseModel, load_model, placed_evidence
 from sideman.bridge.core.clock import PEDAL, Tick, Transport
 from sideman.bridge.core.engine import handled_before_tick
 
@@ -40,7 +47,7 @@ class FollowGains:
     """How the follower listens and corrects; chosen on the valid tunes (docs/tempo-following.md)."""
 
     phase: float = 0.7  # share of an onset's error the grid's phase takes
-    period: float = 0.25  # share of an onset's error (s) the beat period takes
+    period: float = 0.15  # share of an onset's error (s) the beat period takes
     level_weights: tuple[float, float, float] = (1.0, 0.25, 0.1)  # beat, 8th, 16th: an off-beat corrects little
     closeness: float = 0.15  # error (share of the level's spacing) at which an onset's weight falls to e^-1/2
     max_phase: float = 0.08  # largest phase correction per beat (share of a beat)
@@ -48,9 +55,11 @@ class FollowGains:
     slew: float = 0.1  # a tick may come this share of a step early or late against the current period
     acquire: int = 8  # notes heard before the grid may start without a count-in
     acquire_max: int = 16  # notes after which it starts however unsure of the beat's phase it is
-    acquire_beats: float = 8.0  # or once its first notes span this many beats of the expected tempo
-    certainty: float = 0.15  # how sure of the phase it must be to start before acquire_max
+    acquire_beats: float = 12.0  # or once its first notes span this many beats of the expected tempo
+    certainty: float = 0.9  # how sure of the phase it must be to start before acquire_max
     prior_octaves: float = 0.5  # how firmly the initial beat keeps near the configured tempo (octaves)
+    place_prior: float = PRIOR_WEIGHT  # how much the phase evidence discounts a place's frequency (beat_phase.py)
+    switch: float = 6.0  # log-odds for the other phase at which the running grid moves half a beat
 
 
 def count_in_period(times: list[float]) -> float | None:
@@ -141,12 +150,14 @@ class FollowClock:
     name = "follow"
 
     def __init__(self, bpm: float, steps_per_beat: int = 4, *, count_in_only: bool = False,
-                 gains: FollowGains = FollowGains()) -> None:
+                 gains: FollowGains = FollowGains(), phase_model: PhaseModel | None = None) -> None:
         """`bpm`: the expected tempo (the beat level to prefer, and the tempo until one is heard);
-        `count_in_only`: start only from a count-in, never from the melody's first notes."""
+        `count_in_only`: start only from a count-in, never from the melody's first notes; `phase_model`:
+        what tells a beat's note from an off-beat's (default: the shipped one, bridge/assets/beat_phase.npz)."""
         self.spb = steps_per_beat
         self.gains = gains
         self.count_in_only = count_in_only
+        self.phase_model = phase_model if phase_model is not None else load_model()  # read now, not on a note
         self.step_seconds = 60.0 / (bpm * steps_per_beat)
         self.running = False
         self.next_step = 0
@@ -157,6 +168,7 @@ class FollowClock:
         self._floor = -math.inf  # no tick before the last onset heard: it was handled already
         self._last_onset = -math.inf
         self._budget_t = -math.inf  # when the correction budget was last spent
+        self._evidence: PhaseEvidence | None = None  # which 8ths carry the beat, on the model grid's 8ths
 
     @property
     def bpm(self) -> float:
@@ -169,6 +181,7 @@ class FollowClock:
         self._anchor_t, self._anchor_step = t, step
         self._last_tick, self._floor, self._budget_t, self._last_onset = None, t, t, t
         self._heard.clear()
+        self._evidence = None
         return Transport("start", t, step)
 
     def stop(self, t: float) -> Transport:
@@ -206,7 +219,7 @@ class FollowClock:
         when this one starts the grid. A caller fires the ticks due before `t` first."""
         if self.running:
             if source != PEDAL:  # pedalling follows the notes; it marks no beat
-                self._correct(t)
+                self._correct(t, source)
             return None
         if self._heard and t - self._heard[-1][0] > FORGET_BEATS * self.spb * self.step_seconds:
             self._heard.clear()
@@ -225,6 +238,13 @@ class FollowClock:
         if self.count_in_only or (len(notes) < g.acquire and not long_enough):
             return None
         period, beat, certainty = initial_beat(notes, self.step_seconds * self.spb, g)
+        evidence = None
+        if self.spb % 2 == 0:  # the phase evidence places notes on 8ths
+            keyed = [(x, s) for x, s in self._heard if s != PEDAL]
+            evidence = placed_evidence(keyed, beat, period / 2, self.phase_model, g.place_prior)
+            if evidence.llr < 0:
+                beat += period / 2
+            certainty = math.tanh(abs(evidence.llr) / 2)
         if certainty < g.certainty and len(notes) < g.acquire_max and not long_enough:
             return None  # the notes so far fit the off-beat as well: listen on
         self.step_seconds = min(max(period, 60.0 / MAX_BPM), 60.0 / MIN_BPM) / self.spb
@@ -234,9 +254,11 @@ class FollowClock:
         step = math.ceil((t - first) / self.step_seconds - 1e-9)
         transport = self.start(t, step)
         self._anchor_t, self._anchor_step = first, 0
+        if evidence is not None:
+            self._evidence = placed_evidence(keyed, first, period / 2, self.phase_model, g.place_prior)
         return transport
 
-    def _correct(self, t: float) -> None:
+    def _correct(self, t: float, key: object) -> None:
         """Move the grid's phase and period toward the onset at t (see the module docstring)."""
         if t - self._last_onset < CHORD_SECONDS:
             return
@@ -261,6 +283,18 @@ class FollowClock:
         self._anchor_t, self._anchor_step = self._model_time(point) + shift, point
         self.step_seconds = new_beat / self.spb
         self._floor = max(self._floor, t)
+        if self._evidence is not None:
+            self._weigh_phase(x, key)
+
+    def _weigh_phase(self, x: float, key: object) -> None:
+        """Add the note at grid step x to the phase evidence; when the other 8ths have become much likelier
+        beats, renumber the grid half a beat later: the ticks reach it through the slew, never a jump."""
+        eighth = x / (self.spb // 2)
+        if abs(eighth - round(eighth)) <= ON_EIGHTH and isinstance(key, int):
+            self._evidence.add(round(eighth), key)
+        if self._evidence.llr < -self.gains.switch:
+            self._anchor_step -= self.spb // 2
+            self._evidence.shift(1)
 
 
 def run_clock(clock: FollowClock, heard: list[tuple[float, object]], until: float) -> list[Tick]:

@@ -8,8 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sideman.bridge.core.beat_phase import N_CLASSES, N_FEATURES, SIMPLE as SIMPLE_PLACES, PhaseModel
 from sideman.bridge.core.clock import PEDAL
 from sideman.bridge.core.follow import FollowClock, FollowGains, count_in_period, initial_beat, run_clock
+
+from tests.bridge.core.test_beat_phase import reel
 
 SPB = 4
 
@@ -28,7 +31,9 @@ def play(beats_bpm, pattern, *, start=1.0, jitter=0.0, seed=0):
 
 
 def eighths_and_quarters(j):
-    return (0.0,) if j % 3 == 2 else (0.0, 0.5)
+    """Six 8ths and a quarter a 4/4 bar (a three-beat cycle of four 8ths and a quarter would also be a 6/8
+    bar of three 8ths, a quarter and an 8th, whose quarter-note beats the phase model may put elsewhere)."""
+    return (0.0,) if j % 4 == 3 else (0.0, 0.5)
 
 
 def ticks_for(heard, until, **kwargs):
@@ -180,3 +185,43 @@ def test_stop_keeps_the_tempo_for_next_time():
     run_clock(clock, heard, beats[-1])
     assert clock.stop(beats[-1]).kind == "stop" and not clock.running and clock.next_tick_time() is None
     assert clock.bpm == pytest.approx(120, rel=0.01)
+
+
+def test_a_pickup_then_even_8ths_is_followed_on_the_beat_not_the_off_beat():
+    # The reel's rhythm fits the off-beat as well as the beat; its chord tones fall on the beats.
+    eighth = 60.0 / 100 / 2
+    heard = [(2.0 + eighth * k, pitch) for k, pitch in reel()]
+    beats = 2.0 + eighth * np.arange(0, reel()[-1][0] + 1, 2)
+    ticks = ticks_for(heard, beats[-1] + 0.1)
+    assert_a_clean_grid(ticks)
+    est = beat_ticks(ticks)
+    assert near(est, beats[-8:], 0.03) == 1.0  # a beat tick on every beat of the last bars
+
+
+def quarter_is_a_beat() -> PhaseModel:
+    """A phase model that hears a note a quarter long as a beat and an 8th as an off-beat (simple meter only)."""
+    hidden = np.zeros((1, N_FEATURES))
+    hidden[0, 0], hidden[0, 1] = -3.0, 3.0  # the note's length: one 8th, two
+    weights = np.full((N_CLASSES, 1), 0.0)
+    weights[0, 0], weights[1, 0] = 4.0, -4.0
+    bias = np.full(N_CLASSES, -20.0)
+    bias[:SIMPLE_PLACES] = 0.0
+    return PhaseModel(hidden, np.zeros(1), weights, bias, np.full(N_CLASSES, 1.0 / N_CLASSES))
+
+
+def test_when_the_evidence_turns_the_grid_moves_half_a_beat_through_the_slew():
+    # Quarter, 8th, 8th in every beat pair; then one extra 8th turns the rhythm round: the quarters fall on
+    # what the grid holds as off-beats, and the grid must follow them without a jump.
+    def rhythm(j):
+        if j < 16:
+            return (0.0,) if j % 2 == 0 else (0.0, 0.5)
+        return (0.0, 0.5) if j % 2 == 0 else (0.5,)  # from beat 16: 8th, quarter, 8th, ...
+
+    heard, beats = play([100] * 64, rhythm)
+    clock = FollowClock(100.0, SPB, phase_model=quarter_is_a_beat())
+    ticks = run_clock(clock, heard, beats[-1] + 0.1)
+    assert_a_clean_grid(ticks)
+    est = beat_ticks(ticks)
+    assert near(est, beats[8:16], 0.01) == 1.0  # on the beat before the turn
+    half = 0.5 * 60.0 / 100
+    assert near(est, beats[-7:-1] + half, 0.01) == 1.0 and near(est, beats[-7:-1], 0.07) == 0.0  # on the quarters

@@ -466,7 +466,7 @@ def ramped_performance(bars=24, start_bpm=100.0, end_bpm=110.0, jitter=0.0, seed
     rng = np.random.default_rng(seed)
     notes = []
     for j in range(beats):
-        for half in ((0,) if j % 3 == 2 else (0, 1)):
+        for half in ((0,) if j % 4 == 3 else (0, 1)):  # a 4/4 bar: six 8ths, a quarter
             start = j * tpb + half * tpb // 2
             t = tmap.seconds(start) + (rng.normal(0, jitter) if jitter else 0.0)
             notes.append((max(0, round(tmap.ticks(t))), 60 + len(notes) % 7))
