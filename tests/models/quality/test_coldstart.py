@@ -74,25 +74,40 @@ def curve(clash: list[float], played: list[float] | None = None, steps: int = 10
     return np.stack([np.full(len(clash), steps), both, (np.array(clash) * both).astype(int)])
 
 
-def test_recovery_is_the_first_beat_from_which_every_window_stays_near_the_steady_level():
+STEADY = curve([0.2] * 32)
+
+
+def test_recovery_is_the_first_beat_from_which_every_window_stays_near_the_untouched_run():
     c = curve([0.6] * 5 + [0.2] * 27)
-    assert recovery(c, 0.2, window=1, tolerance=0.02) == 5
-    assert recovery(c, 0.2, window=4, tolerance=0.02) == 5  # windows reaching back into the bad beats fail
-    assert recovery(curve([0.2] * 32), 0.2, window=4, tolerance=0.02) == 0
+    assert recovery(c, STEADY, window=1, tolerance=0.02) == 5
+    assert recovery(c, STEADY, window=4, tolerance=0.02) == 5  # windows reaching back into the bad beats fail
+    assert recovery(STEADY, STEADY, window=4, tolerance=0.02) == 0
+
+
+def test_each_window_is_compared_with_the_untouched_runs_same_window():
+    bars_ask_for_it = curve([0.2] * 10 + [0.5] * 4 + [0.2] * 18)  # a clashing passage in the tune itself
+    assert recovery(bars_ask_for_it, bars_ask_for_it, window=4, tolerance=0.02) == 0
+    assert recovery(bars_ask_for_it, STEADY, window=4, tolerance=0.02) == 14
 
 
 def test_a_late_excursion_pushes_the_recovery_past_it():
     c = curve([0.6] * 3 + [0.2] * 20 + [0.5] + [0.2] * 8)
-    assert recovery(c, 0.2, window=1, tolerance=0.02) == 24
+    assert recovery(c, STEADY, window=1, tolerance=0.02) == 24
 
 
 def test_a_clash_that_never_returns_does_not_recover():
-    assert recovery(curve([0.6] * 16 + [0.4] * 16), 0.2, window=4, tolerance=0.02) is None
+    assert recovery(curve([0.6] * 16 + [0.4] * 16), STEADY, window=4, tolerance=0.02) is None
+
+
+def test_clashing_less_than_the_untouched_run_recovers_only_one_sided():
+    quieter = curve([0.1] * 32)
+    assert recovery(quieter, STEADY, window=4, tolerance=0.02) is None
+    assert recovery(quieter, STEADY, window=4, tolerance=0.02, one_sided=True) == 0
 
 
 def test_silent_beats_are_not_recovered_even_without_clashes():
     c = curve([0.2] * 32, played=[0.0] * 4 + [1.0] * 28)
-    assert recovery(c, 0.2, window=4, tolerance=0.02) == 4
+    assert recovery(c, STEADY, window=4, tolerance=0.02) == 4
 
 
 def hold_a_fourth_below(tune: Tune, seed: int) -> Parts:
@@ -108,7 +123,7 @@ def test_an_accompanist_that_follows_the_tune_recovers_at_once_from_both_events(
     for event in ("cold start", "surprise"):
         assert curves.event[event][0].sum() == 2 * HORIZON * 4  # every measured step of both plays
         assert curves.event[event][2].sum() == 0
-        assert recovery(curves.event[event], 0.0, 4, 0.02) == 0
+        assert recovery(curves.event[event], curves.reference[event], 4, 0.02) == 0
 
 
 def test_a_bad_window_is_one_line_and_exit_code_2(capsys):
