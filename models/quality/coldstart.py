@@ -16,6 +16,8 @@
   `tolerance` of the reference's same window and starts on a beat where the parts sound on at least
   half the tune's sounding steps (a silent accompanist has not started, so it has not recovered). The
   one-sided recovery only asks that the window clash at most `tolerance` more than the reference.
+- Beside the clash: the share of the parts' notes outside the key of the measured bars of the tune
+  (keys.krumhansl of those steps), since parts can avoid the tune's clashes while keeping the old key.
 
     python3 -m sideman.models.quality.coldstart --set folk-test --limit 30 --seeds 0 1 2
 """
@@ -31,8 +33,8 @@ from typing import Sequence
 
 import numpy as np
 
-from sideman.models.quality.grid import Tune
-from sideman.models.quality.keys import krumhansl
+from sideman.models.quality.grid import Parts, Tune
+from sideman.models.quality.keys import krumhansl, scale
 from sideman.models.quality.measures import clash_steps
 from sideman.models.quality.study import DEAF, DEFAULT_SEEDS, Entry
 
@@ -91,23 +93,27 @@ def surprise(tune: Tune, cut: int, stop: int, interval: int, start: int | None =
 
 # -- counting ------------------------------------------------------------------------------------
 
-def beat_counts(tune_pitch: np.ndarray, part_pitch: np.ndarray, offset: int, beats: int = HORIZON) -> np.ndarray:
-    """[3, beats]: per beat from step `offset`, the steps where the tune sounds, where the tune and some
-    part sound, and where a part clashes (measures.clash_steps); beats past the tune's end count nothing."""
-    out = np.zeros((3, beats), dtype=np.int64)
+ROWS = 5  # per beat: tune sounds, tune and a part sound, a clash, part onsets, part onsets out of key
+
+
+def beat_counts(tune_pitch: np.ndarray, parts: Parts, offset: int, beats: int = HORIZON) -> np.ndarray:
+    """[ROWS, beats]: per beat from step `offset`, the steps where the tune sounds, where the tune and some
+    part sound, and where a part clashes (measures.clash_steps); the parts' onsets, and those outside the
+    key of the measured steps of the tune (keys.krumhansl); beats past the tune's end count nothing."""
+    out = np.zeros((ROWS, beats), dtype=np.int64)
     tp = np.asarray(tune_pitch)[offset : offset + beats * BEAT_STEPS]
-    pp = np.asarray(part_pitch)[offset : offset + len(tp)]
+    pp, po = parts.pitch[offset : offset + len(tp)], parts.onset[offset : offset + len(tp)]
     both, bad = clash_steps(tp, pp)
     beat = np.arange(len(tp)) // BEAT_STEPS
-    out[0] = np.bincount(beat, weights=tp >= 0, minlength=beats)[:beats]
-    out[1] = np.bincount(beat, weights=both, minlength=beats)[:beats]
-    out[2] = np.bincount(beat, weights=bad, minlength=beats)[:beats]
+    out_of_key = po & ~np.isin(pp % 12, sorted(scale(krumhansl(tp))))
+    for row, steps in enumerate((tp >= 0, both, bad, po.sum(axis=1), out_of_key.sum(axis=1))):
+        out[row] = np.bincount(beat, weights=steps, minlength=beats)[:beats]
     return out
 
 
 @dataclass
 class Curves:
-    """Pooled per-beat counts ([3, HORIZON]: tune sounds, both sound, clash) of each event and its reference."""
+    """Pooled per-beat counts ([ROWS, HORIZON], see beat_counts) of each event and its reference."""
 
     event: dict[str, np.ndarray]
     reference: dict[str, np.ndarray]
@@ -115,7 +121,7 @@ class Curves:
 
 
 def play_events(tunes: Sequence[Tune], entry: Entry) -> Curves:
-    zero = lambda: np.zeros((3, HORIZON), dtype=np.int64)  # noqa: E731
+    zero = lambda: np.zeros((ROWS, HORIZON), dtype=np.int64)  # noqa: E731
     curves = Curves({e: zero() for e in EVENTS}, {e: zero() for e in EVENTS})
     for tune in tunes:
         cut = cut_step(tune)
@@ -130,16 +136,21 @@ def play_events(tunes: Sequence[Tune], entry: Entry) -> Curves:
         for seed in entry.seeds:
             curves.plays += 1
             for event, (played, at, reference, ref_at) in plays.items():
-                curves.event[event] += beat_counts(played.pitch, entry.play(played, seed).pitch, at)
-                curves.reference[event] += beat_counts(reference.pitch, entry.play(reference, seed).pitch, ref_at)
+                curves.event[event] += beat_counts(played.pitch, entry.play(played, seed), at)
+                curves.reference[event] += beat_counts(reference.pitch, entry.play(reference, seed), ref_at)
     return curves
 
 
 # -- recovery ------------------------------------------------------------------------------------
 
+def _share(counts: np.ndarray, part: int, whole: int, a: int, b: int) -> float:
+    total = counts[whole, a:b].sum()
+    return float(counts[part, a:b].sum() / total) if total else float("nan")
+
+
 def rate(counts: np.ndarray, a: int, b: int) -> float:
-    both, clash = counts[1, a:b].sum(), counts[2, a:b].sum()
-    return float(clash / both) if both else float("nan")
+    """Clash over beats a..b-1."""
+    return _share(counts, 2, 1, a, b)
 
 
 def recovery(event: np.ndarray, reference: np.ndarray, window: int, tolerance: float, one_sided: bool = False) -> int | None:
@@ -163,6 +174,7 @@ class Summary:
     steady: float  # the reference's clash over the measured beats
     buckets: tuple[tuple[float, float], ...]  # per BUCKETS: the event's clash, and minus the reference's there
     silent_first: float  # share of the tune's sounding steps in beats 0-4 where no part sounds
+    out_of_key: tuple[float, float]  # share of part onsets out of key in beats 0-8: the event's, the reference's
     recovery: int | None
     excess_recovery: int | None  # one-sided
 
@@ -172,6 +184,7 @@ def summarize(event: np.ndarray, reference: np.ndarray, window: int, tolerance: 
     return Summary(rate(reference, 0, HORIZON),
                    tuple((rate(event, a, b), rate(event, a, b) - rate(reference, a, b)) for a, b in BUCKETS),
                    float(1 - event[1, :4].sum() / heard) if heard else float("nan"),
+                   (_share(event, 4, 3, 0, 8), _share(reference, 4, 3, 0, 8)),
                    recovery(event, reference, window, tolerance), recovery(event, reference, window, tolerance, True))
 
 
@@ -192,13 +205,14 @@ def _beats(r: int | None) -> str:
 def format_table(results: dict[str, Curves], window: int, tolerance: float) -> str:
     head = ("| accompanist | event | steady (untouched, beats 0-32) | beats 0-4 (vs untouched) | 4-8 | 8-16 | 16-32 "
             f"| parts silent, beats 0-4 | recovery (beats; window {window}, ±{100 * tolerance:g} pts) "
-            f"| recovery of excess clash (≤ +{100 * tolerance:g} pts) |")
-    lines = [head, "|---|---|" + "---:|" * 8]
+            f"| recovery of excess clash (≤ +{100 * tolerance:g} pts) | part notes out of key, beats 0-8 (untouched) |")
+    lines = [head, "|---|---|" + "---:|" * 9]
     for name, curves in results.items():
         for event in EVENTS:
             s = summarize(curves.event[event], curves.reference[event], window, tolerance)
             lines.append(f"| {name} | {event} | {_pct(s.steady)} | " + " | ".join(_bucket(*b) for b in s.buckets)
-                         + f" | {_pct(s.silent_first)} | {_beats(s.recovery)} | {_beats(s.excess_recovery)} |")
+                         + f" | {_pct(s.silent_first)} | {_beats(s.recovery)} | {_beats(s.excess_recovery)} "
+                         + f"| {_pct(s.out_of_key[0])} ({_pct(s.out_of_key[1])}) |")
     return "\n".join(lines)
 
 

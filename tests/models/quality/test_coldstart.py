@@ -57,21 +57,24 @@ def test_the_tritone_goes_towards_the_middle_of_the_lead_range():
 
 def test_beat_counts_count_clashes_in_their_beat_only():
     tune = tune_of([60, 60, 60, _])
-    parts = np.full((16, 2), 48)
-    parts[4:8, 0] = 61  # a minor second over the tune in beat 1
-    parts[8:12] = _  # the parts rest in beat 2
-    counts = beat_counts(tune.pitch, parts, 0, beats=4)
+    pitch = np.full((16, 2), 48)
+    pitch[4:8, 0] = 61  # a minor second over the tune in beat 1, out of the tune's key (C major)
+    pitch[8:12] = _  # the parts rest in beat 2
+    counts = beat_counts(tune.pitch, Parts(pitch, onsets_from_pitch(pitch)), 0, beats=4)
     assert counts[0].tolist() == [4, 4, 4, 0]  # the tune sounds
     assert counts[1].tolist() == [4, 4, 0, 0]  # tune and a part sound
     assert counts[2].tolist() == [0, 4, 0, 0]  # a clash
-    assert beat_counts(tune.pitch, parts, 4, beats=4)[2].tolist() == [4, 0, 0, 0]  # from an offset
+    assert counts[3].tolist() == [2, 1, 0, 2]  # part onsets
+    assert counts[4].tolist() == [0, 1, 0, 0]  # the C# is out of key
+    assert beat_counts(tune.pitch, Parts(pitch, onsets_from_pitch(pitch)), 4, beats=4)[2].tolist() == [4, 0, 0, 0]
 
 
 def curve(clash: list[float], played: list[float] | None = None, steps: int = 100) -> np.ndarray:
-    """[3, beats] pooled counts with the given clash share (of the played steps) per beat."""
+    """[ROWS, beats] pooled counts with the given clash share (of the played steps) per beat."""
     played = played or [1.0] * len(clash)
     both = (np.array(played) * steps).astype(int)
-    return np.stack([np.full(len(clash), steps), both, (np.array(clash) * both).astype(int)])
+    no_notes = np.zeros(len(clash), dtype=int)
+    return np.stack([np.full(len(clash), steps), both, (np.array(clash) * both).astype(int), no_notes, no_notes])
 
 
 STEADY = curve([0.2] * 32)
