@@ -9,7 +9,11 @@ new dependency: rtmidi's JACK backend loads the same library) only to receive th
 The same client can count the server's xruns (`count_xruns=True`): cycles in which some client, any
 client, finished late. Then JACK drops or repeats that cycle's MIDI whatever Sideman does, and a
 musician should know. libjack sends xrun notices only to active clients, so such a watch is activated;
-it has no ports and no process callback, so the server never waits for it in a cycle.
+it has no ports and no process callback, so the server never waits for it in a cycle. The count runs
+without Python where libc has unnamed semaphores (Linux): libc's `sem_post` itself is the callback. A
+Python callback would need the GIL in libjack's notification thread, and a thread holding the GIL inside
+a JACK request (python-rtmidi keeps it while it opens or closes a client) would then hang with the
+server, which waits to hand the notice over.
 """
 
 from __future__ import annotations
@@ -26,6 +30,37 @@ _NO_START_SERVER = 0x01  # JackNoStartServer: never start a server as a side eff
 _INFO_SHUTDOWN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 _XRUN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
 CLOSE_TIMEOUT = 1.0  # a live server closes a client in milliseconds
+_KEPT: list[object] = []  # native counters stay alive: a client whose close timed out may still post
+
+
+class _NativeCounter:
+    """A count that libjack's thread raises with no Python: libc's `sem_post(sem)` is an `int f(void *)`,
+    the xrun callback's own type, so it is given as the callback with the semaphore as its argument."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        self._sem = (ctypes.c_long * 8)()  # room and alignment for any libc's sem_t
+        libc.sem_init.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint]
+        if libc.sem_init(ctypes.addressof(self._sem), 0, 0) != 0:  # macOS has no unnamed semaphores
+            raise OSError("sem_init failed")
+        self._getvalue = libc.sem_getvalue
+        self._getvalue.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+        self.callback = ctypes.cast(libc.sem_post, _XRUN)
+        self.arg = ctypes.addressof(self._sem)
+        _KEPT.append(self)
+
+    @property
+    def value(self) -> int:
+        value = ctypes.c_int(0)
+        self._getvalue(self.arg, ctypes.byref(value))
+        return value.value
+
+
+def _native_counter() -> "_NativeCounter | None":
+    try:
+        return _NativeCounter()
+    except (OSError, AttributeError):
+        return None
 
 
 def _libjack() -> ctypes.CDLL | None:
@@ -59,16 +94,25 @@ class JackWatch:
 
     def __init__(self, lib: ctypes.CDLL, client: int, on_lost: Callable[[str], None], count_xruns: bool = False) -> None:
         self.lost: str | None = None
-        self.xruns = 0  # xrun notices since the watch opened (stays 0 unless counting_xruns)
+        self._python_xruns = 0  # the count where libc gives no native counter
         self._lib = lib
         self._client = client
         self._on_lost = on_lost
         self._callback = _INFO_SHUTDOWN(self._shutdown)  # kept referenced: libjack holds a raw pointer
         lib.jack_on_info_shutdown(client, self._callback, None)
-        self._xrun_callback = _XRUN(self._xrun)
+        self._native = _native_counter() if count_xruns else None
+        if self._native is not None:
+            self._xrun_callback, xrun_arg = self._native.callback, self._native.arg
+        else:
+            self._xrun_callback, xrun_arg = _XRUN(self._xrun), None
         # Callbacks must be set before activation; activation is what makes libjack deliver xrun notices.
-        self.counting_xruns = count_xruns and lib.jack_set_xrun_callback(client, self._xrun_callback, None) == 0 \
+        self.counting_xruns = count_xruns and lib.jack_set_xrun_callback(client, self._xrun_callback, xrun_arg) == 0 \
             and lib.jack_activate(client) == 0
+
+    @property
+    def xruns(self) -> int:
+        """Xrun notices since the watch opened (0 unless counting_xruns)."""
+        return self._native.value if self._native is not None else self._python_xruns
 
     @classmethod
     def open(cls, name: str, on_lost: Callable[[str], None], count_xruns: bool = False) -> "JackWatch | None":
@@ -106,7 +150,7 @@ class JackWatch:
         self._on_lost(text)
 
     def _xrun(self, _arg: object) -> int:
-        self.xruns += 1  # libjack's notification thread; only this thread writes it
+        self._python_xruns += 1  # libjack's notification thread; only this thread writes it
         return 0
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -29,6 +32,29 @@ def test_the_watch_counts_a_real_late_client(jack_server) -> None:
         with late_jack_client():
             assert _wait_for(lambda: watch.xruns > before)
     finally:
+        watch.close()
+
+
+def test_the_count_goes_on_while_a_thread_holds_the_gil(jack_server) -> None:
+    # A Python callback would wait for the GIL; sideman.bridge.live.jack.watch counts without it.
+    watch = JackWatch.open("sideman-test-xruns-gil", lambda reason: None, count_xruns=True)
+    assert watch is not None and watch.counting_xruns
+    getvalue = ctypes.PyDLL(ctypes.util.find_library("c")).sem_getvalue  # PyDLL: keeps the GIL while it reads
+    getvalue.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+    value = ctypes.c_int(0)
+    interval = sys.getswitchinterval()
+    try:
+        with late_jack_client(late_cycles=3):
+            getvalue(watch._native.arg, ctypes.byref(value))
+            before = value.value
+            sys.setswitchinterval(5.0)  # no other thread of this process gets the GIL while this one spins
+            deadline = time.monotonic() + 2.0
+            while value.value == before and time.monotonic() < deadline:
+                getvalue(watch._native.arg, ctypes.byref(value))
+            sys.setswitchinterval(interval)
+        assert value.value > before
+    finally:
+        sys.setswitchinterval(interval)
         watch.close()
 
 

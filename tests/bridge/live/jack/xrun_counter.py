@@ -1,9 +1,9 @@
 """The JACK tests' xrun counter, in a process of its own: `python -m tests.bridge.live.jack.xrun_counter NAME`.
 
-The count comes from a libjack callback that needs its process's GIL. In pytest's own process a test
-thread can hold the GIL inside a JACK request (python-rtmidi keeps it while it closes a client); the
-callback then waits for it, the server waits to hand the callback its notices, and the request waits
-for the server: all three hang. Here the only other thread waits on stdin with the GIL released.
+Where the watch counts through a Python callback (a libc without unnamed semaphores), the callback needs
+its process's GIL, and in pytest's own process a test thread can hold the GIL inside a JACK request
+(python-rtmidi keeps it while it closes a client): the callback waits for it, the server waits to hand
+the callback its notices, and the request waits for the server. Here nothing else holds the GIL.
 Protocol: one line "ready" (or "unavailable"), then one line with the count for every line read.
 """
 
