@@ -40,19 +40,14 @@ class BandContract:
 
 
 def open_session(path: Path, key: str, file_kind: str, model_kind: str) -> tuple[object, dict]:
-    """An onnxruntime session on one thread and the JSON metadata under `key` (ModelError naming the file if it is
-    missing, "no such <file_kind>", or unreadable, "not a <model_kind>")."""
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:  # pragma: no cover - a dependency of the package
-        raise ModelError(f"{path}: onnxruntime is not installed ({exc})") from None
+    """The runtime's session (sideman.bridge.model.runtime.open_session) and the JSON metadata under `key`
+    (ModelError naming the file if it is missing, "no such <file_kind>", or unreadable, "not a <model_kind>")."""
+    from sideman.bridge.model.runtime import open_session as runtime_session
+
     if not Path(path).is_file():
         raise ModelError(f"{path}: no such {file_kind}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = runtime_session(Path(path))
         meta = json.loads(session.get_modelmeta().custom_metadata_map[key])
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
         raise ModelError(f"{path}: not a {model_kind} ({type(exc).__name__}: {exc})") from None
