@@ -83,6 +83,8 @@ SIMPLE, COMPOUND = 2, 6  # 8ths a cycle: a simple meter's beat, a 6/8 bar
 N_CLASSES = SIMPLE + COMPOUND  # a note's place: beat or off-beat of a simple meter, or one of 6/8's six 8ths
 # The hypotheses: (8ths a cycle, the 8th index mod the cycle where a cycle starts).
 HYPOTHESES = tuple((SIMPLE, o) for o in range(SIMPLE)) + tuple((COMPOUND, o) for o in range(COMPOUND))
+# The hypotheses whose quarter-note beats fall on the even 8ths.
+_EVEN = np.array([(cycle == SIMPLE and o == 0) or (cycle == COMPOUND and o % 2 == 0) for cycle, o in HYPOTHESES])
 
 
 def place(k: int, hypothesis: tuple[int, int]) -> int:
@@ -154,8 +156,7 @@ class PhaseEvidence:
 
     @property
     def llr(self) -> float:
-        even = np.array([(cycle == SIMPLE and o == 0) or (cycle == COMPOUND and o % 2 == 0) for cycle, o in HYPOTHESES])
-        return _logsumexp(self.scores[even]) - _logsumexp(self.scores[~even])
+        return _logsumexp(self.scores[_EVEN]) - _logsumexp(self.scores[~_EVEN])
 
     def add(self, k: int, pitch: int) -> list[tuple[int, np.ndarray]]:
         """A note on 8th k of the grid (k never decreasing); returns the (8th, features) of the notes this
