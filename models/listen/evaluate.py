@@ -179,14 +179,43 @@ def template_answers(example: Example, with_accompaniment: bool) -> np.ndarray:
     return out
 
 
+def profile_listener_answers(example: Example, with_accompaniment: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(key [T], chord [T]) as the engine's default listener (bridge/core/key_profiles.ProfileListener) hears
+    them, stepped through the notes as the engine steps it."""
+    from sideman.bridge.core.key_profiles import ProfileListener
+
+    notes = example.melody.tolist() + (example.accompaniment.tolist() if with_accompaniment else [])
+    n = example.n_steps
+    sounding: list[list[int]] = [[] for _ in range(n)]
+    onsets: list[list[int]] = [[] for _ in range(n)]
+    for start, end, pitch in notes:
+        if 0 <= start < n:
+            onsets[start].append(pitch)
+        for t in range(max(start, 0), min(end, n)):
+            sounding[t].append(pitch)
+    listener = ProfileListener(STEPS_PER_BEAT)
+    keys, chords = np.empty(n, np.int64), np.empty(n, np.int64)
+    for t in range(n):
+        listener.step(sounding[t], onsets[t], int(example.phase[t]))
+        keys[t], chords[t] = int(listener.key_probs.argmax()), int(listener.chord_probs.argmax())
+    return keys, chords
+
+
+PROFILE_LISTENER = "profile listener (engine default)"
+
+
 def baseline_rows(sets: dict[str, Any]) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for group, tunes in sets["keys"].items():
         for finder in KEY_FINDERS:
             find = KeyFinder(finder)
             rows[f"keys/{group}/{finder}"] = key_table(tunes, lambda e, cut: find(pitch_class_durations(e.melody, cut)))
+        heard = {e.name: profile_listener_answers(e, False)[0] for e in tunes}
+        rows[f"keys/{group}/{PROFILE_LISTENER}"] = key_table(tunes, lambda e, cut: int(heard[e.name][cut]))
     for name, (examples, with_acc) in sets["chords"].items():
         rows[f"chords/{name}/template"] = chord_accuracy(examples, [template_answers(e, with_acc) for e in examples])
+        rows[f"chords/{name}/{PROFILE_LISTENER}"] = chord_accuracy(
+            examples, [profile_listener_answers(e, with_acc)[1] for e in examples])
     return rows
 
 
