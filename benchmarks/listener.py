@@ -1,4 +1,5 @@
-"""`python -m benchmarks.listener`: per-step cost of the recogniser (`Recogniser.step`, features included).
+"""`python -m benchmarks.listener`: per-step cost of the recogniser (`Recogniser.step`, features included)
+and of the engine's default profile listener (`ProfileListener.step`: key tracker and chord templates).
 
 Prints figures, never asserts them: p50 / p99 / max over N steps (default 5,000, after 500 warm-up
 steps) of one continuous session on the demo melody played over and over with a chord under every
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sideman.bridge.core.key_profiles import ProfileListener
 from sideman.bridge.listen.features import frames
 from sideman.bridge.listen.recogniser import DEFAULT_LISTENER, Recogniser
 from sideman.bridge.offline.demo_melody import melody_notes
@@ -28,7 +30,7 @@ def session(n_steps: int) -> list[tuple[list[int], list[int], int]]:
     return [(*steps[t % length], t % 4) for t in range(n_steps)]
 
 
-def timed(listener: Recogniser, steps: list[tuple[list[int], list[int], int]]) -> np.ndarray:
+def timed(listener: Recogniser | ProfileListener, steps: list[tuple[list[int], list[int], int]]) -> np.ndarray:
     out = np.empty(len(steps))
     for i, (sounding, struck, phase) in enumerate(steps):
         t0 = time.perf_counter_ns()
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     late = timed(listener, long[49_000:50_000])
     print(describe("steps 100-1,100 of a session", early))
     print(describe("steps 49,000-50,000 of it", late))
+    profile = ProfileListener()
+    timed(profile, steps[:500])
+    print(describe(f"profile listener, {args.steps} steps", timed(profile, steps[500:])))
     return 0
 
 

@@ -145,7 +145,7 @@ def locked_key(text: str) -> int | None:
 
 def hearing_for(listener: str, contract: Contract) -> tuple[Listener, PitchClassTables]:
     """The key/chord listener an engine hears with ([engine] listener: "cnn", the recogniser of
-    bridge/assets/listener.onnx, or "profile", Krumhansl profiles), and the pitch classes of its classes."""
+    bridge/assets/listener.onnx, or "profile", the key tracker and chord templates), and the pitch classes of its classes."""
     if listener == "profile":
         return ProfileListener(contract.steps_per_beat), pitch_class_tables()
     if listener != "cnn":

@@ -1,8 +1,9 @@
 """A causal key and chord estimate from pitch-class profiles: the listener when no recogniser model is loaded.
 
-Keys: the Krumhansl-Kessler profiles correlated with a decaying histogram of the pitch classes heard so
-far (onsets count more than held steps), turned into probabilities by a softmax. Chords: the pitch
-classes sounding in the current beat matched against triad and seventh templates. Classes follow the
+Keys: a hidden Markov model over the 24 keys, filtered note by note, that lets the key change at any
+beat (bridge/core/key_tracker.py). Chords: the pitch classes sounding in the current beat matched
+against triad and seventh templates. `KEY_TEMPLATES` (the Krumhansl-Kessler profiles, for a correlation
+with a pitch-class histogram) serve the other modules that name a key from a histogram. Classes follow the
 recogniser's (bridge/listen/names.py): key = mode * 12 + tonic (major 0, minor 1); chord = quality * 12 +
 root for maj, min, dom7, dim, then one no-chord class.
 """
@@ -14,14 +15,13 @@ from collections.abc import Collection
 import numpy as np
 
 from sideman.bridge.core.harmony import key_pitch_classes
+from sideman.bridge.core.key_tracker import KeyTracker
 from sideman.bridge.core.listening import PitchClassTables
 from sideman.bridge.listen.names import INTERVALS, N_CHORDS, N_KEYS, NO_CHORD, QUALITIES
 from sideman.bridge.listen.names import chord_name, key_name  # noqa: F401 - the status line names what it hears with these
 
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88], np.float32)
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17], np.float32)
-_DECAY = 0.995  # per 16th step: a key heard 8 bars ago weighs about half
-_SHARPNESS = 12.0  # softmax gain on the correlations
 
 
 def _key_templates() -> np.ndarray:
@@ -59,46 +59,34 @@ class ProfileListener:
 
     def __init__(self, steps_per_beat: int = 4) -> None:
         self.spb = steps_per_beat
-        self.key_probs = np.zeros(N_KEYS, np.float32)
+        self.keys = KeyTracker()
+        self.key_probs = self.keys.probs
         self.chord_probs = np.zeros(N_CHORDS, np.float32)
-        self._histogram = np.zeros(12, np.float32)
         self._beat = np.zeros(12, np.float32)
-        self._scores = np.zeros(N_KEYS, np.float32)
         self.reset()
 
     def reset(self) -> None:
-        self._histogram.fill(0.0)
+        self.keys.reset()
         self._beat.fill(0.0)
-        self.key_probs.fill(1.0 / N_KEYS)
         self.chord_probs.fill(0.0)
         self.chord_probs[NO_CHORD] = 1.0
 
-    def snapshot(self) -> tuple[np.ndarray, ...]:
+    def snapshot(self) -> tuple[object, ...]:
         """Copies of everything a step reads and writes; `restore()` them to hear a step again."""
-        return self._histogram.copy(), self._beat.copy(), self.key_probs.copy(), self.chord_probs.copy()
+        return self.keys.snapshot(), self._beat.copy(), self.chord_probs.copy()
 
-    def restore(self, snapshot: tuple[np.ndarray, ...]) -> None:
-        for buf, saved in zip((self._histogram, self._beat, self.key_probs, self.chord_probs), snapshot):
-            buf[...] = saved
+    def restore(self, snapshot: tuple[object, ...]) -> None:
+        keys, beat, chord = snapshot
+        self.keys.restore(keys)
+        self._beat[...] = beat
+        self.chord_probs[...] = chord
 
     def step(self, sounding: Collection[int], onsets: Collection[int], step_in_beat: int) -> None:
-        self._histogram *= _DECAY
+        self.keys.step(onsets, step_in_beat == 0)
         if step_in_beat == 0:
             self._beat.fill(0.0)
         for pitch in sounding:
-            self._histogram[pitch % 12] += 0.25
             self._beat[pitch % 12] += 1.0
-        for pitch in onsets:
-            self._histogram[pitch % 12] += 1.0
-        total = float(self._histogram.sum())
-        if total > 0:
-            centred = self._histogram - total / 12.0
-            norm = float(np.linalg.norm(centred)) or 1.0
-            np.matmul(KEY_TEMPLATES, centred / norm, out=self._scores)
-            self._scores *= _SHARPNESS
-            self._scores -= self._scores.max()
-            np.exp(self._scores, out=self.key_probs)
-            self.key_probs /= self.key_probs.sum()
         if self._beat.any():
             present = self._beat > 0
             # A template scores its tones heard minus tones missing and notes outside it, favouring triads.
