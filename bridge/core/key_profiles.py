@@ -2,7 +2,8 @@
 
 Keys: a hidden Markov model over the 24 keys, filtered note by note, that lets the key change at any
 beat (bridge/core/key_tracker.py). Chords: the pitch classes sounding in the current beat matched
-against triad and seventh templates. `KEY_TEMPLATES` (the Krumhansl-Kessler profiles, for a correlation
+against triad and seventh templates; among chords the notes fit equally well (one tune note fits three),
+the one the heard key makes likelier wins. `KEY_TEMPLATES` (the Krumhansl-Kessler profiles, for a correlation
 with a pitch-class histogram) serve the other modules that name a key from a histogram. Classes follow the
 recogniser's (bridge/listen/names.py): key = mode * 12 + tonic (major 0, minor 1); chord = quality * 12 +
 root for maj, min, dom7, dim, then one no-chord class.
@@ -17,7 +18,7 @@ import numpy as np
 from sideman.bridge.core.harmony import key_pitch_classes
 from sideman.bridge.core.key_tracker import KeyTracker
 from sideman.bridge.core.listening import PitchClassTables
-from sideman.bridge.listen.names import INTERVALS, N_CHORDS, N_KEYS, NO_CHORD, QUALITIES
+from sideman.bridge.listen.names import INTERVALS, N_CHORDS, N_KEYS, NO_CHORD, QUALITIES, chord_index
 from sideman.bridge.listen.names import chord_name, key_name  # noqa: F401 - the status line names what it hears with these
 
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88], np.float32)
@@ -45,6 +46,29 @@ def _chord_templates() -> np.ndarray:
 
 KEY_TEMPLATES = _key_templates()
 CHORD_TEMPLATES = _chord_templates()
+
+# The chords of a key by degree (semitones above the tonic), quality, and whether it is a primary chord
+# (tonic, subdominant, dominant), which a note of the tune most often belongs to; minor has the dominant
+# of its harmonic form.
+_MAJOR_CHORDS = ((0, "maj", True), (5, "maj", True), (7, "maj", True), (7, "dom7", True), (2, "min", False),
+                 (4, "min", False), (9, "min", False), (11, "dim", False))
+_MINOR_CHORDS = ((0, "min", True), (5, "min", True), (7, "maj", True), (7, "dom7", True), (3, "maj", False),
+                 (8, "maj", False), (10, "maj", False), (2, "dim", False), (11, "dim", False))
+# Below the smallest difference of two template scores (0.3), so it only decides between equal fits.
+_KEY_FIT = 0.2
+
+
+def _chords_in_keys() -> np.ndarray:
+    """[24, 48] how likely each chord class (no-chord aside) is in each key: 1 primary, 0.5 other, 0 none."""
+    out = np.zeros((N_KEYS, N_CHORDS - 1), np.float32)
+    for key in range(N_KEYS):
+        tonic, minor = key % 12, key >= 12
+        for degree, quality, primary in _MINOR_CHORDS if minor else _MAJOR_CHORDS:
+            out[key, chord_index((tonic + degree) % 12, quality)] = 1.0 if primary else 0.5
+    return out
+
+
+CHORDS_IN_KEYS = _chords_in_keys()
 
 
 def pitch_class_tables() -> PitchClassTables:
@@ -92,6 +116,8 @@ class ProfileListener:
             # A template scores its tones heard minus tones missing and notes outside it, favouring triads.
             score = CHORD_TEMPLATES[:-1] @ present - 0.5 * ((1 - CHORD_TEMPLATES[:-1]) @ present) \
                 - 0.3 * (CHORD_TEMPLATES[:-1] @ ~present)
+            if self.keys.heard:
+                score += _KEY_FIT * (self.key_probs @ CHORDS_IN_KEYS)
             best = int(score.argmax())
             self.chord_probs.fill(0.0)
             self.chord_probs[best] = 1.0

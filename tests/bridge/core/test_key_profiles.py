@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sideman.bridge.core.key_profiles import NO_CHORD, ProfileListener, pitch_class_tables
+from sideman.bridge.listen.names import chord_name
 
 
 def hear(listener: ProfileListener, notes: list[int], steps_per_note: int = 4) -> None:
@@ -39,3 +40,19 @@ def test_the_tables_name_the_pitch_classes_of_each_class():
     assert [pc for pc in range(12) if tables.keys[7, pc]] == [0, 2, 4, 6, 7, 9, 11]  # G major
     assert [pc for pc in range(12) if tables.chords[2 * 12 + 7, pc]] == [2, 5, 7, 11]  # G7
     assert not tables.chords[NO_CHORD].any()
+
+
+def test_a_lone_tune_note_is_heard_as_the_chord_the_key_makes_likeliest():
+    listener = ProfileListener()
+    hear(listener, [67, 71, 74, 72, 71, 69, 67, 66, 67])  # G major
+    listener.step([71], [71], 0)  # B alone: in G, E, e, B7...; G major's tonic chord
+    assert chord_name(int(listener.chord_probs.argmax())) == "G"
+    listener.step([64], [64], 0)  # E alone: C (IV) before e minor (vi) and A minor (ii)
+    assert chord_name(int(listener.chord_probs.argmax())) == "C"
+
+
+def test_the_key_never_outweighs_the_notes_a_whole_chord_outside_it_is_heard_as_itself():
+    listener = ProfileListener()
+    hear(listener, [67, 71, 74, 72, 71, 69, 67, 66, 67])  # G major
+    listener.step([65, 69, 72], [65, 69, 72], 0)  # F major: not a chord of G major
+    assert chord_name(int(listener.chord_probs.argmax())) == "F"
