@@ -135,6 +135,11 @@ class Hearing:
                             self.key_lock is not None)
 
     @property
+    def entering(self) -> bool:
+        """True on the first step after listening first: the parts come in there, where they were asked to."""
+        return self.listen_steps > 0 and self._steps_heard == self.listen_steps + 1
+
+    @property
     def listening_first(self) -> bool:
         """True while the parts must still rest and listen (before the first note, and for listen_steps from it)."""
         return self._steps_heard <= self.listen_steps and self.listen_steps > 0

@@ -52,6 +52,16 @@ def test_listening_first_the_parts_rest_for_those_beats_then_play(model):
     assert len(part_onsets(first)) > 0.7 * len(part_onsets(plain))
 
 
+@pytest.mark.parametrize("listen_beats", [2, 4, 8])
+def test_after_listening_first_every_part_comes_in_on_the_next_beat(model, listen_beats):
+    result = render(DEMO_MELODY, model, settings(listen_beats=listen_beats))
+    beat = 60.0 / result.bpm
+    entry = min(n.start for n in result.notes if n.voice == "lead") + listen_beats * beat
+    for voice in {n.voice for n in part_onsets(result)}:
+        first = min(n.start for n in part_onsets(result) if n.voice == voice)
+        assert abs(first - entry) < 1e-6, (voice, first / beat, entry / beat)
+
+
 def test_listening_first_counts_the_beats_from_the_tune_s_first_note_not_from_the_start(model):
     import mido
 
