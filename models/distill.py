@@ -68,8 +68,8 @@ def kd_terms(logits: torch.Tensor, target: torch.Tensor, soft: torch.Tensor, ign
 
 def distilled_data(cfg: Any, train_pieces: list[Piece], progress: bool
                    ) -> tuple[list[Piece], list[np.ndarray], np.ndarray, dict[str, Any]]:
-    """The student's training data: the chorales plus `cfg.folk` Nottingham train tunes harmonized by the
-    teacher at `cfg.teacher`, the teacher's soft targets for all of them, and 1/0 data weights."""
+    """The student's training data: the chorales plus `cfg.folk` Nottingham train tunes, each moved into a
+    random key, harmonized by the teacher at `cfg.teacher`, the teacher's soft targets for all of them, and 1/0 data weights."""
     from sideman.models.checkpoint import load_checkpoint
     from sideman.models.data import PARTS, VOICES
     from sideman.models.folk import nottingham_pieces
@@ -82,7 +82,8 @@ def distilled_data(cfg: Any, train_pieces: list[Piece], progress: bool
                                         "splits_hash": meta.get("splits_hash")}}
     folk: list[Piece] = []
     if cfg.folk:
-        folk = harmonized(teacher, nottingham_pieces("train", limit=cfg.folk), cfg.folk_temperature, cfg.seed)
+        tunes = nottingham_pieces("train", limit=cfg.folk, seed=cfg.seed)  # in random keys
+        folk = harmonized(teacher, tunes, cfg.folk_temperature, cfg.seed)
         counts = [measure(p.tokens, VOICES, p.position) for p in folk]
         total = sum(counts[1:], counts[0])
         rates = summarize(total, [p.name for p in PARTS])

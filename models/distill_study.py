@@ -113,8 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nll", nargs="*", type=Path, default=[],
                         help="checkpoints whose teacher-forced NLL on the matching chorale split to report")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for the teacher and the NLL")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     from sideman.models.quality.accompanists import causal_harmonizer, human, offline_harmonizer, tonic_triad
 
     seeds = tuple(args.seeds)

@@ -3,9 +3,11 @@
 The file holds, per tune, the set of MIDI pitches sounding in each 8th-note frame (melody and chords
 together); the melody is the highest pitch of a frame. A frame is two 16th steps; a new pitch is an
 onset, the same pitch as the frame before is held (repeated notes merge: the frames carry no onsets),
-an empty frame is a rest. The file has no meter, so positions assume 4/4. Each tune is moved by whole
-octaves, then semitones, into the soprano range; tunes wider than it are skipped. The parts of a folk
-Piece are rests: the teacher writes them (models/distill.py).
+an empty frame is a rest. The file has no meter, so positions assume 4/4. Each tune is moved into the
+soprano range (tunes wider than it are skipped): by default whole octaves first, then semitones; with a
+random generator into a random key the range allows, as the file's tunes are all in C and a student
+trained on them would learn one key. The parts of a folk Piece are rests: the teacher writes them
+(models/distill.py).
 
 music21's `airdsAirs` collection is reserved for acceptance and is never read here.
 """
@@ -43,14 +45,26 @@ def melody_pitches(frames: list[list[int]]) -> np.ndarray:
     return np.array([max(f) if f else -1 for f in frames], dtype=np.int64)
 
 
-def lead_shift(pitches: np.ndarray) -> int | None:
-    """The shift into the soprano range nearest to 0, whole octaves first; None if the tune is too wide."""
+def lead_shifts(pitches: np.ndarray) -> list[int]:
+    """Every shift that puts the tune's sounding pitches into the soprano range (none if it is too wide)."""
     sounding = pitches[pitches >= 0]
     if len(sounding) == 0:
-        return None
+        return []
     lo, hi = int(sounding.min()), int(sounding.max())
-    shifts = [s for s in range(-36, 37) if lo + s >= LEAD.low and hi + s <= LEAD.high]
-    return min(shifts, key=lambda s: (s % 12 != 0, abs(s))) if shifts else None
+    return [s for s in range(-36, 37) if lo + s >= LEAD.low and hi + s <= LEAD.high]
+
+
+def lead_shift(pitches: np.ndarray, rng: np.random.Generator | None = None) -> int | None:
+    """The shift into the soprano range; None if the tune is too wide. Without `rng` the one nearest to 0,
+    whole octaves first; with it a random key among those the range allows (each key equally likely),
+    in the octave nearest to the tune's own."""
+    shifts = lead_shifts(pitches)
+    if not shifts:
+        return None
+    if rng is None:
+        return min(shifts, key=lambda s: (s % 12 != 0, abs(s)))
+    key = int(rng.choice(sorted({s % 12 for s in shifts})))
+    return min((s for s in shifts if s % 12 == key), key=abs)
 
 
 def melody_tokens(pitches: np.ndarray) -> np.ndarray:
@@ -70,14 +84,17 @@ def positions_4_4(n_steps: int) -> np.ndarray:
     return np.stack([s % STEPS_PER_BEAT, (s // STEPS_PER_BEAT) % BEATS_IN_BAR], axis=1).astype(np.int64)
 
 
-def nottingham_pieces(split: str, limit: int | None = None, path: Path | None = None) -> list[Piece]:
-    """Lead-only Pieces (parts = rests) of one split of the Nottingham file."""
+def nottingham_pieces(split: str, limit: int | None = None, path: Path | None = None,
+                      seed: int | None = None) -> list[Piece]:
+    """Lead-only Pieces (parts = rests) of one split of the Nottingham file; with `seed`, each tune in a
+    random key (`lead_shift`), the same keys for the same seed."""
     with gzip.open(path or nottingham_path(), "rt") as f:
         tunes = json.load(f)[split]
+    rng = None if seed is None else np.random.default_rng(seed)
     out = []
     for i, frames in enumerate(tunes[:limit]):
         pitches = melody_pitches(frames)
-        shift = lead_shift(pitches)
+        shift = lead_shift(pitches, rng)
         if shift is None:
             continue
         lead = melody_tokens(np.where(pitches >= 0, pitches + shift, -1))

@@ -31,3 +31,25 @@ def test_gap_closed_is_the_students_share_of_the_way_from_today_to_the_teacher()
     assert gap_closed(today, {"clash": 0.4, "in_chord": 0.55}, teacher) == pytest.approx({"clash": 0.5, "in_chord": 0.75})
     assert gap_closed(today, today, teacher) == {"clash": 0.0, "in_chord": 0.0}
     assert math.isnan(gap_closed(today, teacher, today)["clash"])
+
+
+class Started(Exception):
+    pass
+
+
+def test_the_study_uses_the_threads_it_is_given(monkeypatch, tmp_path):
+    import torch
+
+    from sideman.models import distill_study
+
+    asked = []
+
+    def record(n: int) -> None:
+        asked.append(n)
+        raise Started  # stop before any tune is played
+
+    monkeypatch.setattr(torch, "set_num_threads", record)
+    for extra, want in (([], 2), (["--threads", "1"], 1)):
+        with pytest.raises(Started):
+            distill_study.main(["--student", str(tmp_path / "s.onnx"), "--teacher", str(tmp_path / "t.pt"), *extra])
+        assert asked.pop() == want

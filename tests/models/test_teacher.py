@@ -136,3 +136,56 @@ def test_folk_melodies_become_lead_tokens_in_the_soprano_range(tmp_path):
     lead = pieces[0].tokens[:, 0]
     ons = lead[lead >= V.onset_offset] - V.onset_offset + V.pitch_min
     assert ons.min() >= LEAD.low and ons.max() <= LEAD.high and (pieces[0].tokens[:, 1:] == V.rest).all()
+
+
+def lowest_onset(piece: Piece) -> int:
+    lead = piece.tokens[:, 0]
+    return int((lead[lead >= V.onset_offset] - V.onset_offset + V.pitch_min).min())
+
+
+def write_tunes(path, tunes) -> None:
+    with gzip.open(path, "wt") as f:
+        json.dump({"train": tunes, "valid": [], "test": []}, f)
+
+
+# Six-note tunes in C, 60..67 before any shift: the soprano range (21 semitones) fits them in every key.
+C_TUNES = [[[60 + (i + k) % 8] for k in range(6)] + [[60], [67]] for i in range(40)]
+
+
+def test_folk_tunes_with_a_seed_go_into_many_keys_within_the_soprano_range(tmp_path):
+    path = tmp_path / "n.json.gz"
+    write_tunes(path, C_TUNES)
+    plain = folk.nottingham_pieces("train", path=path)
+    assert {lowest_onset(p) for p in plain} == {60}  # without a seed every tune keeps its octave and key
+    keyed = folk.nottingham_pieces("train", path=path, seed=3)
+    shifts = [lowest_onset(p) - 60 for p in keyed]
+    assert len({s % 12 for s in shifts}) >= 8
+    for p in keyed:
+        lead = p.tokens[:, 0]
+        ons = lead[lead >= V.onset_offset] - V.onset_offset + V.pitch_min
+        assert ons.min() >= LEAD.low and ons.max() <= LEAD.high
+    assert [lowest_onset(p) for p in folk.nottingham_pieces("train", path=path, seed=3)] == [s + 60 for s in shifts]
+    assert all(-6 <= s <= 11 for s in shifts)  # the octave nearest the tune's own
+
+
+def test_a_tune_that_fits_one_key_only_keeps_it():
+    pitches = np.array([60, 81, -1, 70])  # spans the whole soprano range
+    rng = np.random.default_rng(0)
+    assert {folk.lead_shift(pitches, rng) for _ in range(20)} == {0}
+    assert folk.lead_shift(np.array([40, 90]), rng) is None
+
+
+def test_the_student_hears_the_teachers_folk_harmonizations_in_many_keys(tmp_path, monkeypatch):
+    from sideman.models.distill import distilled_data
+
+    path = tmp_path / "n.json.gz"
+    write_tunes(path, C_TUNES)
+    monkeypatch.setenv("SIDEMAN_NOTTINGHAM", str(path))
+    save_checkpoint(tmp_path / "t.pt", randomised(TeacherNet(CFG)))
+    cfg = tr.TrainConfig(teacher=str(tmp_path / "t.pt"), folk=len(C_TUNES))
+    chorale = tune_piece("c", [60, 62, 64, 65])
+    pieces, soft, real, info = distilled_data(cfg, [chorale], progress=False)
+    harmonized = pieces[1:]
+    assert info["folk"]["tunes"] == len(harmonized) == len(C_TUNES) and real.tolist() == [1.0] + [0.0] * len(C_TUNES)
+    assert len({lowest_onset(p) % 12 for p in harmonized}) >= 8
+    assert len(soft) == len(pieces) and all(s.shape[0] == len(p.tokens) for s, p in zip(soft, pieces))
