@@ -20,6 +20,10 @@ from sideman.bridge.core.harmony import HarmonyBias, HarmonyStrengths
 from sideman.bridge.model.contract import Vocab
 
 _MAX_STRUCK = 64  # notes struck within one step that the recogniser is told about (a chord, a glissando)
+# The key doubt holds while the likely keys still share this many pitch classes (three keys in a row of fifths
+# share five); when they share fewer, the key is simply unknown, its cost is spread thin, and the doubt
+# would leave the parts only the tune's own notes.
+_MIN_SHARED = 5
 
 
 class Listener(Protocol):
@@ -184,7 +188,8 @@ class Hearing:
         if n_rivals > 1:
             np.matmul(rivals, self.tables.keys, out=self._holding)  # how many rivals hold each pitch class
             np.less(self._holding, n_rivals, out=self._lacking)
-            np.subtract(self._in_key, self._lacking, out=self._in_key)
+            if 12 - np.count_nonzero(self._lacking) >= _MIN_SHARED:
+                np.subtract(self._in_key, self._lacking, out=self._in_key)
 
     def bias(self, tune_pitch: int | None, sounding: Sequence[int | None]) -> np.ndarray | None:
         """The harmony bias for the current step, or None when it would change nothing."""

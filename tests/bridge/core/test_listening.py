@@ -97,6 +97,16 @@ def test_keys_heard_as_close_rivals_keep_the_parts_to_the_notes_both_scales_hold
     assert costs(h, [F, F_SHARP, C]) == [round(KEY * 0.8, 4), round(KEY * 0.2, 4), 0.0]
 
 
+def test_when_the_likely_keys_share_too_few_notes_the_key_is_unknown_and_the_doubt_gives_way():
+    # One note heard: every key holding it about as likely. The doubt would leave the parts only that note;
+    # they keep the (thin) cost of the keys as heard instead.
+    listener = FakeListener({k: 1 / 14 for k in range(N_KEYS) if pitch_class_tables().keys[k, 0]})
+    h = hearing(listener, KeyDoubt(settle_steps=8, close=0.5))
+    hear_steps(h, 1)
+    cost = costs(h, [F, F_SHARP, C_SHARP, 67])
+    assert max(cost) < KEY and cost[0] < cost[2]
+
+
 def test_without_doubt_the_key_cost_is_the_heard_keys_weighted_by_their_probability():
     h = hearing(FakeListener({G_MAJOR: 0.6, C_MAJOR: 0.4}), KeyDoubt())
     hear_steps(h, 1)
