@@ -192,3 +192,15 @@ def test_a_model_whose_steps_miss_the_midi_clock_is_refused_by_run_accompany_and
                              ["accompany", str(offline.DEMO_MELODY), "-o", str(tmp_path / "jam.mid")])}
     assert lines == {expected}
     assert not list(tmp_path.glob("*.mid")) and not list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_with_no_listening_first_every_part_answers_a_single_held_note_within_two_beats(seed):
+    """The shipped model and the config's ears: one note tells no key, and that must not silence the parts."""
+    config = Config().replace("engine", listen_beats=0, seed=seed)
+    engine = engines.build_engines(config, engines.model_paths(config))[0]
+    engine.handle(mido.Message("note_on", note=72, velocity=90), 0.0)
+    played = set()
+    for step in range(8):
+        played.update(m.channel for m in engine.tick(step, step * 0.125, 0.125, 4) if m.type == "note_on" and m.velocity)
+    assert played == set(c - 1 for c in config.parts.channels), played
