@@ -171,12 +171,6 @@ class Engine:
                                 KeyDoubt(settings.key_settle_beats * self._spb, settings.key_close))
         self._heard_bias: np.ndarray | None = None  # the hearing's bias of the current step
         self._full_bias = self._bias.copy()
-        self._rest_only = np.full((n_parts, vocab.size), FORBIDDEN, np.float32)  # listening first: parts rest
-        self._rest_only[:, vocab.rest] = 0.0
-        # Coming in after listening first: every part strikes a note, since a model that has rested for beats
-        # goes on resting (its own past parts were rests) and would come in bars late.
-        self._entry = np.zeros((n_parts, vocab.size), np.float32)
-        self._entry[:, [vocab.rest, vocab.hold]] = FORBIDDEN
         self._pitch_prev = np.full(n_parts, NO_PITCH, np.int64)  # parts' pitches sounding at step t-1
         self._lead_pitch_prev = NO_PITCH
         self._in_parts = np.full(n_parts, vocab.rest, np.int64)  # prev_parts input of the current step
@@ -422,14 +416,9 @@ class Engine:
 
     def _hear_bias(self, lead: int) -> np.ndarray | None:
         """The hearing's bias for a step whose lead token is `lead` (None: it changes nothing)."""
-        if self._hearing.listening_first:
-            return self._rest_only
         vocab = self.vocab
         tune = vocab.pitch(lead) if vocab.is_onset(lead) else self._lead.pitch if lead == vocab.hold else None
-        bias = self._hearing.bias(tune, self._voicer.sounding)
-        if self._hearing.entering:
-            return self._entry if bias is None else bias + self._entry
-        return bias
+        return self._hearing.bias(tune, self._voicer.sounding)
 
     @property
     def heard(self) -> HeardNow:

@@ -5,7 +5,7 @@
 are sampled with (bridge/core/harmony.py). While the key is uncertain it keeps the parts to what the
 likely keys share (`_keep_to_common_notes`). It also holds the two player's controls over it: a key lock
 (named, or the key heard now, frozen) and "listen first" (the parts rest for the first beats of the
-tune, from its first note, while the recogniser hears it).
+tune, from its first note, while the recogniser hears it, and all come in on the step after).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from sideman.bridge.core.harmony import HarmonyBias, HarmonyStrengths
 from sideman.bridge.model.contract import Vocab
+from sideman.bridge.model.sampling import FORBIDDEN
 
 _MAX_STRUCK = 64  # notes struck within one step that the recogniser is told about (a chord, a glissando)
 # The key doubt holds while the likely keys still share this many pitch classes (three keys in a row of fifths
@@ -100,6 +101,12 @@ class Hearing:
         self._heard_anything = False
         self._steps_heard = 0
         self.now = HeardNow(key_lock, 1.0 if key_lock is not None else 0.0, None, 0.0, key_lock is not None)
+        self._rest_only = np.full((n_parts, vocab.size), FORBIDDEN, np.float32)  # listening first: parts rest
+        self._rest_only[:, vocab.rest] = 0.0
+        # Coming in after listening first: every part strikes a note, since a model that has rested for beats
+        # goes on resting (its own past parts were rests) and would come in bars late.
+        self._entry = np.zeros((n_parts, vocab.size), np.float32)
+        self._entry[:, [vocab.rest, vocab.hold]] = FORBIDDEN
 
     @property
     def active(self) -> bool:
@@ -192,10 +199,16 @@ class Hearing:
                 np.subtract(self._in_key, self._lacking, out=self._in_key)
 
     def bias(self, tune_pitch: int | None, sounding: Sequence[int | None]) -> np.ndarray | None:
-        """The harmony bias for the current step, or None when it would change nothing."""
-        if not self.harmony.strengths.active:
-            return None
-        known = self._heard_anything or self.key_lock is not None
-        in_key = self._in_key if known else None
-        in_chord = self._in_chord if self._heard_anything else None
-        return self.harmony.step(in_key, in_chord, tune_pitch, sounding)
+        """The bias the parts are sampled with at the current step, or None when it would change nothing:
+        rests only while listening first, then the harmony bias (on the step the parts come in, no rest)."""
+        if self.listening_first:
+            return self._rest_only
+        bias = None
+        if self.harmony.strengths.active:
+            known = self._heard_anything or self.key_lock is not None
+            in_key = self._in_key if known else None
+            in_chord = self._in_chord if self._heard_anything else None
+            bias = self.harmony.step(in_key, in_chord, tune_pitch, sounding)
+        if self.entering:
+            return self._entry if bias is None else bias + self._entry
+        return bias
