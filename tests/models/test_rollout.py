@@ -11,23 +11,16 @@ pytest.importorskip("music21")
 from sideman.bridge.model.contract import Vocab  # noqa: E402
 from sideman.models import train as tr  # noqa: E402
 from sideman.models.batches import IGNORE, forward_batch  # noqa: E402
-from sideman.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from sideman.models.checkpoint import save_checkpoint  # noqa: E402
 from sideman.models.data import Piece  # noqa: E402
 from sideman.models.network import ChoraleNet, NetConfig, allowed_mask  # noqa: E402
 from sideman.models.rollout import rollout_batch  # noqa: E402
 from sideman.models.teacher import TeacherNet  # noqa: E402
+from tests.models.test_teacher import randomised  # noqa: E402
 
 V = Vocab()
 SMALL = NetConfig(hidden=16, embed=8)
 TEACHER = NetConfig(hidden=16, embed=8, encoder=8)
-
-
-def randomised(net, seed: int = 0):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.3 * torch.randn_like(p))
-    return net.eval()
 
 
 def piece(T: int, seed: int) -> Piece:
@@ -71,20 +64,29 @@ def test_the_student_is_scored_on_its_own_parts_with_the_teachers_targets_on_the
     assert torch.allclose(r["soft"].sum(-1), torch.ones(8, 24, 3))
 
 
-def tiny(tmp_path, share: float):
+def tiny(tmp_path, share: float) -> dict:
     save_checkpoint(tmp_path / "t.pt", randomised(TeacherNet(TEACHER)))
     cfg = tr.TrainConfig(epochs=1, batch=8, window=32, limit=12, seed=3, threads=1, teacher=str(tmp_path / "t.pt"),
                          rollout_share=share)
-    out = tmp_path / f"s{share}.pt"
-    meta = tr.train(SMALL, cfg, out, "test", progress=False)
-    return load_checkpoint(out)[0], meta
+    return tr.train(SMALL, cfg, tmp_path / f"s{share}.pt", "test", progress=False)
 
 
-def test_training_with_rollouts_runs_and_changes_the_student(cache, tmp_path):
-    plain, _ = tiny(tmp_path, 0.0)
-    rolled, meta = tiny(tmp_path, 1.0)
-    assert meta["train_config"]["rollout_share"] == 1.0 and np.isfinite(meta["valid_nll"])
-    assert any(not torch.equal(v, rolled.state_dict()[k]) for k, v in plain.state_dict().items())
+def counted_rollouts(monkeypatch) -> list[int]:
+    from sideman.models import rollout
+
+    calls, real = [], rollout.rollout_batch
+    monkeypatch.setattr(rollout, "rollout_batch", lambda *a: calls.append(1) or real(*a))
+    return calls
+
+
+def test_a_rollout_share_of_one_plays_every_batch_and_of_zero_none(cache, tmp_path, monkeypatch):
+    calls = counted_rollouts(monkeypatch)
+    meta = tiny(tmp_path, 1.0)
+    assert len(calls) == meta["steps"] > 0 and np.isfinite(meta["valid_nll"])
+    assert meta["train_config"]["rollout_share"] == 1.0
+    calls.clear()
+    tiny(tmp_path, 0.0)
+    assert calls == []
 
 
 def test_rollouts_need_a_teacher(cache, tmp_path):
