@@ -50,6 +50,8 @@ class TrainConfig:
     folk: int = 0  # Nottingham train tunes harmonized by the teacher, added to the student's data
     folk_temperature: float = 0.8  # the teacher's sampling temperature on them
     init: str | None = None  # start from this checkpoint's weights (checkpoint.warm_start)
+    rollout_share: float = 0.0  # share of batches on the student's own sampled parts (models/rollout.py)
+    rollout_temperature: float = 0.8  # the student's sampling temperature in those batches
 
 
 def seed_everything(seed: int) -> None:
@@ -187,6 +189,12 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
         from sideman.models.distill import distilled_data
 
         train_pieces, soft, real, teacher_info = distilled_data(cfg, train_pieces, progress and ranks.is_main)
+    teacher_net = None
+    if cfg.rollout_share > 0:
+        if cfg.teacher is None:
+            raise ValueError("--rollout-share needs --teacher")
+        teacher_net = load_checkpoint(cfg.teacher)[0].to(dist.device(ranks))
+        rollout_gen = torch.Generator(dist.device(ranks)).manual_seed(cfg.seed + ranks.rank)
     valid = data.pieces["valid"]
     if not train_pieces or not valid:
         raise ValueError("training needs at least one train and one valid piece")
@@ -231,8 +239,14 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
         stop = False
         running = 0.0
         for it in range(per_epoch):
-            batch = rank_share(sample_batch(train_pieces, rng, cfg, soft=soft, real=real, whole_tunes=offline), ranks)
+            on_policy = teacher_net is not None and rng.random() < cfg.rollout_share
+            batch = rank_share(sample_batch(train_pieces, rng, cfg, soft=soft, real=real,
+                                            whole_tunes=offline or on_policy), ranks)
             b = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+            if on_policy:
+                from sideman.models.rollout import rollout_batch
+
+                b = rollout_batch(model, teacher_net, b, cfg.rollout_temperature, rollout_gen)
             loss, global_loss = batch_loss(stepper, b, ranks, offline, cfg.kd_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -323,6 +337,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kd-weight", type=float, default=d.kd_weight, help="share of the loss from the teacher")
     parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights")
     parser.add_argument("--folk", type=int, default=0, help="add N Nottingham tunes harmonized by the teacher")
+    parser.add_argument("--rollout-share", type=float, default=d.rollout_share,
+                        help="with --teacher: share of batches distilled on the student's own sampled parts")
+    parser.add_argument("--rollout-temperature", type=float, default=d.rollout_temperature,
+                        help="the student's sampling temperature in those batches")
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch passing this time")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -345,7 +363,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]
                   lr=args.lr, p_unknown=args.p_unknown, patience=args.patience, seed=args.seed,
                   limit=pick("limit", None), threads=args.threads, max_minutes=args.max_minutes,
                   teacher=None if args.teacher is None else str(args.teacher), kd_weight=args.kd_weight,
-                  folk=args.folk, init=None if args.init is None else str(args.init))
+                  folk=args.folk, init=None if args.init is None else str(args.init),
+                  rollout_share=args.rollout_share, rollout_temperature=args.rollout_temperature)
     net = NetConfig(hidden=pick("hidden", n.hidden), layers=args.layers, embed=pick("embed", n.embed),
                     dropout=pick("dropout", n.dropout), steps_per_beat=STEPS_PER_BEAT,
                     max_beats_in_bar=MAX_BEATS_IN_BAR, part_ranges=tuple((p.low, p.high) for p in PARTS),
