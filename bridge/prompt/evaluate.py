@@ -1,6 +1,6 @@
 """The prompt study: slot precision, recall and F1 of the parser and of a keyword-spotting baseline.
 
-    python3 -m sideman.bridge.prompt.evaluate     # from a checkout: reads the two sets of tests/data/,
+    python3 -m sideman.bridge.prompt.evaluate     # from a checkout: reads the sets of tests/data/,
                                                    # prints the tables and writes them into docs/prompts.md
 
 A setting counts once per prompt: right (a true positive), wrong (a false positive and a false negative),
@@ -26,9 +26,9 @@ from sideman.bridge.prompt.settings import SLOTS, PromptSettings
 CHECKOUT = Path(__file__).resolve().parents[2]
 DATA = CHECKOUT / "tests" / "data"
 # The sets the study reads, with what each is: the first was fixed before the parser was written and then
-# tuned on, the second written after tuning and never tuned on.
+# tuned on, the second written after that tuning and then tuned on too.
 SETS = ((DATA / "prompts.jsonl", "written before the parser, then tuned on"),
-        (DATA / "prompts-fresh.jsonl", "written after tuning, never tuned on"))
+        (DATA / "prompts-fresh.jsonl", "written after the first tuning, then tuned on"))
 DEFAULT_DOC = CHECKOUT / "docs" / "prompts.md"
 START, END = "<!-- evaluation:start -->", "<!-- evaluation:end -->"
 SCORED = (*SLOTS, "not_understood")

@@ -38,12 +38,12 @@ def _table(slot: str, kind: str, groups: dict[object, str]) -> dict[tuple[str, .
 
 PHRASES: dict[tuple[str, ...], Word] = {
     **_table("tempo", "set", {
-        50: "largo, grave", 56: "lento", 66: "adagio, ballad", 72: "slow", 84: "andante",
+        50: "largo, grave", 56: "lento", 66: "adagio, ballad", 72: "slow, lullaby", 84: "andante",
         88: "relaxed, laid back, easy, easygoing",
         100: "medium, moderate, moderato, mid tempo, midtempo, medium tempo",
         126: "allegro, lively", 138: "fast, quick, brisk", 152: "up tempo, uptempo", 160: "vivace", 176: "presto"}),
     **_table("tempo", "rel", {1: "faster, quicker, speed up, pick up the pace, pick it up", -1: "slower, slow down"}),
-    **_table("tempo", "scale", {2.0: "double time", 0.5: "half time"}),
+    **_table("tempo", "scale", {2.0: "double time, twice as fast", 0.5: "half time, half as fast, twice as slow"}),
     **_table("meter", "set", {
         "2/2": "in 2, in two, cut time, alla breve",
         "3/4": "in 3, in three, three four, triple time, triple meter, waltz, waltzes, minuet, mazurka",
@@ -55,7 +55,7 @@ PHRASES: dict[tuple[str, ...], Word] = {
         "chorale": "chorale, chorales, hymn, hymns, choir, choral, church, satb, four part, 4 part, bach",
         "band": "band, full band, folk band, folk, combo, rhythm section"}),
     **_table("style_knob", "set", {
-        0.1: "sustained, held, hold, long notes, pads, legato, smooth", 0.5: "flowing, walking, walking bass",
+        0.1: "sustained, held, hold, long notes, pads, legato, smooth", 0.5: "flowing, walking, walking bass, walk, walks",
         0.8: "arpeggio, arpeggios, arpeggiated, broken chords, fingerpicked, fingerpicking, picked",
         0.9: "driving, rhythmic, pulsing, chugging, punchy, pumping"}),
     **_table("style_knob", "rel", {1: "more movement, more motion", -1: "less movement, less motion, smoother"}),
@@ -65,7 +65,8 @@ PHRASES: dict[tuple[str, ...], Word] = {
                                 -1: "sparser, thinner, simpler, fewer notes, less notes, more space, thin out, thin it out"}),
     **_table("register", "set", {0: "low, deep, down low, low register", 1: "middle, mid, mid range, midrange, middle register",
                                  2: "high, up high, high register"}),
-    **_table("register", "rel", {1: "higher, an octave up, up an octave", -1: "lower, an octave down, down an octave"}),
+    **_table("register", "rel", {1: "higher, higher register, an octave up, up an octave",
+                                 -1: "lower, lower register, an octave down, down an octave"}),
     **_table("temperature", "set", {0.4: "safe, conservative, predictable, careful, tame",
                                     1.1: "creative, adventurous, experimental, surprising, bold, daring",
                                     1.5: "wild, crazy, chaotic, unpredictable"}),
@@ -81,8 +82,10 @@ PHRASES: dict[tuple[str, ...], Word] = {
 PART_NAMES = _table("parts", "part", {"alto": "alto, altos", "tenor": "tenor, tenors",
                                       "bass": "bass, basses, bass line, bassline, bass lines", "chords": "chords, chord, comping"})
 PART_OPS = {**_table("parts", "only", {"": "just, only, solo, nothing but, everything but, everyone but, everybody but, all but, "
-                                                "drop everything but, mute everything but"}),
-            **_table("parts", "remove", {"": "no, not, without, mute, drop, lose, minus, cut, silence"}),
+                                                "drop everything but, mute everything but, everything except, everyone except, "
+                                                "everybody except, all except, drop everything except, "
+                                                "mute everything except"}),
+            **_table("parts", "remove", {"": "no, no more, not, without, mute, drop, lose, minus, cut, silence"}),
             **_table("parts", "add", {"": "add, with, plus, bring back, bring in, unmute"})}
 # Two meanings: "full band" is the band style with all its parts.
 FULL_BAND = ("full", "band")
@@ -91,13 +94,15 @@ PART_ORDER = ("alto", "tenor", "bass", "chords")
 STYLE_PARTS = {"chorale": ("alto", "tenor", "bass"), "band": ("bass", "chords")}
 DEFAULT_STYLE = "chorale"  # the shipped model's
 PART_STYLE = {"alto": "chorale", "tenor": "chorale", "chords": "band"}  # parts only one style has
+SUBJECT_OF = ("style_knob", "density")  # "the bass more rhythmic": the part is the knob's subject
 ONLY_AFTER = ("only", "alone")  # "bass only"
 REMOVE_AFTER = ("out",)  # "keep the tenor out"
 PART_JOINERS = ("and", "&", "+", "or", ",", "the")
 
 # Tempo and temperature numbers: words before the number, words after it.
 TEMPO_UNITS = (("bpm",), ("beats", "per", "minute"), ("beats", "a", "minute"), ("beats", "per", "min"))
-TEMPO_CUES = (("bpm",), ("tempo",), ("tempo", "of"), ("tempo", "at"), ("at",), ("@",))
+TEMPO_CUES = (("bpm",), ("tempo",), ("tempo", "of"), ("tempo", "at"), ("at",), ("@",),
+              ("quarter",), ("quarter", "note"), ("crotchet",))  # the last three: metronome marks
 TEMPERATURE_CUES = (("temperature",), ("temperature", "of"), ("temp",))
 BARE_TEMPO = (40, 240)  # a number no rule claims, in this range, is a tempo
 METER_DENOMINATORS = (1, 2, 4, 8, 16)
@@ -108,11 +113,15 @@ KEY_CUES = (("in",), ("key",), ("key", "of"))
 
 # Music moods VADER's lexicon lacks (VADER's scale: -4..4).
 MOOD_WORDS = {"dark": -1.5, "darker": -1.5, "upbeat": 2.0, "uplifting": 2.0, "wistful": -1.0}
+# Arousal, which VADER's pleasantness misses: these words move tempo and density, calm -1, energetic +1.
+AROUSAL = {**dict.fromkeys("calm calmer peaceful gentle serene tranquil soothing relaxing mellow dreamy sleepy".split(), -1),
+           **dict.fromkeys("energetic energized excited exciting intense fierce fiery frantic agitated angry "
+                           "aggressive".split(), 1)}
 
 STOP_WORDS = frozenset("""
 a an the and or but in at to of for on with by it its it's is be this that please thanks thank ok okay can
 could would you we me us i let's lets make keep give play playing go going some something song tune piece
-music feel vibe style sound sounding kind sort like want now then too so quite pretty back switch more less
+music feel vibe style sound sounding kind sort like want let now then too so quite pretty back switch more less
 bit little time tempo key parts part voices nice good great cool just only again even also very really not no
 groove rhythm
 """.split())

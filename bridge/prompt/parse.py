@@ -7,7 +7,7 @@ from the current settings where a change is relative ("busier", "no tenor", "min
 from __future__ import annotations
 
 import sideman.bridge.prompt.lexicon as lx
-from sideman.bridge.prompt.mood import is_mood_word, mood_sign
+from sideman.bridge.prompt.mood import arousal_sign, is_mood_word, mood_sign
 from sideman.bridge.prompt.scan import Event, Scanner
 from sideman.bridge.prompt.settings import PromptSettings
 from sideman.bridge.prompt.tokens import tokenize
@@ -22,10 +22,12 @@ def parse_prompt(text: str, current: PromptSettings | None = None) -> PromptSett
     scan = Scanner(tokens, is_mood_word).run()
     events = scan.events
     mood = mood_sign(scan.mood)
+    arousal = arousal_sign(scan.mood)
+    pace = mood if arousal is None else arousal  # calm or energetic words decide pace, else pleasantness
     values: dict = {slot: _graded(slot, [e for e in events if e.slot == slot], current) for slot in lx.GRADED}
     for slot, step in (("tempo", lx.MOOD_TEMPO), ("density", lx.MOOD_DENSITY)):
-        if mood and values[slot] is None:
-            values[slot] = _finish(slot, _start(slot, None, current) + mood * step)
+        if pace and values[slot] is None:
+            values[slot] = _finish(slot, _start(slot, None, current) + pace * step)
     values["meter"] = _last(events, "meter", lambda v: "4/4" if v != "4/4" else None)
     style = _last(events, "style", OTHER.get) or _inferred_style(events)
     key, mode = _key(events, current, {-1: "minor", 1: "major"}.get(mood))

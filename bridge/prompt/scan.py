@@ -241,6 +241,8 @@ class Scanner:
         names, used = self.part_list(i)
         if not names:
             return 0
+        if self.is_subject(i + used):
+            return used
         if self.low(i + used) in lx.ONLY_AFTER:
             self.emit("parts", "only", names)
             return used + 1
@@ -252,6 +254,14 @@ class Scanner:
             return used
         self.emit("parts", "add", names)
         return used
+
+    def is_subject(self, i: int) -> bool:
+        """True if a style_knob or density word follows at token i, past more, less and degrees."""
+        found = self.words_at(i, lx.PHRASES)
+        while found is not None and found[1].kind in ("more", "degree", "rel_degree"):
+            i += found[0]
+            found = self.words_at(i, lx.PHRASES)
+        return found is not None and found[1].slot in lx.SUBJECT_OF
 
     def part_list(self, i: int) -> tuple[tuple[str, ...], int]:
         """Part names from token i, joined by and , & + or the: (names, tokens used up to the last name)."""

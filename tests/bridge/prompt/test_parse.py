@@ -214,3 +214,48 @@ def test_no_phrase_has_two_meanings():
         for phrase in table:
             assert phrase not in seen or phrase in (("no",), ("not",)), phrase  # parts before a part, negation otherwise
             seen[phrase] = table
+
+
+@pytest.mark.parametrize("text, words", [
+    ("calm", {"tempo": 90, "density": 0.4, "mode": "major"}),  # VADER: pleasant, so major; calm: slow and sparse
+    ("peaceful hymn", {"tempo": 90, "density": 0.4, "mode": "major", "style": "chorale"}),
+    ("mellow", {"tempo": 90, "density": 0.4}),  # VADER lacks it: no mode
+    ("angry", {"tempo": 110, "density": 0.6, "mode": "minor"}),  # unpleasant but energetic
+    ("energetic but calm", {"mode": "major"}),  # a tie moves neither tempo nor density
+    ("not calm", {"tempo": 110, "density": 0.6, "mode": "minor"}),
+])
+def test_calm_and_energetic_words_decide_pace_and_vader_the_mode(text, words):
+    assert named(text) == words
+
+
+@pytest.mark.parametrize("text, now, tempo", [
+    ("twice as fast", 80, 160), ("half as fast", 140, 70), ("twice as slow", 100, 50),
+    ("quarter = 88", None, 88), ("quarter note = 72", None, 72), ("crotchet: 104", None, 104),
+    ("a gentle lullaby", None, 72),
+])
+def test_tempo_multiples_metronome_marks_and_lullaby(text, now, tempo):
+    assert named(text, **({"tempo": now} if now else {}))["tempo"] == tempo
+
+
+@pytest.mark.parametrize("text, current, parts", [
+    ("drop everything except the bass", {}, ["bass"]),
+    ("everything except alto and tenor", {}, ["alto", "tenor"]),
+    ("no more alto", {"parts": ["alto", "tenor", "bass"]}, ["tenor", "bass"]),
+])
+def test_except_and_no_more(text, current, parts):
+    assert named(text, **current)["parts"] == parts
+
+
+@pytest.mark.parametrize("text, current, got", [
+    ("let the bass walk", {}, {"style_knob": 0.5}),
+    ("make the bass more rhythmic", {"style_knob": 0.5}, {"style_knob": 0.7}),
+    ("the chords a bit sparser", {"density": 0.5}, {"density": 0.4}),
+    ("the chords, sparser", {"density": 0.5}, {"density": 0.3, "parts": ["bass", "chords"], "style": "band"}),
+])
+def test_a_part_before_how_it_moves_is_its_subject_not_a_part_to_add(text, current, got):
+    assert named(text, **current) == got
+
+
+def test_register_as_a_noun_after_a_relative_register_word():
+    assert named("higher register", register="middle") == {"register": "high"}
+    assert named("lower register", register="middle") == {"register": "low"}
