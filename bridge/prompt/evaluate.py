@@ -26,9 +26,10 @@ from sideman.bridge.prompt.settings import SLOTS, PromptSettings
 CHECKOUT = Path(__file__).resolve().parents[2]
 DATA = CHECKOUT / "tests" / "data"
 # The sets the study reads, with what each is: the first was fixed before the parser was written and then
-# tuned on, the second written after that tuning and then tuned on too.
+# tuned on, the second written after that tuning and then tuned on too, the third never tuned on.
 SETS = ((DATA / "prompts.jsonl", "written before the parser, then tuned on"),
-        (DATA / "prompts-fresh.jsonl", "written after the first tuning, then tuned on"))
+        (DATA / "prompts-fresh.jsonl", "written after the first tuning, then tuned on"),
+        (DATA / "prompts-unseen.jsonl", "written before the second tuning, never tuned on"))
 DEFAULT_DOC = CHECKOUT / "docs" / "prompts.md"
 START, END = "<!-- evaluation:start -->", "<!-- evaluation:end -->"
 SCORED = (*SLOTS, "not_understood")
@@ -161,7 +162,7 @@ def write_doc(doc: Path, body: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m sideman.bridge.prompt.evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("--set", type=Path, help="one set of prompt cases (default: the two sets of the checkout's tests/data/)")
+    p.add_argument("--set", type=Path, help="one set of prompt cases (default: the sets of the checkout's tests/data/)")
     p.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="the page whose evaluation section is rewritten (default: docs/prompts.md)")
     p.add_argument("--no-write", action="store_true", help="print the table only")
     args = p.parse_args(argv)
