@@ -218,6 +218,29 @@ class ChoraleNet(nn.Module):
         logits, _ = self._decode(h, lambda part, _raw, _chosen: parts_now[..., part])
         return torch.stack(logits, dim=-2), state_out
 
+    @torch.no_grad()
+    def sample_parts(self, lead: Tensor, prev_lead: Tensor, position: Tensor, prev_parts: Tensor, temperature: float,
+                     generator: torch.Generator | None = None, context: Tensor | None = None) -> Tensor:
+        """Sample parts one step at a time, feeding back its own choices (batched, from a zero state):
+        lead, prev_lead [B,T], position [B,T,2], prev_parts [B,P] before the first step, `context`
+        [B,T,C] the teacher's whole-tune encoding (None: the online network) -> parts [B,T,P] tokens."""
+        B, T = lead.shape
+        state = self.initial_state(B).to(lead.device)
+        out = torch.empty((B, T, self.cfg.n_parts), dtype=torch.long, device=lead.device)
+
+        def pick(_part: int, raw: Tensor, _chosen: object) -> Tensor:
+            return torch.multinomial(torch.softmax(raw / temperature, dim=-1), 1, generator=generator)[:, 0]
+
+        for t in range(T):
+            x = self._inputs(torch.cat([lead[:, t, None], prev_lead[:, t, None], prev_parts, position[:, t]], dim=-1))
+            if context is not None:
+                x = torch.cat([x, context[:, t]], dim=-1)
+            _, state = self.gru(x[None], state)
+            _, tokens = self._decode(state[-1], pick)
+            prev_parts = torch.stack(tokens, dim=-1)
+            out[:, t] = prev_parts
+        return out
+
     def sample_step(self, lead: Tensor, prev_lead: Tensor, prev_parts: Tensor, position: Tensor, state: Tensor,
                     noise: Tensor, temperature: Tensor, top_p: Tensor, logit_bias: Tensor,
                     pair_bias: Tensor | None = None, branch_on_top_p: bool = False) -> tuple[Tensor, Tensor, Tensor]:

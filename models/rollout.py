@@ -26,20 +26,7 @@ def student_parts(student: Any, b: dict[str, Tensor], temperature: float,
     net = getattr(student, "module", student)  # under DistributedDataParallel
     was_training = net.training
     net.eval()
-    B, W, P = b["target"].shape
-    state = net.initial_state(B).to(b["lead"].device)
-    prev_parts = b["prev_parts"][:, 0]
-    out = torch.empty_like(b["target"])
-
-    def pick(_part: int, raw: Tensor, _chosen: object) -> Tensor:
-        return torch.multinomial(torch.softmax(raw / temperature, dim=-1), 1, generator=generator)[:, 0]
-
-    for t in range(W):
-        raw_in = torch.cat([b["lead"][:, t, None], b["prev_lead"][:, t, None], prev_parts, b["position"][:, t]], -1)
-        _, state = net.gru(net._inputs(raw_in)[None], state)
-        _, tokens = net._decode(state[-1], pick)
-        prev_parts = torch.stack(tokens, dim=-1)
-        out[:, t] = prev_parts
+    out = net.sample_parts(b["lead"], b["prev_lead"], b["position"], b["prev_parts"][:, 0], temperature, generator)
     net.train(was_training)
     return out
 

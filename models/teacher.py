@@ -68,26 +68,11 @@ class TeacherNet(nn.Module):
         from sideman.bridge.model.contract import Vocab
 
         vocab = Vocab()
-        net = self.net
         B, T = melody.shape
-        P = self.cfg.n_parts
         context = self.encode(melody, position, lengths)
-        state = net.initial_state(B)
-        prev_lead = torch.full((B,), vocab.rest, dtype=torch.long)
-        prev_parts = torch.full((B, P), vocab.rest, dtype=torch.long)
-        out = torch.full((B, T, P), vocab.rest, dtype=torch.long)
-
-        def pick(_part: int, raw: Tensor, _chosen: object) -> Tensor:
-            return torch.multinomial(torch.softmax(raw / temperature, dim=-1), 1, generator=generator)[:, 0]
-
-        for t in range(T):
-            raw_in = torch.cat([melody[:, t, None], prev_lead[:, None], prev_parts, position[:, t]], dim=-1)
-            x = torch.cat([net._inputs(raw_in), context[:, t]], dim=-1)
-            _, state = net.gru(x[None], state)
-            _, tokens = net._decode(state[-1], pick)
-            prev_parts = torch.stack(tokens, dim=-1)
-            out[:, t] = prev_parts
-            prev_lead = melody[:, t]
+        prev_lead = torch.cat([torch.full((B, 1), vocab.rest, dtype=torch.long), melody[:, :-1]], dim=1)
+        prev_parts = torch.full((B, self.cfg.n_parts), vocab.rest, dtype=torch.long)
+        out = self.net.sample_parts(melody, prev_lead, position, prev_parts, temperature, generator, context)
         live = torch.arange(T)[None, :] < lengths[:, None]
         return torch.where(live[..., None], out, torch.full_like(out, vocab.rest))
 
