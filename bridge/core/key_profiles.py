@@ -87,6 +87,7 @@ class ProfileListener:
         self.key_probs = self.keys.probs
         self.chord_probs = np.zeros(N_CHORDS, np.float32)
         self._beat = np.zeros(12, np.float32)
+        self._key_fit = np.zeros(N_CHORDS - 1, np.float32)  # scratch: each chord's bonus from the heard key
         self.reset()
 
     def reset(self) -> None:
@@ -117,7 +118,9 @@ class ProfileListener:
             score = CHORD_TEMPLATES[:-1] @ present - 0.5 * ((1 - CHORD_TEMPLATES[:-1]) @ present) \
                 - 0.3 * (CHORD_TEMPLATES[:-1] @ ~present)
             if self.keys.heard:
-                score += _KEY_FIT * (self.key_probs @ CHORDS_IN_KEYS)
+                np.matmul(self.key_probs, CHORDS_IN_KEYS, out=self._key_fit)
+                self._key_fit *= _KEY_FIT
+                score += self._key_fit
             best = int(score.argmax())
             self.chord_probs.fill(0.0)
             self.chord_probs[best] = 1.0
