@@ -183,20 +183,14 @@ def profile_listener_answers(example: Example, with_accompaniment: bool) -> tupl
     """(key [T], chord [T]) as the engine's default listener (bridge/core/key_profiles.ProfileListener) hears
     them, stepped through the notes as the engine steps it."""
     from sideman.bridge.core.key_profiles import ProfileListener
+    from sideman.bridge.listen.features import frames
 
     notes = example.melody.tolist() + (example.accompaniment.tolist() if with_accompaniment else [])
     n = example.n_steps
-    sounding: list[list[int]] = [[] for _ in range(n)]
-    onsets: list[list[int]] = [[] for _ in range(n)]
-    for start, end, pitch in notes:
-        if 0 <= start < n:
-            onsets[start].append(pitch)
-        for t in range(max(start, 0), min(end, n)):
-            sounding[t].append(pitch)
     listener = ProfileListener(STEPS_PER_BEAT)
     keys, chords = np.empty(n, np.int64), np.empty(n, np.int64)
-    for t in range(n):
-        listener.step(sounding[t], onsets[t], int(example.phase[t]))
+    for t, (sounding, struck) in enumerate(frames(notes, n)):
+        listener.step(sounding, struck, int(example.phase[t]))
         keys[t], chords[t] = int(listener.key_probs.argmax()), int(listener.chord_probs.argmax())
     return keys, chords
 
