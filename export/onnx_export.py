@@ -137,9 +137,15 @@ def _example_inputs(net: Any) -> tuple[Any, ...]:
 
     cfg = net.cfg
     P, V = cfg.n_parts, cfg.vocab_size
+    key = (torch.full((cfg.key_input,), 1.0 / cfg.key_input),) if cfg.key_input else ()
     return (torch.tensor([5]), torch.tensor([4]), torch.ones(P, dtype=torch.long), torch.zeros(2, dtype=torch.long),
             torch.zeros(P, V), torch.ones(1), torch.ones(1), torch.zeros(P, V), torch.zeros(P, P, V, V),
-            net.initial_state(1))
+            net.initial_state(1), *key)
+
+
+def input_names(net: Any) -> list[str]:
+    """The graph's inputs in the traced order: INPUTS, then `key_probs` for a network with a key input."""
+    return list(INPUTS) + (["key_probs"] if net.cfg.key_input else [])
 
 
 def step_module(net: Any, branch_on_top_p: bool = True) -> Any:
@@ -153,9 +159,9 @@ def step_module(net: Any, branch_on_top_p: bool = True) -> Any:
             self.net = net
 
         def forward(self, lead: Any, prev_lead: Any, prev_parts: Any, position: Any, noise: Any, temperature: Any,
-                    top_p: Any, logit_bias: Any, pair_bias: Any, state: Any) -> Any:
+                    top_p: Any, logit_bias: Any, pair_bias: Any, state: Any, key_probs: Any = None) -> Any:
             return self.net.sample_step(lead, prev_lead, prev_parts, position, state, noise, temperature, top_p,
-                                        logit_bias, pair_bias, branch_on_top_p=branch_on_top_p)
+                                        logit_bias, pair_bias, branch_on_top_p=branch_on_top_p, key_probs=key_probs)
 
     return ContractStep().eval()
 
@@ -177,11 +183,11 @@ def export_graph(net: Any, exporter: str = "dynamo", branch_on_top_p: bool = Tru
             warnings.simplefilter("ignore")  # deprecation notices of the exporters
             if exporter == "legacy":
                 buf = io.BytesIO()
-                torch.onnx.export(module, args, buf, input_names=list(INPUTS), output_names=list(OUTPUTS),
+                torch.onnx.export(module, args, buf, input_names=input_names(net), output_names=list(OUTPUTS),
                                   opset_version=OPSET, dynamo=False, do_constant_folding=True)
                 model = onnx.load_from_string(buf.getvalue())
             else:
-                program = torch.onnx.export(module, args, input_names=list(INPUTS), output_names=list(OUTPUTS),
+                program = torch.onnx.export(module, args, input_names=input_names(net), output_names=list(OUTPUTS),
                                             opset_version=OPSET, dynamo=True, verbose=False)
                 program.optimize()
                 model = program.model_proto

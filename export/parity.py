@@ -187,6 +187,11 @@ def run_parity(net: Any, onnx_path: str | Path, seq: StepSequence, mode: str, se
     guard = ParallelGuard(contract.vocab, P, decode_order_indices(contract), pair_bias=model.pair_bias)
     t_pairs = torch.from_numpy(guard.pair_bias)
     part_pitch = np.full(P, NO_PITCH, np.int64)
+    keys = None
+    if model.key_probs is not None:  # the key heard before each step, as the engine feeds it
+        from sideman.models.heard_key import heard_keys
+
+        keys = heard_keys(seq.lead, seq.position[:, 0], contract.vocab)
     max_logit = max_state = 0.0
     mismatches, forbidden_ok = 0, True
     unknown = contract.vocab.unknown
@@ -199,10 +204,13 @@ def run_parity(net: Any, onnx_path: str | Path, seq: StepSequence, mode: str, se
                 gumbel_noise(rng, (P, V), out=noise)
             if model.pair_bias is not None:
                 guard.update_pairs(part_pitch)
+            if keys is not None:
+                model.key_probs[...] = keys[t]
             logits, tokens, t_state = net.sample_step(
                 torch.tensor([lead]), torch.tensor([prev_lead]), torch.from_numpy(prev_parts.copy()),
                 torch.tensor(position), t_state, torch.from_numpy(noise.copy()), t_temp, t_top, t_bias,
-                t_pairs if model.pair_bias is not None else None)
+                t_pairs if model.pair_bias is not None else None,
+                key_probs=None if keys is None else torch.from_numpy(keys[t]))
             o_tokens = model.step(lead, prev_lead, prev_parts, position, noise, temperature, top_p, bias)
             t_logits = logits.numpy()
             max_logit = max(max_logit, float(np.abs(model.last_logits - t_logits)[allowed].max()))
@@ -258,8 +266,15 @@ class _Scorer:
         rows = np.arange(P)
         prev_parts = seq.prev_parts
         model.reset()
+        keys = None
+        if model.key_probs is not None:
+            from sideman.models.heard_key import heard_keys
+
+            keys = heard_keys(seq.lead, seq.position[:, 0], model.contract.vocab)
         for t in range(len(seq)):
             truth = seq.parts[t]
+            if keys is not None:
+                model.key_probs[...] = keys[t]
             bias.fill(-1e9)
             bias[rows, truth] = 0.0
             start = time.perf_counter_ns()

@@ -32,8 +32,10 @@ def tune_arrays(pieces: Sequence[Any], vocab: Vocab = Vocab()) -> dict[str, np.n
     return {"melody": melody, "melody_position": pos, "lengths": np.array([len(p.tokens) for p in pieces])}
 
 
-def full_batch(pieces: Sequence[Any], lead_unknown: bool = False, vocab: Vocab = Vocab()) -> dict[str, np.ndarray]:
-    """Whole pieces, padded to the longest, for teacher-forced scoring (state from zero at step 0)."""
+def full_batch(pieces: Sequence[Any], lead_unknown: bool = False, vocab: Vocab = Vocab(), keys: bool = False
+               ) -> dict[str, np.ndarray]:
+    """Whole pieces, padded to the longest, for teacher-forced scoring (state from zero at step 0); with
+    `keys`, also the key heard before each step (networks with a key input, models/heard_key.py)."""
     T = max(len(p.tokens) for p in pieces)
     B = len(pieces)
     out = {k: np.full((B, T), vocab.rest, dtype=np.int64) for k in ("lead", "prev_lead")}
@@ -47,13 +49,22 @@ def full_batch(pieces: Sequence[Any], lead_unknown: bool = False, vocab: Vocab =
         out["prev_lead"][b, :n], out["prev_parts"][b, :n] = pv[:, 0], pv[:, 1:]
         out["position"][b, :n], out["target"][b, :n] = p.position, cur[:, 1:]
     out["parts_now"] = np.where(out["target"] == IGNORE, vocab.rest, out["target"])
+    if keys:
+        from sideman.models.heard_key import UNHEARD, piece_keys
+
+        out["key"] = np.broadcast_to(UNHEARD, (B, T, len(UNHEARD))).copy()
+        for b, k in enumerate(piece_keys(list(pieces), vocab)):
+            out["key"][b, : len(k)] = k
     out.update(tune_arrays(pieces), start=np.zeros(B, dtype=np.int64))  # for the offline teacher
     return out
 
 
 def forward_batch(model: Any, b: dict[str, Any], offline: bool) -> Any:
-    """Teacher-forced logits [B,T,P,V]; the offline teacher also reads the whole tune."""
+    """Teacher-forced logits [B,T,P,V]; the offline teacher also reads the whole tune, a network with a key
+    input the batch's heard keys."""
     keys = ("melody", "melody_position", "lengths", "start")
     tune = {k: b[k] for k in keys} if offline else {}
+    if getattr(getattr(model, "module", model), "cfg").key_input:
+        tune["key"] = b["key"]
     logits, _ = model(b["lead"], b["prev_lead"], b["prev_parts"], b["position"], b["parts_now"], **tune)
     return logits

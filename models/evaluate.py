@@ -42,6 +42,11 @@ def harmonize(model: Any, piece: Any, temperature: float, top_p: float, seed: in
     guard = ParallelGuard(vocab, P, model.cfg.decode_order)
     pair_bias = torch.from_numpy(guard.pair_bias)  # shares memory: the guard fills it in place
     part_pitch, lead_pitch = np.full(P, NO_PITCH), NO_PITCH
+    keys = None
+    if model.cfg.key_input:
+        from sideman.models.heard_key import heard_keys
+
+        keys = torch.from_numpy(heard_keys(lead, piece.position[:, 0], vocab))
     with torch.no_grad():
         for t in range(len(lead)):
             u = rng.random((P, V)).clip(1e-12, 1 - 1e-12)
@@ -53,7 +58,7 @@ def harmonize(model: Any, piece: Any, temperature: float, top_p: float, seed: in
             _, tokens, state = model.sample_step(
                 torch.tensor([int(lead[t])]), torch.tensor([int(prev_lead)]), torch.from_numpy(prev_parts),
                 torch.from_numpy(piece.position[t]), state, noise, temp, topp, torch.from_numpy(guard.lead_bias),
-                pair_bias)
+                pair_bias, key_probs=None if keys is None else keys[t])
             out[t, 1:] = prev_parts = tokens.numpy()
             part_pitch = np.array([next_pitch(int(a), int(b), vocab) for a, b in zip(part_pitch, prev_parts)])
             lead_pitch, prev_lead = lead_now, lead[t]

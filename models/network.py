@@ -48,6 +48,9 @@ class NetConfig:
     # 0: the online network the bridge runs. > 0: the offline teacher (models/teacher.py), whose step GRU
     # also reads an encoding of the whole tune, 2 * `encoder` values per step.
     encoder: int = 0
+    # 0: no key input. 24: the GRU also reads the key the engine has heard before the step, a probability per
+    # key class (models/heard_key.py; the graph's optional `key_probs` input, docs/model-contract.md).
+    key_input: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -80,6 +83,8 @@ class NetConfig:
             raise ValueError("hidden, layers, embed, steps_per_beat and max_beats_in_bar must be positive")
         if self.encoder < 0:
             raise ValueError("encoder must be >= 0")
+        if self.key_input not in (0, 24):
+            raise ValueError("key_input must be 0 or 24 (the key classes)")
 
 
 def allowed_mask(cfg: NetConfig, vocab: Vocab = Vocab()) -> Tensor:
@@ -130,7 +135,7 @@ class ChoraleNet(nn.Module):
         self.beat_embed = nn.Embedding(cfg.max_beats_in_bar, pos_e)
         self.in_drop = nn.Dropout(cfg.dropout)
         # Time-major, so that a step's input enters the ONNX GRU without a Transpose.
-        self.gru = nn.GRU(E * (2 + P) + 2 * pos_e + 2 * cfg.encoder, H, cfg.layers,
+        self.gru = nn.GRU(E * (2 + P) + 2 * pos_e + cfg.key_input + 2 * cfg.encoder, H, cfg.layers,
                           dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         self.out_drop = nn.Dropout(cfg.dropout)
         self.cond_embed = nn.Embedding(P * V, E)  # tokens chosen at t for earlier parts in decode order
@@ -202,12 +207,22 @@ class ChoraleNet(nn.Module):
                 context.append(F.embedding(token, self.cond_embed.weight[part * V : (part + 1) * V]))
         return logits, tokens
 
+    def _with_key(self, x: Tensor, key: Tensor | None) -> Tensor:
+        """The GRU input with the heard key appended (networks with a key input; None: nothing heard yet)."""
+        if not self.cfg.key_input:
+            return x
+        if key is None:
+            key = torch.full((*x.shape[:-1], self.cfg.key_input), 1.0 / self.cfg.key_input, device=x.device)
+        return torch.cat([x, key], dim=-1)
+
     def forward(self, lead: Tensor, prev_lead: Tensor, prev_parts: Tensor, position: Tensor,
-                parts_now: Tensor, state: Tensor | None = None, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                parts_now: Tensor, state: Tensor | None = None, context: Tensor | None = None,
+                key: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Teacher-forced sequence form. Shapes: [B,T], [B,T], [B,T,P], [B,T,2], [B,T,P] -> [B,T,P,V], state.
-        `context` [B,T,2*encoder] is the teacher's encoding of the whole tune (None for the online network)."""
+        `context` [B,T,2*encoder] is the teacher's encoding of the whole tune (None for the online network);
+        `key` [B,T,24] the key heard before each step (networks with a key input)."""
         raw = torch.cat([lead[..., None], prev_lead[..., None], prev_parts, position], dim=-1)
-        x = self._inputs(raw)
+        x = self._with_key(self._inputs(raw), key)
         if context is not None:
             x = torch.cat([x, context], dim=-1)
         x = self.in_drop(x)
@@ -220,10 +235,12 @@ class ChoraleNet(nn.Module):
 
     @torch.no_grad()
     def sample_parts(self, lead: Tensor, prev_lead: Tensor, position: Tensor, prev_parts: Tensor, temperature: float,
-                     generator: torch.Generator | None = None, context: Tensor | None = None) -> Tensor:
+                     generator: torch.Generator | None = None, context: Tensor | None = None,
+                     key: Tensor | None = None) -> Tensor:
         """Sample parts one step at a time, feeding back its own choices (batched, from a zero state):
         lead, prev_lead [B,T], position [B,T,2], prev_parts [B,P] before the first step, `context`
-        [B,T,C] the teacher's whole-tune encoding (None: the online network) -> parts [B,T,P] tokens."""
+        [B,T,C] the teacher's whole-tune encoding (None: the online network), `key` [B,T,24] the heard
+        key (networks with a key input) -> parts [B,T,P] tokens."""
         B, T = lead.shape
         state = self.initial_state(B).to(lead.device)
         out = torch.empty((B, T, self.cfg.n_parts), dtype=torch.long, device=lead.device)
@@ -233,6 +250,7 @@ class ChoraleNet(nn.Module):
 
         for t in range(T):
             x = self._inputs(torch.cat([lead[:, t, None], prev_lead[:, t, None], prev_parts, position[:, t]], dim=-1))
+            x = self._with_key(x, None if key is None else key[:, t])
             if context is not None:
                 x = torch.cat([x, context[:, t]], dim=-1)
             _, state = self.gru(x[None], state)
@@ -243,10 +261,11 @@ class ChoraleNet(nn.Module):
 
     def sample_step(self, lead: Tensor, prev_lead: Tensor, prev_parts: Tensor, position: Tensor, state: Tensor,
                     noise: Tensor, temperature: Tensor, top_p: Tensor, logit_bias: Tensor,
-                    pair_bias: Tensor | None = None, branch_on_top_p: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+                    pair_bias: Tensor | None = None, branch_on_top_p: bool = False, key_probs: Tensor | None = None
+                    ) -> tuple[Tensor, Tensor, Tensor]:
         """One step at batch 1, the function `export/` traces: lead [1], prev_lead [1], prev_parts [P],
         position [2], state [L,1,H], noise [P,V], temperature [1], top_p [1], logit_bias [P,V],
-        pair_bias [P,P,V,V] -> logits [P,V], tokens [P] int64, state_out.
+        pair_bias [P,P,V,V], key_probs [24] (networks with a key input) -> logits [P,V], tokens [P] int64, state_out.
 
         Ordered-gumbel decoding (docs/model-contract.md): for each part k in decode order, with every part q
         decoded before it adding its row pair_bias[q, k, token_q] to the bias, z = (logits + bias) /
@@ -257,7 +276,10 @@ class ChoraleNet(nn.Module):
         dynamo exporter); otherwise it is always computed, keeping every token when top_p >= 1: the same result.
         """
         raw = torch.cat([lead, prev_lead, prev_parts, position])
-        _, state_out = self.gru(self._inputs(raw).reshape(1, 1, -1), state)
+        x = self._inputs(raw)
+        if self.cfg.key_input:
+            x = self._with_key(x, key_probs)
+        _, state_out = self.gru(x.reshape(1, 1, -1), state)
         h = state_out[-1]  # [1,H]: after one step the last layer's state is its output
         operands = (h, noise, temperature, top_p, logit_bias) + (() if pair_bias is None else (pair_bias,))
         if branch_on_top_p:

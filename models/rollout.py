@@ -26,7 +26,8 @@ def student_parts(student: Any, b: dict[str, Tensor], temperature: float,
     net = getattr(student, "module", student)  # under DistributedDataParallel
     was_training = net.training
     net.eval()
-    out = net.sample_parts(b["lead"], b["prev_lead"], b["position"], b["prev_parts"][:, 0], temperature, generator)
+    out = net.sample_parts(b["lead"], b["prev_lead"], b["position"], b["prev_parts"][:, 0], temperature, generator,
+                           key=b.get("key"))
     net.train(was_training)
     return out
 

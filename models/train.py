@@ -63,12 +63,13 @@ def seed_everything(seed: int) -> None:
 
 
 def sample_batch(pieces: Sequence[Any], rng: np.random.Generator, cfg: TrainConfig, vocab: Vocab = Vocab(),
-                 soft: Sequence[np.ndarray] | None = None, real: np.ndarray | None = None, whole_tunes: bool = False
-                 ) -> dict[str, np.ndarray]:
+                 soft: Sequence[np.ndarray] | None = None, real: np.ndarray | None = None, whole_tunes: bool = False,
+                 keys: Sequence[np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """A batch of windows; the lead at t becomes `unknown` with probability p_unknown (prev_lead stays).
     With `soft` (the teacher's [T,P,V] per piece) and `real` (1 for data, 0 for teacher-written parts),
     the windows' soft targets and data weights too. With `whole_tunes` (the offline teacher), the whole
-    tune of each window's piece and the window's start in it."""
+    tune of each window's piece and the window's start in it. With `keys` (models/heard_key.py, per piece),
+    the key heard before each step of the windows."""
     lengths = np.array([len(p.tokens) for p in pieces], dtype=np.float64)
     idx = rng.choice(len(pieces), size=cfg.batch, p=lengths / lengths.sum())
     W = cfg.window
@@ -78,6 +79,8 @@ def sample_batch(pieces: Sequence[Any], rng: np.random.Generator, cfg: TrainConf
     target = np.full((cfg.batch, W, 3), IGNORE, dtype=np.int64)
     extra = {} if soft is None else {"soft": np.zeros((cfg.batch, W, *soft[0].shape[1:]), dtype=np.float32),
                                      "real": np.ones(cfg.batch, dtype=np.float32) if real is None else real[idx]}
+    if keys is not None:
+        extra["key"] = np.full((cfg.batch, W, keys[0].shape[1]), 1.0 / keys[0].shape[1], dtype=np.float32)
     starts = np.zeros(cfg.batch, dtype=np.int64)
     for b, i in enumerate(idx):
         p = pieces[i]
@@ -89,6 +92,8 @@ def sample_batch(pieces: Sequence[Any], rng: np.random.Generator, cfg: TrainConf
         target[b, :n] = cur[start : start + n, 1:]
         if soft is not None:
             extra["soft"][b, :n] = soft[i][start : start + n]
+        if keys is not None:
+            extra["key"][b, :n] = keys[i][start : start + n]
         starts[b] = start
     lead = tok[..., 0].copy()
     lead[rng.random(lead.shape) < cfg.p_unknown] = vocab.unknown
@@ -108,7 +113,8 @@ def scores(model: Any, pieces: Sequence[Any], lead_unknown: bool = False, chunk:
     dev = next(model.parameters()).device
     with torch.no_grad():
         for i in range(0, len(pieces), chunk):
-            b = {k: torch.from_numpy(v).to(dev) for k, v in full_batch(pieces[i : i + chunk], lead_unknown).items()}
+            batch = full_batch(pieces[i : i + chunk], lead_unknown, keys=bool(model.cfg.key_input))
+            b = {k: torch.from_numpy(v).to(dev) for k, v in batch.items()}
             logits = forward_batch(model, b, bool(model.cfg.encoder))
             logp = torch.log_softmax(logits, dim=-1)
             tgt = b["target"]
@@ -189,6 +195,11 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
         from sideman.models.distill import distilled_data
 
         train_pieces, soft, real, teacher_info = distilled_data(cfg, train_pieces, progress and ranks.is_main)
+    keys = None
+    if net_cfg.key_input:
+        from sideman.models.heard_key import piece_keys
+
+        keys = piece_keys(train_pieces)
     teacher_net = None
     if cfg.rollout_share > 0:
         if cfg.teacher is None:
@@ -241,7 +252,7 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
         for it in range(per_epoch):
             on_policy = teacher_net is not None and rng.random() < cfg.rollout_share
             batch = rank_share(sample_batch(train_pieces, rng, cfg, soft=soft, real=real,
-                                            whole_tunes=offline or on_policy), ranks)
+                                            whole_tunes=offline or on_policy, keys=keys), ranks)
             b = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
             if on_policy:
                 from sideman.models.rollout import rollout_batch
@@ -331,6 +342,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--embed", type=int, default=None, help="token embedding size (default 32)")
     parser.add_argument("--dropout", type=float, default=None)
+    parser.add_argument("--key-input", action="store_true",
+                        help="the network also reads the key the engine hears (models/heard_key.py)")
     parser.add_argument("--encoder", type=int, default=0,
                         help="> 0: train the offline teacher, with a whole-tune encoder of this width")
     parser.add_argument("--teacher", type=Path, default=None, help="distil from this offline teacher checkpoint")
@@ -368,7 +381,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]
     net = NetConfig(hidden=pick("hidden", n.hidden), layers=args.layers, embed=pick("embed", n.embed),
                     dropout=pick("dropout", n.dropout), steps_per_beat=STEPS_PER_BEAT,
                     max_beats_in_bar=MAX_BEATS_IN_BAR, part_ranges=tuple((p.low, p.high) for p in PARTS),
-                    encoder=args.encoder)
+                    encoder=args.encoder, key_input=24 if getattr(args, "key_input", False) else 0)
     if args.out is not None:
         out = Path(args.out)
     elif args.quick:

@@ -70,6 +70,7 @@ class AheadEngine(Engine):
             return False
         hearing_before = self._hearing.snapshot()
         heard_now = self._heard_bias
+        self._feed_key()
         if self._hearing.active:
             self._hearing.hear(step, self._lead.keys_down)
         heard = self._hear_bias(plan.lead)

@@ -52,7 +52,8 @@ class StepModel(Protocol):
     """What the engine needs from a model (sideman.bridge.model.runtime.OnnxStepModel, or a fake in tests).
 
     A model may also have `pair_bias`, a (P, P, V, V) float32 buffer its graph reads at each step:
-    the engine's parallel guard writes into it (bridge/core/voice_leading.py).
+    the engine's parallel guard writes into it (bridge/core/voice_leading.py); and `key_probs`, a (24,)
+    float32 buffer: the engine writes the key it heard before each step into it (Hearing.key_so_far).
     """
 
     contract: Contract
@@ -170,6 +171,7 @@ class Engine:
                                 settings.listen_beats * self._spb,
                                 KeyDoubt(settings.key_settle_beats * self._spb, settings.key_close))
         self._heard_bias: np.ndarray | None = None  # the hearing's bias of the current step
+        self._model_key: np.ndarray | None = getattr(model, "key_probs", None)  # the graph's key input, if any
         self._full_bias = self._bias.copy()
         self._pitch_prev = np.full(n_parts, NO_PITCH, np.int64)  # parts' pitches sounding at step t-1
         self._lead_pitch_prev = NO_PITCH
@@ -372,6 +374,7 @@ class Engine:
         plan = self._plan(t)
         self._advance(step, t, step_seconds, plan)
         self._draw_noise()
+        self._feed_key()
         if self._hearing.active:
             self._hearing.hear(step, self._lead.keys_down)
         self._heard_bias = self._hear_bias(plan.lead)
@@ -402,6 +405,11 @@ class Engine:
         self._step_seconds = step_seconds
         self._step_reanswers = 0
         self.step_count += 1
+
+    def _feed_key(self) -> None:
+        """A model with a key input reads the key heard before the step, as in its training (models/heard_key.py)."""
+        if self._model_key is not None:
+            self._hearing.key_so_far(self._model_key)
 
     def _draw_noise(self) -> None:
         gumbel_noise(self._rng, self._noise.shape, out=self._noise)  # one draw per step, kept for a late re-answer

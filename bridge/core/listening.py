@@ -178,6 +178,17 @@ class Hearing:
             self._in_key[...] = self.tables.keys[self.key_lock]
             self.now = HeardNow(self.key_lock, 1.0, self.now.chord, self.now.chord_confidence, True)
 
+    def key_so_far(self, out: np.ndarray) -> None:
+        """Write the key heard so far into `out` (a model's key input, one probability per key class): the
+        locked key, else the listener's belief once it has heard something, else every key alike."""
+        if self.key_lock is not None:
+            out.fill(0.0)
+            out[self.key_lock] = 1.0
+        elif self.listener is not None and self._heard_anything:
+            out[...] = self.listener.key_probs
+        else:
+            out.fill(1.0 / len(out))
+
     def _keep_to_common_notes(self, key_probs: np.ndarray) -> None:
         """While the key is uncertain, a pitch class that some rival key's scale lacks costs the key strength
         once more: keys a fifth apart differ by one note, and the notes they share are right under either,

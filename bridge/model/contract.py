@@ -19,8 +19,10 @@ METADATA_KEY = "sideman.contract"
 INPUT_NAMES = ("lead", "prev_lead", "prev_parts", "position", "noise", "temperature", "top_p", "logit_bias")
 OUTPUT_NAMES = ("logits", "tokens")
 # Inputs a graph may have (models exported before them still load): pair_bias, (P, P, V, V) float,
-# row [q, k, a] added to part k's bias when part q, decoded earlier, chose token a.
-OPTIONAL_INPUT_NAMES = ("pair_bias",)
+# row [q, k, a] added to part k's bias when part q, decoded earlier, chose token a; key_probs, (24,) float,
+# the key the engine heard before the step (a probability per key class, mode * 12 + tonic).
+OPTIONAL_INPUT_NAMES = ("pair_bias", "key_probs")
+N_KEY_CLASSES = 24
 
 
 @dataclass(frozen=True)

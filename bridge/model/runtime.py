@@ -31,7 +31,8 @@ import numpy as np
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 import onnxruntime as ort  # noqa: E402 - must follow the opt-out above
 
-from sideman.bridge.model.contract import INPUT_NAMES, METADATA_KEY, OPTIONAL_INPUT_NAMES, OUTPUT_NAMES, Contract
+from sideman.bridge.model.contract import (INPUT_NAMES, METADATA_KEY, N_KEY_CLASSES, OPTIONAL_INPUT_NAMES, OUTPUT_NAMES,
+                                           Contract)
 from sideman.bridge.errors import ModelError
 
 T = TypeVar("T")
@@ -84,7 +85,7 @@ def expected_outputs(contract: Contract) -> tuple[TensorSpec, ...]:
 def optional_inputs(contract: Contract) -> tuple[TensorSpec, ...]:
     """The graph inputs a model may have, with their dtypes and shapes."""
     p, v = len(contract.parts), contract.vocab.size
-    shapes = {"pair_bias": (p, p, v, v)}
+    shapes = {"pair_bias": (p, p, v, v), "key_probs": (N_KEY_CLASSES,)}
     return tuple(TensorSpec(n, np.float32, shapes[n]) for n in OPTIONAL_INPUT_NAMES)
 
 
@@ -181,6 +182,9 @@ class OnnxStepModel:
         # Callers write into it in place: at 97 KB a copy per step would cost more than it needs.
         has_pairs = any(i.name == "pair_bias" for i in session.get_inputs())
         self.pair_bias: np.ndarray | None = np.zeros((p, p, v, v), np.float32) if has_pairs else None
+        # The key heard before the step, if the graph reads one; the engine writes it in place (uniform: unheard).
+        has_key = any(i.name == "key_probs" for i in session.get_inputs())
+        self.key_probs: np.ndarray | None = np.full(N_KEY_CLASSES, 1.0 / N_KEY_CLASSES, np.float32) if has_key else None
         # Output buffers.
         self._logits = np.zeros((p, v), np.float32)
         self._tokens = np.zeros(p, np.int64)
@@ -202,6 +206,8 @@ class OnnxStepModel:
             binding.bind_cpu_input(name, buf)
         if self.pair_bias is not None:
             binding.bind_cpu_input("pair_bias", self.pair_bias)
+        if self.key_probs is not None:
+            binding.bind_cpu_input("key_probs", self.key_probs)
         for spec, buf in zip(self.contract.state, self._states[k]):
             binding.bind_cpu_input(spec.input, buf)
         outputs = [("logits", self._logits), ("tokens", self._tokens)]
@@ -226,7 +232,8 @@ class OnnxStepModel:
         """Advance one step and return the parts' tokens (int64, P, in `contract.parts` order).
 
         The returned array is a buffer reused by the next call: copy it if you keep it. The graph's
-        `pair_bias` input, if it has one, is read from `self.pair_bias` as it is at the call.
+        `pair_bias` and `key_probs` inputs, if it has them, are read from `self.pair_bias` and `self.key_probs`
+        as they are at the call.
         `position` is (step_in_beat, beat_in_bar); beat_in_bar is clipped to max_beats_in_bar - 1.
         """
         self._lead[0] = lead
@@ -268,8 +275,10 @@ class OnnxStepModel:
         self._logits[...] = snapshot.logits
 
     def reset(self) -> None:
-        """Back to the start of a session: zero state."""
+        """Back to the start of a session: zero state, nothing heard."""
         for buf in self.state:
             buf.fill(0.0)
+        if self.key_probs is not None:
+            self.key_probs.fill(1.0 / N_KEY_CLASSES)
         self._logits.fill(0.0)
         self._tokens.fill(0)

@@ -281,3 +281,47 @@ def test_the_exported_step_keeps_its_graph_small(net, exported) -> None:
     assert top.count("Gather") <= 2  # the input rows, and the last layer's state as the heads' input
     branch = {a.name: [n.op_type for n in a.g.node] for a in graph.node[top.index("If")].attribute}
     assert branch["then_branch"].count("TopK") == net.cfg.n_parts and "TopK" not in branch["else_branch"]
+
+
+def test_a_network_with_a_key_input_exports_it_as_key_probs(seq, tmp_path: Path) -> None:
+    """The optional `key_probs` input: in the graph, read by the runtime from its buffer, in parity, and in the
+    ONNX NLL (which feeds the key heard before each step, as training's teacher-forced scores do)."""
+    from sideman.models.train import scores
+
+    torch.manual_seed(2)
+    key_net = ChoraleNet(NetConfig(hidden=32, embed=8, key_input=24)).eval()
+    with torch.no_grad():
+        key_net.gru.weight_ih_l0[:, -24:].normal_(0, 1.0)  # a key that matters
+    result = export_network(key_net, META, tmp_path / "key.onnx", "test", sequence=seq)
+    assert all(r.ok for r in result.parity)
+    names = [i.name for i in onnx.load(result.path).graph.input]
+    assert "key_probs" in names
+    model = OnnxStepModel.load(result.path)
+    assert model.key_probs is not None and model.key_probs.shape == (24,)
+    answers = []
+    for key in (0, 6):
+        model.reset()
+        model.key_probs[...] = 0.0
+        model.key_probs[key] = 1.0
+        model.step(5, 0, np.zeros(3, np.int64), (0, 0), np.zeros((3, 52), np.float32), 1.0, 1.0,
+                   np.zeros((3, 52), np.float32))
+        answers.append(model.last_logits.copy())
+    assert np.abs(answers[0] - answers[1]).max() > 1e-3
+    model.reset()
+    np.testing.assert_allclose(model.key_probs, 1 / 24)
+
+    contract = result.contract
+    steps = synthetic_sequence(contract, 96, seed=5)
+
+    class Piece:
+        name = "synthetic"
+        tokens = np.concatenate([steps.lead[:, None], steps.parts], axis=1)
+        position = steps.position
+
+    torch_scores = scores(key_net, [Piece()])
+    onnx_score = score_onnx(result.path, sequence_from_pieces([Piece()], None, "synthetic"))
+    np.testing.assert_allclose(onnx_score.nll_per_part, torch_scores["nll"] / torch_scores["count"], rtol=1e-5)
+
+
+def test_a_graph_without_key_probs_has_no_key_buffer(exported) -> None:
+    assert OnnxStepModel.load(exported.path).key_probs is None

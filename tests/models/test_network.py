@@ -52,7 +52,8 @@ def allowed_parts(T: int, cfg: NetConfig, seed: int = 4) -> torch.Tensor:
     return torch.stack([c[torch.randint(0, len(c), (1, T), generator=g)] for c in choices], dim=-1)
 
 
-@pytest.mark.parametrize("kw", [{}, {"layers": 2}, {"embed": 6}], ids=["one-layer", "two-layer", "two-input-tables"])
+@pytest.mark.parametrize("kw", [{}, {"layers": 2}, {"embed": 6}, {"key_input": 24}],
+                         ids=["one-layer", "two-layer", "two-input-tables", "key-input"])
 def test_forward_equals_repeated_sample_step_forced_to_the_true_tokens(kw):
     """Training's forward and the exported step are one computation: forcing the step's choices to the
     teacher's tokens (through logit_bias, as score_onnx does) gives forward's logits and state."""
@@ -61,15 +62,19 @@ def test_forward_equals_repeated_sample_step_forced_to_the_true_tokens(kw):
     lead, prev_lead, prev_parts, position, _ = random_inputs(1, T)
     parts_now = allowed_parts(T, net.cfg)
     rows = torch.arange(3)
+    key = torch.softmax(3 * torch.randn(1, T, 24, generator=torch.Generator().manual_seed(7)), -1)
+    key_now = (lambda t: key[0, t]) if net.cfg.key_input else (lambda t: None)
     with torch.no_grad():
-        logits, final = net(lead, prev_lead, prev_parts, position, parts_now)
+        logits, final = net(lead, prev_lead, prev_parts, position, parts_now,
+                            key=key if net.cfg.key_input else None)
         state = net.initial_state(1)
         noise = torch.randn(3, V)  # forcing must win over noise too
         for t in range(T):
             bias = torch.full((3, V), -1e9)
             bias[rows, parts_now[0, t]] = 0.0
             step_logits, tokens, state = net.sample_step(lead[:, t], prev_lead[:, t], prev_parts[0, t], position[0, t],
-                                                         state, *step_inputs(noise=noise, top_p=0.9, bias=bias))
+                                                         state, *step_inputs(noise=noise, top_p=0.9, bias=bias),
+                                                         key_probs=key_now(t))
             assert tokens.tolist() == parts_now[0, t].tolist()
             torch.testing.assert_close(step_logits, logits[0, t], atol=1e-5, rtol=0)
     torch.testing.assert_close(state, final, atol=1e-5, rtol=0)
@@ -225,3 +230,39 @@ def test_default_part_ranges_match_the_data():
     cfg = NetConfig()
     assert DEFAULT_PART_RANGES == tuple((p.low, p.high) for p in PARTS)
     assert (cfg.steps_per_beat, cfg.max_beats_in_bar, cfg.vocab_size) == (STEPS_PER_BEAT, MAX_BEATS_IN_BAR, V)
+
+
+def test_the_key_input_changes_the_answer_and_none_means_nothing_heard():
+    """A network with a key input reads it (two keys give two answers); no key is every key alike."""
+    net = small_net(key_input=24)
+    lead, prev_lead, prev_parts, position, parts_now = random_inputs(1, 6)
+    c_major, f_sharp_major = torch.zeros(1, 6, 24), torch.zeros(1, 6, 24)
+    c_major[..., 0], f_sharp_major[..., 6] = 1.0, 1.0
+    with torch.no_grad():
+        in_c, _ = net(lead, prev_lead, prev_parts, position, parts_now, key=c_major)
+        in_f_sharp, _ = net(lead, prev_lead, prev_parts, position, parts_now, key=f_sharp_major)
+        unheard, _ = net(lead, prev_lead, prev_parts, position, parts_now)
+        uniform, _ = net(lead, prev_lead, prev_parts, position, parts_now, key=torch.full((1, 6, 24), 1 / 24))
+    assert (in_c - in_f_sharp).abs().max() > 1e-3
+    torch.testing.assert_close(unheard, uniform)
+
+
+def test_warm_start_gives_a_key_input_network_the_answers_of_the_one_without():
+    """`train --init` into a network with a key input: the key's input weights start at zero, so the new
+    network begins exactly where the old one was, whatever key it hears."""
+    import tempfile
+    from pathlib import Path
+
+    from sideman.models.checkpoint import warm_start
+
+    old = small_net()
+    new = ChoraleNet(NetConfig(hidden=24, embed=8, key_input=24)).eval()
+    with tempfile.TemporaryDirectory() as d:
+        save_checkpoint(Path(d) / "old.pt", old)
+        fresh = warm_start(new, Path(d) / "old.pt")
+    assert fresh == []
+    lead, prev_lead, prev_parts, position, parts_now = random_inputs(1, 9)
+    key = torch.softmax(torch.randn(1, 9, 24), -1)
+    with torch.no_grad():
+        torch.testing.assert_close(new(lead, prev_lead, prev_parts, position, parts_now, key=key)[0],
+                                   old(lead, prev_lead, prev_parts, position, parts_now)[0])
