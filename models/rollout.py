@@ -34,9 +34,10 @@ def student_parts(student: Any, b: dict[str, Tensor], temperature: float,
 
 @torch.no_grad()
 def rollout_batch(student: Any, teacher: Any, b: dict[str, Tensor], temperature: float,
-                  generator: torch.Generator | None = None) -> dict[str, Tensor]:
+                  generator: torch.Generator | None = None, discount: float | None = None) -> dict[str, Tensor]:
     """The batch with its parts replaced by the student's samples and its soft targets by the teacher's
-    distributions on them (`b` needs the whole tunes: sample_batch(..., whole_tunes=True))."""
+    distributions on them (`b` needs the whole tunes: sample_batch(..., whole_tunes=True)). With `discount`,
+    also the samples' advantages under models/reward.py's harmony reward, for the policy-gradient term."""
     parts = student_parts(student, b, temperature, generator)
     scored = b["target"] != IGNORE
     parts = torch.where(scored, parts, b["parts_now"])  # padding keeps its rests
@@ -48,4 +49,8 @@ def rollout_batch(student: Any, teacher: Any, b: dict[str, Tensor], temperature:
            "real": torch.zeros_like(b["real"])}
     teacher.eval()
     soft = torch.softmax(forward_batch(teacher, {**out, "lead": lead_known}, offline=True), dim=-1)
+    if discount is not None:
+        from sideman.models.reward import advantages, harmony_reward
+
+        out["advantage"] = advantages(harmony_reward(lead_known, parts), scored, discount)
     return {**out, "soft": soft}

@@ -52,6 +52,8 @@ class TrainConfig:
     init: str | None = None  # start from this checkpoint's weights (checkpoint.warm_start)
     rollout_share: float = 0.0  # share of batches on the student's own sampled parts (models/rollout.py)
     rollout_temperature: float = 0.8  # the student's sampling temperature in those batches
+    rl_weight: float = 0.0  # weight of the policy-gradient term on those batches (models/reward.py)
+    rl_discount: float = 0.75  # per step, in the returns of that term
 
 
 def seed_everything(seed: int) -> None:
@@ -126,14 +128,15 @@ def scores(model: Any, pieces: Sequence[Any], lead_unknown: bool = False, chunk:
     return {"nll": nll, "correct": correct, "count": count}
 
 
-def batch_loss(model: Any, b: dict[str, Any], ranks: Any, offline: bool = False, kd_weight: float = 0.0
-               ) -> tuple[Any, float]:
+def batch_loss(model: Any, b: dict[str, Any], ranks: Any, offline: bool = False, kd_weight: float = 0.0,
+               rl_weight: float = 0.0, rl_temperature: float = 1.0) -> tuple[Any, float]:
     """(loss to backpropagate, the global batch's mean loss) for this rank's share of a global batch.
 
     Each rank sums its loss over scored steps and divides by the step count of the whole global
     batch, times the world size (DDP averages gradients over ranks): the gradient is then exactly the
     one of the global batch's mean loss on one process. With soft targets in the batch the loss is
-    models/distill.py's mix of data and teacher.
+    models/distill.py's mix of data and teacher; with advantages (a rollout batch, models/reward.py), plus
+    `rl_weight` times the policy-gradient loss of the sampled parts at the temperature they were sampled at.
     """
     import torch
 
@@ -144,6 +147,10 @@ def batch_loss(model: Any, b: dict[str, Any], ranks: Any, offline: bool = False,
     if "soft" in b:
         ce, kl, mask = kd_terms(logits, b["target"], b["soft"], IGNORE)
         loss_sum = ((1 - kd_weight) * ce * b["real"][:, None, None] + kd_weight * kl).sum()
+        if "advantage" in b and rl_weight:
+            logp = torch.log_softmax(logits / rl_temperature, dim=-1)
+            picked = logp.gather(-1, b["target"].clamp(min=0)[..., None])[..., 0]
+            loss_sum = loss_sum - rl_weight * (b["advantage"] * torch.where(mask, picked, torch.zeros_like(picked))).sum()
     else:
         loss_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["target"].reshape(-1),
                                                      ignore_index=IGNORE, reduction="sum")
@@ -257,8 +264,10 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
             if on_policy:
                 from sideman.models.rollout import rollout_batch
 
-                b = rollout_batch(model, teacher_net, b, cfg.rollout_temperature, rollout_gen)
-            loss, global_loss = batch_loss(stepper, b, ranks, offline, cfg.kd_weight)
+                b = rollout_batch(model, teacher_net, b, cfg.rollout_temperature, rollout_gen,
+                                  cfg.rl_discount if cfg.rl_weight else None)
+            loss, global_loss = batch_loss(stepper, b, ranks, offline, cfg.kd_weight, cfg.rl_weight,
+                                           cfg.rollout_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -354,6 +363,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --teacher: share of batches distilled on the student's own sampled parts")
     parser.add_argument("--rollout-temperature", type=float, default=d.rollout_temperature,
                         help="the student's sampling temperature in those batches")
+    parser.add_argument("--rl-weight", type=float, default=d.rl_weight,
+                        help="with --rollout-share: weight of the harmony reward's policy gradient (models/reward.py)")
+    parser.add_argument("--rl-discount", type=float, default=d.rl_discount, help="per step, in its returns")
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch passing this time")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -377,7 +389,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]
                   limit=pick("limit", None), threads=args.threads, max_minutes=args.max_minutes,
                   teacher=None if args.teacher is None else str(args.teacher), kd_weight=args.kd_weight,
                   folk=args.folk, init=None if args.init is None else str(args.init),
-                  rollout_share=args.rollout_share, rollout_temperature=args.rollout_temperature)
+                  rollout_share=args.rollout_share, rollout_temperature=args.rollout_temperature,
+                  rl_weight=args.rl_weight, rl_discount=args.rl_discount)
     net = NetConfig(hidden=pick("hidden", n.hidden), layers=args.layers, embed=pick("embed", n.embed),
                     dropout=pick("dropout", n.dropout), steps_per_beat=STEPS_PER_BEAT,
                     max_beats_in_bar=MAX_BEATS_IN_BAR, part_ranges=tuple((p.low, p.high) for p in PARTS),
