@@ -54,6 +54,7 @@ class TrainConfig:
     rollout_temperature: float = 0.8  # the student's sampling temperature in those batches
     rl_weight: float = 0.0  # weight of the policy-gradient term on those batches (models/reward.py)
     rl_discount: float = 0.75  # per step, in the returns of that term
+    keep_last: bool = False  # keep the last epoch's weights, not the best valid NLL's (a reward moves away from it)
 
 
 def seed_everything(seed: int) -> None:
@@ -289,8 +290,8 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
             if progress:
                 tqdm.write(f"epoch {epoch + 1}: train loss {running / per_epoch:.4f}  valid NLL {valid_nll:.4f} "
                            f"(alto/tenor/bass {' '.join(f'{x:.3f}' for x in per_part)})  {minutes:.1f} min")
-            if valid_nll < best:
-                best, bad_epochs = valid_nll, 0
+            if valid_nll < best or cfg.keep_last:
+                best, bad_epochs = min(best, valid_nll), 0
                 meta.update(best_epoch=epoch + 1, valid_nll=valid_nll, valid_nll_per_part=per_part,
                             train_minutes=round(minutes, 2))
                 save_checkpoint(out, model, meta)
@@ -366,6 +367,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rl-weight", type=float, default=d.rl_weight,
                         help="with --rollout-share: weight of the harmony reward's policy gradient (models/reward.py)")
     parser.add_argument("--rl-discount", type=float, default=d.rl_discount, help="per step, in its returns")
+    parser.add_argument("--keep-last", action="store_true",
+                        help="keep the last epoch's weights, not those of the best valid NLL (with --rl-weight)")
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch passing this time")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -390,7 +393,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]
                   teacher=None if args.teacher is None else str(args.teacher), kd_weight=args.kd_weight,
                   folk=args.folk, init=None if args.init is None else str(args.init),
                   rollout_share=args.rollout_share, rollout_temperature=args.rollout_temperature,
-                  rl_weight=args.rl_weight, rl_discount=args.rl_discount)
+                  rl_weight=args.rl_weight, rl_discount=args.rl_discount, keep_last=args.keep_last)
     net = NetConfig(hidden=pick("hidden", n.hidden), layers=args.layers, embed=pick("embed", n.embed),
                     dropout=pick("dropout", n.dropout), steps_per_beat=STEPS_PER_BEAT,
                     max_beats_in_bar=MAX_BEATS_IN_BAR, part_ranges=tuple((p.low, p.high) for p in PARTS),

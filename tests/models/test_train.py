@@ -126,3 +126,21 @@ def test_quick_defaults_do_not_touch_the_committed_model(cache):
     net, cfg, out = tr.configs_from_args(parser.parse_args([]))
     assert out == tr.DEFAULT_OUT and net.hidden == 128 and cfg.limit is None
     assert replace(cfg, seed=1).seed == 1
+
+
+def test_keep_last_keeps_the_weights_the_run_ended_with(cache, tmp_path):
+    """With a reward the valid NLL (against Bach) may rise while the parts improve, so --keep-last keeps the
+    last epoch's weights (those of the resume state), whatever the NLL did: here a learning rate so high that
+    the last epoch scores worse than the one before it."""
+    from sideman.models import run_state
+
+    net = NetConfig(hidden=16, embed=4)
+    cfg = tr.TrainConfig(epochs=3, batch=16, window=32, limit=12, seed=3, threads=1, lr=5.0, keep_last=True)
+    meta = tr.train(net, cfg, tmp_path / "last.pt", "test", progress=False)
+    nll = [h["valid_nll"] for h in meta["history"]]
+    assert min(nll) < nll[-1]  # a run keeping the best would not keep the last
+    assert meta["best_epoch"] == 3 and meta["valid_nll"] == nll[-1]
+    kept, _ = load_checkpoint(tmp_path / "last.pt")
+    final = run_state.load_state(run_state.state_path(tmp_path / "last.pt"))["model"]
+    for k, v in kept.state_dict().items():
+        assert torch.equal(v, final[k]), k
