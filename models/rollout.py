@@ -4,7 +4,9 @@ per-step distributions teacher-forced on those sampled parts, and the student le
 sampled pasts, so that its targets cover the pasts it produces when it plays.
 
 `train --rollout-share s` turns that share of the student's batches into such batches; their loss is
-models/train.py `batch_loss` with no data term (`real` 0), the KL from the teacher alone.
+models/train.py `batch_loss` with no data term (`real` 0), the KL from the teacher alone, plus with
+`--rl-weight` the policy gradient of models/reward.py. With a reward and no teacher, the frozen starting
+weights (`--init`) take the teacher's place as the KL anchor, which keeps the parts near what they were.
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ def rollout_batch(student: Any, teacher: Any, b: dict[str, Tensor], temperature:
     steps = (b["start"][:, None] + torch.arange(W, device=parts.device)[None]).clamp(max=b["melody"].shape[1] - 1)
     lead_known = torch.where(scored[..., 0], b["melody"].gather(1, steps), torch.full_like(b["lead"], Vocab().rest))
     out = {**b, "prev_parts": prev_parts, "parts_now": parts, "target": torch.where(scored, parts, b["target"]),
-           "real": torch.zeros_like(b["real"])}
+           "real": torch.zeros(parts.shape[0], device=parts.device)}
     teacher.eval()
-    soft = torch.softmax(forward_batch(teacher, {**out, "lead": lead_known}, offline=True), dim=-1)
+    soft = torch.softmax(forward_batch(teacher, {**out, "lead": lead_known}, offline=bool(teacher.cfg.encoder)),
+                         dim=-1)
     if discount is not None:
         from sideman.models.reward import advantages, harmony_reward
 

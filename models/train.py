@@ -210,9 +210,11 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
         keys = piece_keys(train_pieces)
     teacher_net = None
     if cfg.rollout_share > 0:
-        if cfg.teacher is None:
-            raise ValueError("--rollout-share needs --teacher")
-        teacher_net = load_checkpoint(cfg.teacher)[0].to(dist.device(ranks))
+        # The rollouts' KL anchor: the teacher, or with a reward and no teacher the frozen starting weights.
+        anchor = cfg.teacher if cfg.teacher is not None else cfg.init if cfg.rl_weight else None
+        if anchor is None:
+            raise ValueError("--rollout-share needs --teacher, or --rl-weight with --init")
+        teacher_net = load_checkpoint(anchor)[0].to(dist.device(ranks))
         rollout_gen = torch.Generator(dist.device(ranks)).manual_seed(cfg.seed + ranks.rank)
     valid = data.pieces["valid"]
     if not train_pieces or not valid:

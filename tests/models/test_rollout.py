@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -89,7 +91,32 @@ def test_a_rollout_share_of_one_plays_every_batch_and_of_zero_none(cache, tmp_pa
     assert calls == []
 
 
-def test_rollouts_need_a_teacher(cache, tmp_path):
+def test_rollouts_need_a_teacher_or_a_reward_and_starting_weights(cache, tmp_path):
     cfg = tr.TrainConfig(epochs=1, batch=8, window=32, limit=12, threads=1, rollout_share=0.5)
     with pytest.raises(ValueError, match="--teacher"):
         tr.train(SMALL, cfg, tmp_path / "s.pt", "test", progress=False)
+    with pytest.raises(ValueError, match="--init"):
+        tr.train(SMALL, replace(cfg, rl_weight=1.0), tmp_path / "s.pt", "test", progress=False)
+
+
+def test_without_a_teacher_the_starting_weights_anchor_the_rollouts_and_the_reward_scores_them():
+    """An online anchor (the frozen --init network) gives the soft targets on the sampled parts, with the
+    true lead; the advantages are the reward's, zero on the padding."""
+    from sideman.models.reward import advantages, harmony_reward
+
+    pieces = [piece(40, 1), piece(12, 2)]
+    cfg = tr.TrainConfig(batch=8, window=24, p_start=0.5)
+    nb = tr.sample_batch(pieces, np.random.default_rng(0), cfg, whole_tunes=True)
+    b = {k: torch.from_numpy(v) for k, v in nb.items()}
+    student, anchor = randomised(ChoraleNet(SMALL)), randomised(ChoraleNet(SMALL), 1)
+    r = rollout_batch(student, anchor, b, 1.0, torch.Generator().manual_seed(0), discount=0.75)
+    scored = b["target"] != IGNORE
+    lead_known = torch.full((8, 24), V.rest, dtype=torch.long)
+    for j in range(8):
+        n = min(24, int(nb["lengths"][j] - nb["start"][j]))
+        lead_known[j, :n] = b["melody"][j, nb["start"][j] : nb["start"][j] + n]
+    with torch.no_grad():
+        want = torch.softmax(forward_batch(anchor, {**r, "lead": lead_known}, offline=False), -1)
+    assert torch.allclose(r["soft"], want) and (r["real"] == 0).all()
+    assert torch.equal(r["advantage"], advantages(harmony_reward(lead_known, r["parts_now"]), scored, 0.75))
+    assert (r["advantage"][~scored] == 0).all() and (r["advantage"][scored] != 0).any()
