@@ -224,8 +224,10 @@ def entries(seeds: Sequence[int], student: Path | None) -> list[Entry]:
             Entry("today's model alone (imitation, hearing nothing)", EngineAccompanist(None, dict(DEAF)), tuple(seeds)),
             Entry("causal rule-based harmonizer", causal_harmonizer)]
     if student is not None:
-        rows.append(Entry(f"student (distilled, {student.name}, hearing nothing)", EngineAccompanist(student, dict(DEAF)),
-                          tuple(seeds)))
+        rows += [Entry(f"student ({student.name}) hearing key, chord and tune (the config's defaults)",
+                       EngineAccompanist(student), tuple(seeds)),
+                 Entry(f"student ({student.name}) alone (no harmony bias)", EngineAccompanist(student, dict(DEAF)),
+                       tuple(seeds))]
     return rows
 
 
@@ -254,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="seeds of the model rows")
     parser.add_argument("--window", type=int, default=8, help="beats of the running clash (default 8, chosen on folk-valid)")
     parser.add_argument("--tolerance", type=float, default=2.0, help="points from the steady level (default 2)")
-    parser.add_argument("--student", type=Path, help="a student's ONNX graph: adds its row (hearing nothing)")
+    parser.add_argument("--student", type=Path, help="another ONNX graph: adds its rows, with and without the harmony bias")
     parser.add_argument("--json", type=Path, help="write the per-beat counts here")
     parser.add_argument("--from-json", type=Path, help="summarize counts written by --json instead of playing")
     args = parser.parse_args(argv)

@@ -141,3 +141,16 @@ def test_counts_that_are_not_ours_are_one_line(tmp_path, capsys, text):
     path.write_text(text)
     assert main(["--from-json", str(path)]) == 2
     assert capsys.readouterr().err.startswith("sideman: error:")
+
+
+def test_another_model_gets_a_row_with_the_harmony_bias_and_one_without() -> None:
+    from pathlib import Path
+
+    from sideman.models.quality.coldstart import entries
+    from sideman.models.quality.study import DEAF
+
+    rows = {e.name: e for e in entries((0,), Path("candidate.onnx"))}
+    with_bias = rows["student (candidate.onnx) hearing key, chord and tune (the config's defaults)"].play
+    alone = rows["student (candidate.onnx) alone (no harmony bias)"].play
+    assert with_bias.model_path == alone.model_path == Path("candidate.onnx")
+    assert with_bias.settings == {} and alone.settings == dict(DEAF)
