@@ -108,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--student", type=Path, required=True, help="the student's ONNX graph")
     parser.add_argument("--teacher", type=Path, required=True, help="the teacher's checkpoint")
-    parser.add_argument("--today", type=Path, default=None, help="today's ONNX graph (default: the shipped one)")
+    parser.add_argument("--today", type=Path, default=None,
+                        help="the imitation model's ONNX graph (default models/default/chorale-gru-imitation.onnx)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     parser.add_argument("--nll", nargs="*", type=Path, default=[],
                         help="checkpoints whose teacher-forced NLL on the matching chorale split to report")
@@ -118,13 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from sideman.models.quality.accompanists import causal_harmonizer, human, offline_harmonizer, tonic_triad
 
+    from sideman.models.paths import imitation_model
+
+    today = args.today or imitation_model()
     seeds = tuple(args.seeds)
     tunes = load_set(args.set, args.limit or None)
     people = "human (Nottingham's chords)" if args.set.startswith("folk") else "Bach (alto, tenor, bass)"
     entries = [Entry("sustained tonic triad", tonic_triad), Entry("causal rule-based harmonizer", causal_harmonizer),
                Entry("offline rule-based harmonizer", offline_harmonizer),
                # The networks as they are, without the engine's key and chord hearing (the teacher has none either).
-               Entry("today's model (imitation)", EngineAccompanist(args.today, DEAF), seeds),
+               Entry("today's model (imitation)", EngineAccompanist(today, DEAF), seeds),
                Entry("student (distilled)", EngineAccompanist(args.student, DEAF), seeds),
                Entry("teacher (offline)", TeacherAccompanist(args.teacher), seeds), Entry(people, human)]
     rows = table(tunes, entries, progress=True)

@@ -18,3 +18,13 @@ def default_checkpoint(package_dir: Path | None = None) -> Path:
     if (here.parent / "pyproject.toml").is_file():  # the repository: models/ sits beside pyproject.toml
         return here / "default" / CHECKPOINT_NAME
     return Path.home() / ".local" / "share" / "sideman" / "models" / CHECKPOINT_NAME
+
+
+# The imitation model (trained on the chorales alone, no reward): the shipped default's starting weights and
+# the "today's model" reference of the distillation and cold-start studies.
+IMITATION_NAME = "chorale-gru-imitation"
+
+
+def imitation_model(suffix: str = ".onnx") -> Path:
+    """models/default/chorale-gru-imitation.onnx (or .pt) in the repository."""
+    return Path(__file__).resolve().parent / "default" / (IMITATION_NAME + suffix)

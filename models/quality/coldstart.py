@@ -220,8 +220,12 @@ def entries(seeds: Sequence[int], student: Path | None) -> list[Entry]:
     from sideman.models.quality.accompanists import causal_harmonizer
     from sideman.models.quality.engine_row import EngineAccompanist
 
+    from sideman.models.paths import imitation_model
+
     rows = [Entry("the shipped engine hearing key, chord and tune (the config's defaults)", EngineAccompanist(), tuple(seeds)),
-            Entry("today's model alone (imitation, hearing nothing)", EngineAccompanist(None, dict(DEAF)), tuple(seeds)),
+            Entry("the shipped model alone (no harmony bias)", EngineAccompanist(None, dict(DEAF)), tuple(seeds)),
+            Entry("the imitation model alone (chorale-gru-imitation.onnx, no harmony bias)",
+                  EngineAccompanist(imitation_model(), dict(DEAF)), tuple(seeds)),
             Entry("causal rule-based harmonizer", causal_harmonizer)]
     if student is not None:
         rows += [Entry(f"student ({student.name}) hearing key, chord and tune (the config's defaults)",
