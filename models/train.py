@@ -242,7 +242,7 @@ def train(net_cfg: Any, cfg: TrainConfig, out: Path, command: str, progress: boo
         "splits_hash": data.report["splits_hash"], "split_sizes": data.report["split_sizes"], "data": data_hash,
         "train_pieces_augmented": len(train_pieces), "train_steps_augmented": int(train_steps),
         "parameters": count_parameters(model), "torch": str(torch.__version__), "music21": music21.VERSION_STR,
-        "kind": "teacher" if offline else "student" if cfg.teacher else "imitation", **teacher_info,
+        "kind": "teacher" if offline else "student" if cfg.teacher else "reinforced" if cfg.rl_weight else "imitation", **teacher_info,
         "world_size": ranks.world, "ranks_joined": int(dist.all_sum([1], ranks)[0]), "history": [],
     }
     best, bad_epochs, first_epoch, step, minutes_before = math.inf, 0, 0, 0, 0.0
