@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -144,12 +145,11 @@ def test_two_layer_network_exports_with_its_state_shape(seq, tmp_path: Path) -> 
     assert all(r.ok for r in result.parity)
 
 
-def test_onnx_nll_equals_torch_teacher_forced_nll(net, exported) -> None:
-    """score_onnx forces the true tokens through the logit bias; it must match torch's forward NLL."""
+def assert_onnx_nll_equals_torch(net, result) -> Any:
+    """score_onnx over 96 synthetic steps equals torch's teacher-forced NLL; returns the ONNX score."""
     from sideman.models.train import scores
 
-    contract = exported.contract
-    seq = synthetic_sequence(contract, 96, seed=5)
+    seq = synthetic_sequence(result.contract, 96, seed=5)
 
     class Piece:  # the shape sideman.models.train.scores and sequence_from_pieces expect
         name = "synthetic"
@@ -157,8 +157,14 @@ def test_onnx_nll_equals_torch_teacher_forced_nll(net, exported) -> None:
         position = seq.position
 
     torch_scores = scores(net, [Piece()])
-    onnx_score = score_onnx(exported.path, sequence_from_pieces([Piece()], None, "synthetic"))
+    onnx_score = score_onnx(result.path, sequence_from_pieces([Piece()], None, "synthetic"))
     np.testing.assert_allclose(onnx_score.nll_per_part, torch_scores["nll"] / torch_scores["count"], rtol=1e-5)
+    return onnx_score
+
+
+def test_onnx_nll_equals_torch_teacher_forced_nll(net, exported) -> None:
+    """score_onnx forces the true tokens through the logit bias; it must match torch's forward NLL."""
+    onnx_score = assert_onnx_nll_equals_torch(net, exported)
     assert onnx_score.steps == 96 and onnx_score.step_us_p50 > 0
 
 
@@ -286,8 +292,6 @@ def test_the_exported_step_keeps_its_graph_small(net, exported) -> None:
 def test_a_network_with_a_key_input_exports_it_as_key_probs(seq, tmp_path: Path) -> None:
     """The optional `key_probs` input: in the graph, read by the runtime from its buffer, in parity, and in the
     ONNX NLL (which feeds the key heard before each step, as training's teacher-forced scores do)."""
-    from sideman.models.train import scores
-
     torch.manual_seed(2)
     key_net = ChoraleNet(NetConfig(hidden=32, embed=8, key_input=24)).eval()
     with torch.no_grad():
@@ -309,18 +313,7 @@ def test_a_network_with_a_key_input_exports_it_as_key_probs(seq, tmp_path: Path)
     assert np.abs(answers[0] - answers[1]).max() > 1e-3
     model.reset()
     np.testing.assert_allclose(model.key_probs, 1 / 24)
-
-    contract = result.contract
-    steps = synthetic_sequence(contract, 96, seed=5)
-
-    class Piece:
-        name = "synthetic"
-        tokens = np.concatenate([steps.lead[:, None], steps.parts], axis=1)
-        position = steps.position
-
-    torch_scores = scores(key_net, [Piece()])
-    onnx_score = score_onnx(result.path, sequence_from_pieces([Piece()], None, "synthetic"))
-    np.testing.assert_allclose(onnx_score.nll_per_part, torch_scores["nll"] / torch_scores["count"], rtol=1e-5)
+    assert_onnx_nll_equals_torch(key_net, result)
 
 
 def test_a_graph_without_key_probs_has_no_key_buffer(exported) -> None:
