@@ -89,7 +89,7 @@ class EngineConfig:
     seed: int = _ranged(0, 0, 2**31 - 1)
     clash_strength: float = _ranged(8.0, 0.0, 100.0)
     key_strength: float = _ranged(3.0, 0.0, 100.0)
-    chord_strength: float = _ranged(4.0, 0.0, 100.0)
+    chord_strength: float = _ranged(3.0, 0.0, 100.0)
     listen_beats: int = _ranged(4, 0, 64)
     key_settle_beats: int = _ranged(16, 0, 256)
     key_close: float = _ranged(0.5, 0.0, 1.0)
