@@ -131,7 +131,8 @@ def scores(model: Any, pieces: Sequence[Any], lead_unknown: bool = False, chunk:
 
 def batch_loss(model: Any, b: dict[str, Any], ranks: Any, offline: bool = False, kd_weight: float = 0.0,
                rl_weight: float = 0.0, rl_temperature: float = 1.0) -> tuple[Any, float]:
-    """(loss to backpropagate, the global batch's mean loss) for this rank's share of a global batch.
+    """(loss to backpropagate, the global batch's mean loss without the policy term) for this rank's share of a
+    global batch.
 
     Each rank sums its loss over scored steps and divides by the step count of the whole global
     batch, times the world size (DDP averages gradients over ranks): the gradient is then exactly the
@@ -145,18 +146,20 @@ def batch_loss(model: Any, b: dict[str, Any], ranks: Any, offline: bool = False,
     from sideman.models.distributed import all_sum
 
     logits = forward_batch(model, b, offline)
+    policy_sum = 0.0
     if "soft" in b:
         ce, kl, mask = kd_terms(logits, b["target"], b["soft"], IGNORE)
         loss_sum = ((1 - kd_weight) * ce * b["real"][:, None, None] + kd_weight * kl).sum()
         if "advantage" in b and rl_weight:
             logp = torch.log_softmax(logits / rl_temperature, dim=-1)
             picked = logp.gather(-1, b["target"].clamp(min=0)[..., None])[..., 0]
-            loss_sum = loss_sum - rl_weight * (b["advantage"] * torch.where(mask, picked, torch.zeros_like(picked))).sum()
+            policy_sum = -rl_weight * (b["advantage"] * torch.where(mask, picked, torch.zeros_like(picked))).sum()
     else:
         loss_sum = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["target"].reshape(-1),
                                                      ignore_index=IGNORE, reduction="sum")
+    # The reported loss leaves the policy term out: centred advantages make it hover around zero, either sign.
     total, count = all_sum([loss_sum.item(), float((b["target"] != IGNORE).sum())], ranks)
-    return loss_sum * ranks.world / max(count, 1.0), total / max(count, 1.0)
+    return (loss_sum + policy_sum) * ranks.world / max(count, 1.0), total / max(count, 1.0)
 
 
 def rank_share(batch: dict[str, np.ndarray], ranks: Any) -> dict[str, np.ndarray]:
