@@ -65,7 +65,7 @@ def test_the_policy_gradient_makes_a_rewarded_choice_likelier() -> None:
     before = alto_logp()
     opt = torch.optim.SGD(net.parameters(), lr=0.05)
     loss, reported = tr.batch_loss(net, b, Ranks(), kd_weight=0.0, rl_weight=1.0, rl_temperature=0.8)
-    assert reported == 0.0 and float(loss) != 0.0  # the reported loss leaves the policy term out
+    assert reported == 0.0 and loss.item() != 0.0  # the reported loss leaves the policy term out
     loss.backward()
     opt.step()
     after = alto_logp()
