@@ -69,6 +69,11 @@ def _chords_in_keys() -> np.ndarray:
 
 
 CHORDS_IN_KEYS = _chords_in_keys()
+# A template scores its tones heard (+1 each) minus the notes heard outside it (-0.5 each) and its tones not heard
+# (-0.3 each): with n notes heard, h of them in the template and a template of size s, that is
+# 1.8 h - 0.5 n - 0.3 s, so one product per step and no temporaries.
+_HEARD_WEIGHT = 1.8
+_SIZE_COST = 0.3 * CHORD_TEMPLATES[:-1].sum(axis=1)
 
 
 def pitch_class_tables() -> PitchClassTables:
@@ -88,6 +93,8 @@ class ProfileListener:
         self.chord_probs = np.zeros(N_CHORDS, np.float32)
         self._beat = np.zeros(12, np.float32)
         self._key_fit = np.zeros(N_CHORDS - 1, np.float32)  # scratch: each chord's bonus from the heard key
+        self._present = np.zeros(12, np.float32)  # scratch: 1 for the pitch classes heard in this beat
+        self._score = np.zeros(N_CHORDS - 1, np.float32)  # scratch: each chord's template score
         self.reset()
 
     def reset(self) -> None:
@@ -113,10 +120,12 @@ class ProfileListener:
         for pitch in sounding:
             self._beat[pitch % 12] += 1.0
         if self._beat.any():
-            present = self._beat > 0
-            # A template scores its tones heard minus tones missing and notes outside it, favouring triads.
-            score = CHORD_TEMPLATES[:-1] @ present - 0.5 * ((1 - CHORD_TEMPLATES[:-1]) @ present) \
-                - 0.3 * (CHORD_TEMPLATES[:-1] @ ~present)
+            np.sign(self._beat, out=self._present)
+            score = self._score
+            np.matmul(CHORD_TEMPLATES[:-1], self._present, out=score)
+            score *= _HEARD_WEIGHT
+            score -= 0.5 * float(self._present.sum())
+            score -= _SIZE_COST
             if self.keys.heard:
                 np.matmul(self.key_probs, CHORDS_IN_KEYS, out=self._key_fit)
                 self._key_fit *= _KEY_FIT
