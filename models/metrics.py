@@ -28,21 +28,16 @@ FOURTH = 5
 
 
 def sounding(tokens: np.ndarray, vocab: Vocab = Vocab()) -> tuple[np.ndarray, np.ndarray]:
-    """[T, N] tokens -> (pitch [T, N] sounding at each step or -1, onset [T, N] bool).
-    A hold continues the note before it; a hold after silence is silence."""
+    """[T, ...] tokens, time first -> (pitch sounding at each step or -1, onset bool), both the same shape.
+    A hold continues the note before it; a hold after silence, or before anything, is silence."""
     tokens = np.asarray(tokens)
-    T, N = tokens.shape
-    pitch = np.full((T, N), -1, dtype=np.int64)
     onset = (tokens >= vocab.onset_offset) & (tokens < vocab.size)
-    for v in range(N):
-        current = -1
-        for t in range(T):
-            tok = int(tokens[t, v])
-            if onset[t, v]:
-                current = tok - vocab.onset_offset + vocab.pitch_min
-            elif tok != vocab.hold:
-                current = -1
-            pitch[t, v] = current
+    # What sounds is decided by the last token that is not a hold: an onset's pitch, or silence.
+    steps = np.arange(len(tokens)).reshape(-1, *([1] * (tokens.ndim - 1)))
+    last = np.maximum.accumulate(np.where(tokens != vocab.hold, steps, -1), axis=0)
+    decided = np.take_along_axis(onset, np.maximum(last, 0), axis=0) & (last >= 0)
+    at = np.take_along_axis(tokens, np.maximum(last, 0), axis=0)
+    pitch = np.where(decided, at.astype(np.int64) - vocab.onset_offset + vocab.pitch_min, -1)
     return pitch, onset
 
 

@@ -11,34 +11,25 @@ drifting from music (a rest clashes with nothing, but the teacher rarely rests).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from sideman.bridge.model.contract import Vocab
-
-DISSONANT_CLASSES = (1, 2, 6, 10, 11)
-
-
-def sounding(tokens: Tensor, vocab: Vocab = Vocab()) -> Tensor:
-    """Tokens [..., T] -> sounding MIDI pitch [..., T] (-1 silent); a hold keeps the last onset's pitch, and a
-    hold before any onset in view counts as silent (its pitch is not known)."""
-    T = tokens.shape[-1]
-    steps = torch.arange(T, device=tokens.device).expand_as(tokens)
-    last = torch.where(tokens != vocab.hold, steps, torch.full_like(steps, -1)).cummax(dim=-1).values
-    at = tokens.gather(-1, last.clamp(min=0))
-    pitch = at - vocab.onset_offset + vocab.pitch_min
-    return torch.where((last >= 0) & (at >= vocab.onset_offset), pitch, torch.full_like(pitch, -1))
+from sideman.models.metrics import sounding
+from sideman.models.quality.measures import DISSONANT
 
 
 def harmony_reward(lead: Tensor, parts: Tensor, in_chord: float = 0.5, vocab: Vocab = Vocab()) -> Tensor:
     """lead tokens [B,T], part tokens [B,T,P] -> reward [B,T,P] (see the module doc)."""
-    tune = sounding(lead, vocab)[..., None]  # [B,T,1]
-    voices = sounding(parts.transpose(1, 2), vocab).transpose(1, 2)  # [B,T,P]
-    both = (tune >= 0) & (voices >= 0)
-    interval = (voices - tune) % 12
-    clash = both & torch.isin(interval, torch.tensor(DISSONANT_CLASSES, device=lead.device))
-    in_chord_now = (both & (interval == 0)).any(dim=-1, keepdim=True)
-    return in_chord * in_chord_now.float() - clash.float()
+    voices = torch.cat([lead[..., None], parts], dim=-1).cpu().numpy()  # [B,T,1+P], the tune first
+    pitch = sounding(voices.swapaxes(0, 1), vocab)[0].swapaxes(0, 1)  # time first for `sounding`
+    tune, parts_pitch = pitch[..., :1], pitch[..., 1:]
+    both = (tune >= 0) & (parts_pitch >= 0)
+    interval = (parts_pitch - tune) % 12
+    clash = both & np.isin(interval, DISSONANT)
+    in_chord_now = (both & (interval == 0)).any(axis=-1, keepdims=True)
+    return torch.from_numpy(in_chord * in_chord_now - clash.astype(np.float32)).float().to(lead.device)
 
 
 def returns(reward: Tensor, discount: float) -> Tensor:

@@ -10,15 +10,17 @@ from sideman.bridge.model.contract import Vocab  # noqa: E402
 from sideman.models import train as tr  # noqa: E402
 from sideman.models.distributed import Ranks  # noqa: E402
 from sideman.models.network import ChoraleNet, NetConfig  # noqa: E402
-from sideman.models.reward import advantages, harmony_reward, returns, sounding  # noqa: E402
+from sideman.models.metrics import sounding  # noqa: E402
+from sideman.models.reward import advantages, harmony_reward, returns  # noqa: E402
 
 V = Vocab()
 R, H = V.rest, V.hold
 
 
 def test_sounding_carries_holds_and_a_hold_before_any_onset_is_unknown() -> None:
+    """The reward hears the parts through models/metrics.sounding (time first)."""
     tokens = torch.tensor([[H, V.onset(60), H, R, H, V.onset(64)]])
-    assert sounding(tokens).tolist() == [[-1, 60, 60, -1, -1, 64]]
+    assert sounding(tokens.numpy().T)[0].T.tolist() == [[-1, 60, 60, -1, -1, 64]]
 
 
 def test_the_reward_counts_each_parts_dissonance_and_the_tune_note_in_the_chord() -> None:
