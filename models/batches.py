@@ -64,7 +64,7 @@ def forward_batch(model: Any, b: dict[str, Any], offline: bool) -> Any:
     input the batch's heard keys."""
     keys = ("melody", "melody_position", "lengths", "start")
     tune = {k: b[k] for k in keys} if offline else {}
-    if getattr(getattr(model, "module", model), "cfg").key_input:
+    if getattr(model, "module", model).cfg.key_input:  # under DistributedDataParallel the network is .module
         tune["key"] = b["key"]
     logits, _ = model(b["lead"], b["prev_lead"], b["prev_parts"], b["position"], b["parts_now"], **tune)
     return logits

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from sideman.bridge.model.contract import Vocab
 from sideman.models.batches import IGNORE, forward_batch
+from sideman.models.reward import advantages, harmony_reward
 
 
 @torch.no_grad()
@@ -53,7 +54,5 @@ def rollout_batch(student: Any, teacher: Any, b: dict[str, Tensor], temperature:
     soft = torch.softmax(forward_batch(teacher, {**out, "lead": lead_known}, offline=bool(teacher.cfg.encoder)),
                          dim=-1)
     if discount is not None:
-        from sideman.models.reward import advantages, harmony_reward
-
         out["advantage"] = advantages(harmony_reward(lead_known, parts), scored, discount)
     return {**out, "soft": soft}
