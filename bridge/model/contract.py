@@ -22,7 +22,7 @@ OUTPUT_NAMES = ("logits", "tokens")
 # row [q, k, a] added to part k's bias when part q, decoded earlier, chose token a; key_probs, (24,) float,
 # the key the engine heard before the step (a probability per key class, mode * 12 + tonic).
 OPTIONAL_INPUT_NAMES = ("pair_bias", "key_probs")
-N_KEY_CLASSES = 24
+N_KEY_CLASSES = 24  # the recogniser's key classes (bridge/listen/names.N_KEYS; the model room may not import that one)
 
 
 @dataclass(frozen=True)
