@@ -162,6 +162,16 @@ class ParityReport:
                 + ("" if self.forbidden_ok else ", forbidden tokens not masked"))
 
 
+def heard_keys_for(model: OnnxStepModel, seq: StepSequence) -> np.ndarray | None:
+    """[T, 24] the key heard before each step of `seq`, as the engine feeds a graph with a `key_probs` input
+    (models/heard_key.py); None for a graph without one."""
+    if model.key_probs is None:
+        return None
+    from sideman.models.heard_key import heard_keys
+
+    return heard_keys(seq.lead, seq.position[:, 0], model.contract.vocab)
+
+
 def run_parity(net: Any, onnx_path: str | Path, seq: StepSequence, mode: str, seed: int = 0,
                temperature: float = 1.0, top_p: float = 1.0) -> ParityReport:
     """Torch `sample_step` vs the ONNX file on the same inputs, free-running on torch's tokens.
@@ -187,11 +197,7 @@ def run_parity(net: Any, onnx_path: str | Path, seq: StepSequence, mode: str, se
     guard = ParallelGuard(contract.vocab, P, decode_order_indices(contract), pair_bias=model.pair_bias)
     t_pairs = torch.from_numpy(guard.pair_bias)
     part_pitch = np.full(P, NO_PITCH, np.int64)
-    keys = None
-    if model.key_probs is not None:  # the key heard before each step, as the engine feeds it
-        from sideman.models.heard_key import heard_keys
-
-        keys = heard_keys(seq.lead, seq.position[:, 0], contract.vocab)
+    keys = heard_keys_for(model, seq)
     max_logit = max_state = 0.0
     mismatches, forbidden_ok = 0, True
     unknown = contract.vocab.unknown
@@ -266,11 +272,7 @@ class _Scorer:
         rows = np.arange(P)
         prev_parts = seq.prev_parts
         model.reset()
-        keys = None
-        if model.key_probs is not None:
-            from sideman.models.heard_key import heard_keys
-
-            keys = heard_keys(seq.lead, seq.position[:, 0], model.contract.vocab)
+        keys = heard_keys_for(model, seq)
         for t in range(len(seq)):
             truth = seq.parts[t]
             if keys is not None:

@@ -276,9 +276,7 @@ class ChoraleNet(nn.Module):
         dynamo exporter); otherwise it is always computed, keeping every token when top_p >= 1: the same result.
         """
         raw = torch.cat([lead, prev_lead, prev_parts, position])
-        x = self._inputs(raw)
-        if self.cfg.key_input:
-            x = self._with_key(x, key_probs)
+        x = self._with_key(self._inputs(raw), key_probs)
         _, state_out = self.gru(x.reshape(1, 1, -1), state)
         h = state_out[-1]  # [1,H]: after one step the last layer's state is its output
         operands = (h, noise, temperature, top_p, logit_bias) + (() if pair_bias is None else (pair_bias,))
