@@ -94,10 +94,11 @@ class Hearing:
         self._in_chord = np.zeros(12, np.float32)
         n_keys = 0 if tables is None else len(tables.keys)
         # Scratch for the key doubt: the keys the heard one may really be (1.0), how many of them hold each
-        # pitch class, and the pitch classes some of them lack.
+        # pitch class, and the pitch classes some of them lack; per chord class, the pitch classes it lacks.
         self._rivals = np.zeros(n_keys, np.float32)
         self._holding = np.zeros(12, np.float32)
         self._lacking = np.zeros(12, bool)
+        self._outside_chord = None if tables is None else tables.chords == 0
         self._heard_anything = False
         self._steps_heard = 0
         self.now = HeardNow(key_lock, 1.0 if key_lock is not None else 0.0, None, 0.0, key_lock is not None)
@@ -168,9 +169,9 @@ class Hearing:
                 self._heard_anything = True
                 np.matmul(self.listener.key_probs, self.tables.keys, out=self._in_key)
                 np.matmul(self.listener.chord_probs, self.tables.chords, out=self._in_chord)
-                if self.doubt.active:
-                    self._keep_to_common_notes(self.listener.key_probs)
                 key, chord = int(self.listener.key_probs.argmax()), int(self.listener.chord_probs.argmax())
+                if self.doubt.active:
+                    self._keep_to_common_notes(self.listener.key_probs, chord)
                 self.now = HeardNow(key, float(self.listener.key_probs[key]), chord,
                                     float(self.listener.chord_probs[chord]), False)
         self._struck.clear()
@@ -189,10 +190,11 @@ class Hearing:
         else:
             out.fill(1.0 / len(out))
 
-    def _keep_to_common_notes(self, key_probs: np.ndarray) -> None:
+    def _keep_to_common_notes(self, key_probs: np.ndarray, chord: int) -> None:
         """While the key is uncertain, a pitch class that some rival key's scale lacks costs the key strength
         once more: keys a fifth apart differ by one note, and the notes they share are right under either,
-        while a note outside every rival's scale still costs more than one outside only some."""
+        while a note outside every rival's scale still costs more than one outside only some. The notes of
+        the chord heard now are not in doubt: the tune sounds that chord whichever rival is the key."""
         top = int(key_probs.argmax())
         rivals = self._rivals
         if self.doubt.close > 0:
@@ -206,6 +208,7 @@ class Hearing:
         if n_rivals > 1:
             np.matmul(rivals, self.tables.keys, out=self._holding)  # how many rivals hold each pitch class
             np.less(self._holding, n_rivals, out=self._lacking)
+            np.logical_and(self._lacking, self._outside_chord[chord], out=self._lacking)
             if 12 - np.count_nonzero(self._lacking) >= _MIN_SHARED:
                 np.subtract(self._in_key, self._lacking, out=self._in_key)
 

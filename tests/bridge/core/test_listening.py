@@ -9,7 +9,7 @@ import numpy as np
 from sideman.bridge.core.harmony import HarmonyStrengths
 from sideman.bridge.core.key_profiles import pitch_class_tables
 from sideman.bridge.core.listening import Hearing, KeyDoubt
-from sideman.bridge.listen.names import N_CHORDS, N_KEYS, NO_CHORD
+from sideman.bridge.listen.names import N_CHORDS, N_KEYS, NO_CHORD, chord_index
 from sideman.bridge.model.contract import Vocab
 
 V = Vocab()
@@ -68,6 +68,17 @@ def test_while_the_key_settles_the_parts_keep_to_the_notes_it_shares_with_its_ne
     assert costs(h, [F, F_SHARP, C, 67, 71]) == [2 * KEY, KEY, KEY, 0.0, 0.0]
     hear_steps(h, 8, first=1)
     assert costs(h, [F, F_SHARP, C, 67, 71]) == [KEY, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_the_notes_of_the_chord_heard_are_not_in_doubt():
+    listener = FakeListener({G_MAJOR: 1.0})
+    listener.chord_probs.fill(0.0)
+    listener.chord_probs[chord_index(0, "maj")] = 1.0  # the tune sounds C major (IV of G)
+    h = hearing(listener, KeyDoubt(settle_steps=8))
+    hear_steps(h, 1)
+    # C, which D major lacks, is the chord's root: it costs nothing, as under G major alone. F# (not in C
+    # major, not in the chord) still costs the key strength, F (in neither rival's scale nor the chord) twice.
+    assert costs(h, [C, 64, 67, F_SHARP, F]) == [0.0, 0.0, 0.0, KEY, 2 * KEY]
 
 
 def test_a_minor_key_settles_among_the_minor_keys_a_fifth_away():
