@@ -43,6 +43,7 @@ class TrainConfig:
     key_share: float = 0.6  # of the windows of a batch: folk tunes for keys (the rest for chords)
     chorale_share: float = 0.45  # of the chord windows: music21's chorales at 16th resolution
     jsb_share: float = 0.05  # of the chord windows; the rest are Nottingham
+    madrigal_share: float = 0.0  # of the chord windows: Monteverdi's analysed madrigals (analysts' chords)
     full_share: float = 0.5  # of the chord windows: melody with accompaniment (else the melody alone)
     eval_every: int = 1000
     seed: int = 0
@@ -102,7 +103,8 @@ def sample_batch(pools: dict[str, Pool], rng: np.random.Generator, cfg: TrainCon
             name = "folk"
         else:
             r = rng.random()
-            source = "chorales" if r < cfg.chorale_share else "jsb" if r < cfg.chorale_share + cfg.jsb_share else "nottingham"
+            bounds = np.cumsum([cfg.chorale_share, cfg.jsb_share, cfg.madrigal_share])
+            source = ("chorales", "jsb", "madrigals", "nottingham")[int(np.searchsorted(bounds, r, side="right"))]
             name = f"{source}, {'full' if rng.random() < cfg.full_share else 'melody'}"
         pools[name].window(rng, cfg, receptive_field, x[b], key[b], chord[b])
     return x, key, chord
@@ -126,10 +128,20 @@ def load_data(cfg: TrainConfig, progress: bool) -> tuple[dict[str, Pool], dict[s
              "nottingham, melody": Pool.of(notts["train"], False), "nottingham, full": Pool.of(notts["train"], True),
              "jsb, melody": Pool.of(jsb["train"], False), "jsb, full": Pool.of(jsb["train"], True),
              "chorales, melody": Pool.of(chorales["train"], False), "chorales, full": Pool.of(chorales["train"], True)}
+    if cfg.madrigal_share > 0:
+        from sideman.models.listen.madrigals import madrigal_split, monteverdi_analyses
+
+        madrigals = {s: [] for s in ("train", "valid")}
+        for e in monteverdi_analyses().examples:
+            madrigals[madrigal_split(e.name.split(":")[1])].append(e)
+        pools.update({"madrigals, melody": Pool.of(madrigals["train"], False),
+                      "madrigals, full": Pool.of(madrigals["train"], True)})
     valid = {"keys": {"folk": folk["valid"]},
              "chords": {"chorales, 4 voices": (chorales["valid"], True), "jsb, 4 voices": (jsb["valid"], True),
                         "nottingham, melody": (notts["valid"], False),
                         "nottingham, melody+chords": (notts["valid"], True)}}
+    if cfg.madrigal_share > 0:
+        valid["chords"]["madrigals, all parts"] = (madrigals["valid"], True)
     report = {"folk_tunes": {s: len(v) for s, v in folk.items()}, "folk_dropped": {
                   "unparsed": len(folk_report["unparsed"]), "unlabelled": len(folk_report["unlabelled"])},
               "nottingham_pieces": {s: len(v) for s, v in notts.items()}, "jsb_pieces": {s: len(v) for s, v in jsb.items()},
@@ -254,6 +266,8 @@ def add_train_listener_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key-share", type=float, default=d.key_share)
     parser.add_argument("--chorale-share", type=float, default=d.chorale_share)
     parser.add_argument("--jsb-share", type=float, default=d.jsb_share)
+    parser.add_argument("--madrigal-share", type=float, default=d.madrigal_share,
+                        help="of the chord windows: Monteverdi's analysed madrigals, train split (adds their valid split to validation)")
     parser.add_argument("--full-share", type=float, default=d.full_share)
     parser.add_argument("--eval-every", type=int, default=d.eval_every)
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -265,7 +279,7 @@ def add_train_listener_arguments(parser: argparse.ArgumentParser) -> None:
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ListenConfig, TrainConfig]:
     cfg = TrainConfig(batches=args.batches, batch=args.batch, window=args.window, lr=args.lr, p_start=args.p_start,
-                      key_share=args.key_share, chorale_share=args.chorale_share, jsb_share=args.jsb_share, full_share=args.full_share, eval_every=args.eval_every, seed=args.seed,
+                      key_share=args.key_share, chorale_share=args.chorale_share, jsb_share=args.jsb_share, madrigal_share=args.madrigal_share, full_share=args.full_share, eval_every=args.eval_every, seed=args.seed,
                       threads=args.threads, limit=args.limit, max_minutes=args.max_minutes, init=args.init)
     net = ListenConfig(channels=args.channels, dilations=tuple(int(v) for v in args.dilations.split(",")), dropout=args.dropout)
     return net, cfg

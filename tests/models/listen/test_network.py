@@ -73,20 +73,23 @@ def test_training_windows_are_transposed_consistently_and_scored_only_with_conte
     assert starts and mids
 
 
-SOURCES = ("nottingham", "jsb", "chorales")
+SOURCES = ("nottingham", "jsb", "chorales", "madrigals")
 
 
-@pytest.mark.parametrize("shares, wanted", [((0.0, 0.0), {"nottingham"}), ((1.0, 0.0), {"chorales"}),
-                                            ((0.0, 1.0), {"jsb"}), ((0.5, 0.3), set(SOURCES))])
+@pytest.mark.parametrize("shares, wanted", [((0.0, 0.0, 0.0), {"nottingham"}), ((1.0, 0.0, 0.0), {"chorales"}),
+                                            ((0.0, 1.0, 0.0), {"jsb"}), ((0.0, 0.0, 1.0), {"madrigals"}),
+                                            ((0.4, 0.2, 0.2), set(SOURCES))])
 def test_chord_windows_come_from_each_source_by_its_share(shares, wanted) -> None:
-    """Each pool's windows are marked in a feature no transposition moves (the beat phase)."""
+    """Each pool's windows are marked in a feature no transposition moves (the beat phase); the madrigals
+    share folk's mark, as folk windows are only the first of a batch."""
     T = 20
     pools = {}
     for i, name in enumerate(["folk", *(f"{source}, {heard}" for source in SOURCES for heard in ("melody", "full"))]):
         x = np.zeros((T, N_FEATURES), np.float16)
-        x[:, PHASE + (i + 1) // 2] = 1  # folk 0, then one mark per source
+        x[:, PHASE + (i + 1) // 2 % 4] = 1  # folk 0, then one mark per source
         pools[name] = Pool(x, np.zeros(T, np.int16), np.zeros(T, np.int16), np.array([0]), np.array([T]))
-    cfg = TrainConfig(batch=64, window=8, p_start=1.0, key_share=0.25, chorale_share=shares[0], jsb_share=shares[1])
+    cfg = TrainConfig(batch=64, window=8, p_start=1.0, key_share=0.25, chorale_share=shares[0], jsb_share=shares[1],
+                      madrigal_share=shares[2])
     xb, _, _ = sample_batch(pools, np.random.default_rng(0), cfg, receptive_field=3)
     marks = np.argmax(xb[:, 0, PHASE : PHASE + 4], axis=-1)
     assert (marks[:16] == 0).all() and {SOURCES[m - 1] for m in marks[16:]} == wanted
