@@ -125,15 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = tuple(args.seeds)
     tunes = load_set(args.set, args.limit or None)
     people = "human (Nottingham's chords)" if args.set.startswith("folk") else "Bach (alto, tenor, bass)"
+    student = f"student ({args.student.name})"
     entries = [Entry("sustained tonic triad", tonic_triad), Entry("causal rule-based harmonizer", causal_harmonizer),
                Entry("offline rule-based harmonizer", offline_harmonizer),
                # The networks as they are, without the engine's key and chord hearing (the teacher has none either).
                Entry("today's model (imitation)", EngineAccompanist(today, DEAF), seeds),
-               Entry("student (distilled)", EngineAccompanist(args.student, DEAF), seeds),
+               Entry(student, EngineAccompanist(args.student, DEAF), seeds),
                Entry("teacher (offline)", TeacherAccompanist(args.teacher), seeds), Entry(people, human)]
     rows = table(tunes, entries, progress=True)
     by = {r.name: r.rates for r in rows}
-    closed = gap_closed(by["today's model (imitation)"], by["student (distilled)"], by["teacher (offline)"])
+    closed = gap_closed(by["today's model (imitation)"], by[student], by["teacher (offline)"])
     split = args.set.split("-", 1)[1]
     nll = {str(p): chorale_nll(p, split) for p in args.nll}
     print(f"{args.set}: {len(tunes)} tunes, seeds {', '.join(map(str, seeds))}\n")

@@ -88,6 +88,16 @@ def _deaf() -> dict[str, Any]:
 DEAF = _deaf()  # the engine as it was before it heard: no harmony bias, no listening first
 
 
+def _alone(model_path: Path | None) -> str:
+    """What a network hears without the engine's harmony bias: nothing, or the key if its graph reads it."""
+    import onnx
+
+    from sideman.bridge.engines import DEFAULT_MODEL
+
+    graph = onnx.load(str(model_path or DEFAULT_MODEL), load_external_data=False).graph
+    return "hearing the key, its input" if any(i.name == "key_probs" for i in graph.input) else "hearing nothing"
+
+
 def default_entries(set_name: str, model_path: Path | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
                     engine_settings: dict[str, Any] | None = None, listener: str | None = None) -> list[Entry]:
     from sideman.models.quality.engine_row import EngineAccompanist
@@ -100,7 +110,7 @@ def default_entries(set_name: str, model_path: Path | None = None, seeds: Sequen
         Entry("sustained tonic triad", tonic_triad),
         Entry("causal rule-based harmonizer", causal_harmonizer),
         Entry("offline rule-based harmonizer", offline_harmonizer),
-        Entry(f"the model alone ({model_name}, hearing nothing)", EngineAccompanist(model_path, {**DEAF, **(engine_settings or {})}),
+        Entry(f"the model alone ({model_name}, {_alone(model_path)})", EngineAccompanist(model_path, {**DEAF, **(engine_settings or {})}),
               tuple(seeds)),
         Entry(f"the model hearing key, chord and tune ({hearing_name}, the config's defaults)",
               EngineAccompanist(model_path, dict(engine_settings or {}), listener), tuple(seeds)),

@@ -106,3 +106,24 @@ def test_variants_get_their_own_section(tmp_path, capsys):
 def test_a_bad_temperature_is_one_line(capsys):
     assert main(["--set", "folk-test", "--temperature", "0", "--no-doc"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == ["sideman: error: --temperature 0: give a temperature above 0"]
+
+
+def graph_with_inputs(path, names: list[str]) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in names]
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", [names[0]], ["y"])], "g", inputs, [out])
+    onnx.save(helper.make_model(graph), str(path))
+
+
+def test_the_model_alone_row_says_a_network_with_a_key_input_still_hears_the_key(tmp_path):
+    from sideman.models.quality.study import default_entries
+
+    graph_with_inputs(tmp_path / "plain.onnx", ["lead"])
+    graph_with_inputs(tmp_path / "keyed.onnx", ["lead", "key_probs"])
+    alone = [[e.name for e in default_entries("folk-valid", tmp_path / f"{m}.onnx") if "alone" in e.name][0]
+             for m in ("plain", "keyed")]
+    assert alone == ["the model alone (plain.onnx, hearing nothing)", "the model alone (keyed.onnx, hearing the key, its input)"]
+    assert "hearing nothing" in [e.name for e in default_entries("folk-valid") if "alone" in e.name][0]
