@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import run_command
 from sideman.models.listen.evaluate import (DEFAULT_CHECKPOINT, evaluation_sets, key_table, predict_probs,
                                            profile_listener_probs)
 
@@ -27,13 +28,14 @@ def fused_keys(cnn: np.ndarray, tracker: np.ndarray, a: float) -> np.ndarray:
     return (a * np.log(np.maximum(cnn, FLOOR)) + (1 - a) * np.log(np.maximum(tracker, FLOOR))).argmax(-1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from sideman.models.listen.network import load_listener
-
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.key_fusion")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, nargs="?", default=DEFAULT_CHECKPOINT)
     parser.add_argument("--split", choices=("valid", "test"), default="valid")
-    args = parser.parse_args(argv)
+
+
+def study(args: argparse.Namespace) -> int:
+    from sideman.models.listen.network import load_listener
+
     model, _ = load_listener(args.checkpoint)
     keys = evaluation_sets(args.split, progress=False)["keys"]
     tunes = keys["all"]
@@ -51,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             cells += [f"{row[b][m]:.3f}" for b in ("bar2", "bar8") for m in ("accuracy", "mirex")]
         print(f"| {a:.1f} | " + " | ".join(cells) + " |")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("python -m benchmarks.key_fusion", add_arguments, study, argv)
 
 
 if __name__ == "__main__":
