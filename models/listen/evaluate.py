@@ -91,9 +91,9 @@ def chord_accuracy(examples: Sequence[Example], answers: Sequence[np.ndarray]) -
 # -- the recogniser ----------------------------------------------------------------------------------
 
 
-def predict(model: Any, features: Sequence[np.ndarray], batch: int = 32) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(key argmax [T], chord argmax [T]) per sequence of features [T, F]: the causal network over each
-    whole sequence, which is what stepping it one step at a time gives."""
+def predict_probs(model: Any, features: Sequence[np.ndarray], batch: int = 32) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(key probabilities [T, 24], chord argmax [T]) per sequence of features [T, F]: the causal network over
+    each whole sequence, which is what stepping it one step at a time gives."""
     import torch
 
     model.eval()
@@ -107,10 +107,16 @@ def predict(model: Any, features: Sequence[np.ndarray], batch: int = 32) -> list
             for b, i in enumerate(chunk):
                 x[b, : len(features[i])] = features[i]  # padding after the end changes nothing before it
             key, chord = model(torch.from_numpy(x))
+            key = torch.softmax(key, dim=-1)
             for b, i in enumerate(chunk):
                 n = len(features[i])
-                answers[i] = (key[b, :n].argmax(-1).numpy(), chord[b, :n].argmax(-1).numpy())
+                answers[i] = (key[b, :n].numpy(), chord[b, :n].argmax(-1).numpy())
     return [answers[i] for i in range(len(features))]
+
+
+def predict(model: Any, features: Sequence[np.ndarray], batch: int = 32) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(key argmax [T], chord argmax [T]) per sequence of features [T, F]."""
+    return [(key.argmax(-1), chord) for key, chord in predict_probs(model, features, batch)]
 
 
 def model_rows(model: Any, sets: dict[str, Any]) -> dict[str, Any]:
@@ -179,20 +185,26 @@ def template_answers(example: Example, with_accompaniment: bool) -> np.ndarray:
     return out
 
 
-def profile_listener_answers(example: Example, with_accompaniment: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(key [T], chord [T]) as the engine's default listener (bridge/core/key_profiles.ProfileListener) hears
-    them, stepped through the notes as the engine steps it."""
+def profile_listener_probs(example: Example, with_accompaniment: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(key probabilities [T, 24], chord [T]) as the engine's default listener
+    (bridge/core/key_profiles.ProfileListener) hears them, stepped through the notes as the engine steps it."""
     from sideman.bridge.core.key_profiles import ProfileListener
     from sideman.bridge.listen.features import frames
 
     notes = example.melody.tolist() + (example.accompaniment.tolist() if with_accompaniment else [])
     n = example.n_steps
     listener = ProfileListener(STEPS_PER_BEAT)
-    keys, chords = np.empty(n, np.int64), np.empty(n, np.int64)
+    keys, chords = np.empty((n, listener.key_probs.size), np.float32), np.empty(n, np.int64)
     for t, (sounding, struck) in enumerate(frames(notes, n)):
         listener.step(sounding, struck, int(example.phase[t]))
-        keys[t], chords[t] = int(listener.key_probs.argmax()), int(listener.chord_probs.argmax())
+        keys[t], chords[t] = listener.key_probs, int(listener.chord_probs.argmax())
     return keys, chords
+
+
+def profile_listener_answers(example: Example, with_accompaniment: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(key [T], chord [T]) as the engine's default listener hears them."""
+    keys, chords = profile_listener_probs(example, with_accompaniment)
+    return keys.argmax(-1), chords
 
 
 PROFILE_LISTENER = "profile listener (engine default)"
