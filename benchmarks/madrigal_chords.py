@@ -24,7 +24,7 @@ from sideman.models.listen.chords import match_chord
 from sideman.models.listen.data import Example
 from sideman.models.listen.evaluate import (DEFAULT_CHECKPOINT, beat_ends, chord_accuracy, predict,
                                             profile_listener_answers, template_answers)
-from sideman.models.listen.madrigals import madrigal_split, monteverdi_analyses
+from sideman.models.listen.madrigals import monteverdi_analyses
 
 
 def unheard_share(examples: Sequence[Example]) -> dict[str, float]:
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{min(madrigals.agreement.values()):.3f}-{max(madrigals.agreement.values()):.3f}; "
           f"{madrigals.unscored_steps} steps of other qualities unscored")
     for name in args.sets.split(","):
-        examples = [e for e in madrigals.examples if name == "all" or madrigal_split(e.name.split(":")[1]) == name]
+        examples = madrigals.split(name)
         ceiling = unheard_share(examples)
         print(f"\n{name}: {len(examples)} madrigals, {ceiling['beats']} scored beats; label with a tone unheard "
               f"in its beat: {ceiling['share']:.3f}")

@@ -33,6 +33,10 @@ class Madrigals:
     left_out: dict[str, str]  # madrigal -> why it was left out
     unscored_steps: int  # labelled steps whose chord is of none of the four qualities
 
+    def split(self, name: str) -> list[Example]:
+        """The examples of split `name` ("train", "valid"; "all": every one), by `madrigal_split`."""
+        return [e for e in self.examples if name == "all" or madrigal_split(e.name.removeprefix("madrigal:")) == name]
+
 
 def madrigal_names() -> list[str]:
     """The analysed madrigals ("madrigal.3.1", ...), each with its score in the corpus, sorted."""

@@ -129,11 +129,10 @@ def load_data(cfg: TrainConfig, progress: bool) -> tuple[dict[str, Pool], dict[s
              "jsb, melody": Pool.of(jsb["train"], False), "jsb, full": Pool.of(jsb["train"], True),
              "chorales, melody": Pool.of(chorales["train"], False), "chorales, full": Pool.of(chorales["train"], True)}
     if cfg.madrigal_share > 0:
-        from sideman.models.listen.madrigals import madrigal_split, monteverdi_analyses
+        from sideman.models.listen.madrigals import monteverdi_analyses
 
-        madrigals = {s: [] for s in ("train", "valid")}
-        for e in monteverdi_analyses().examples:
-            madrigals[madrigal_split(e.name.split(":")[1])].append(e)
+        analysed = monteverdi_analyses()
+        madrigals = {s: analysed.split(s) for s in ("train", "valid")}
         pools.update({"madrigals, melody": Pool.of(madrigals["train"], False),
                       "madrigals, full": Pool.of(madrigals["train"], True)})
     valid = {"keys": {"folk": folk["valid"]},

@@ -56,3 +56,10 @@ def test_the_split_is_by_piece_and_holds_both_sides() -> None:
     sides = [madrigal_split(n) for n in madrigal_names()]
     assert sides == [madrigal_split(n) for n in madrigal_names()]
     assert 8 <= sides.count("valid") <= 16
+
+
+def test_a_set_of_madrigals_splits_by_piece_and_all_is_every_one(madrigal_3_2) -> None:
+    (example,) = madrigal_3_2.examples
+    side = madrigal_split("madrigal.3.2")
+    assert madrigal_3_2.split(side) == [example] and madrigal_3_2.split("all") == [example]
+    assert madrigal_3_2.split({"train": "valid", "valid": "train"}[side]) == []
