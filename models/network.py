@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sideman.bridge.model.contract import Vocab
+from sideman.bridge.model.contract import N_KEY_CLASSES, Vocab
 
 # Default part ranges (alto, tenor, bass); the single definition lives in models/data.py's VOICES, but the
 # network must not import music21-heavy code, so the default is repeated here and checked by a test.
@@ -83,8 +83,8 @@ class NetConfig:
             raise ValueError("hidden, layers, embed, steps_per_beat and max_beats_in_bar must be positive")
         if self.encoder < 0:
             raise ValueError("encoder must be >= 0")
-        if self.key_input not in (0, 24):
-            raise ValueError("key_input must be 0 or 24 (the key classes)")
+        if self.key_input not in (0, N_KEY_CLASSES):
+            raise ValueError(f"key_input must be 0 or {N_KEY_CLASSES} (the key classes)")
 
 
 def allowed_mask(cfg: NetConfig, vocab: Vocab = Vocab()) -> Tensor:

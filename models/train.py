@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sideman.bridge.model.contract import Vocab
+from sideman.bridge.model.contract import N_KEY_CLASSES, Vocab
 from sideman.models.batches import IGNORE, forward_batch, full_batch, piece_arrays, tune_arrays
 from sideman.models.paths import default_checkpoint
 
@@ -83,7 +83,9 @@ def sample_batch(pieces: Sequence[Any], rng: np.random.Generator, cfg: TrainConf
     extra = {} if soft is None else {"soft": np.zeros((cfg.batch, W, *soft[0].shape[1:]), dtype=np.float32),
                                      "real": np.ones(cfg.batch, dtype=np.float32) if real is None else real[idx]}
     if keys is not None:
-        extra["key"] = np.full((cfg.batch, W, keys[0].shape[1]), 1.0 / keys[0].shape[1], dtype=np.float32)
+        from sideman.models.heard_key import UNHEARD
+
+        extra["key"] = np.broadcast_to(UNHEARD, (cfg.batch, W, len(UNHEARD))).copy()
     starts = np.zeros(cfg.batch, dtype=np.int64)
     for b, i in enumerate(idx):
         p = pieces[i]
@@ -402,7 +404,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[Any, TrainConfig, Path]
     net = NetConfig(hidden=pick("hidden", n.hidden), layers=args.layers, embed=pick("embed", n.embed),
                     dropout=pick("dropout", n.dropout), steps_per_beat=STEPS_PER_BEAT,
                     max_beats_in_bar=MAX_BEATS_IN_BAR, part_ranges=tuple((p.low, p.high) for p in PARTS),
-                    encoder=args.encoder, key_input=24 if getattr(args, "key_input", False) else 0)
+                    encoder=args.encoder, key_input=N_KEY_CLASSES if getattr(args, "key_input", False) else 0)
     if args.out is not None:
         out = Path(args.out)
     elif args.quick:
